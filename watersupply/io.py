@@ -1,0 +1,169 @@
+"""Reading and writing files: networks (GeoPackage, INP), tables and text, all atomic.
+
+Every writer goes through :func:`atomic_path`: the file is written under a
+temporary name in the target folder and renamed into place only when complete,
+so a crash never leaves a truncated file that looks whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from ._errors import NetworkDataError
+from .schema import LAYERS, Network, validate_network
+
+__all__ = [
+    "NETWORKS_DIR",
+    "get_path",
+    "atomic_path",
+    "read_network",
+    "write_network",
+    "write_layers",
+    "write_text",
+    "write_csv",
+]
+
+log = logging.getLogger(__name__)
+
+NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
+
+
+def get_path(name: str = "tonghui", *, kind: str = "gpkg") -> Path:
+    """Path of a bundled network file.
+
+    Parameters
+    ----------
+    name
+        Bundled network name, e.g. ``"tonghui"``.
+    kind
+        ``"gpkg"`` or ``"inp"``.
+
+    Raises
+    ------
+    NetworkDataError
+        If the name is unknown; the message lists the bundled names.
+    """
+    available = sorted(p.name for p in NETWORKS_DIR.iterdir() if p.is_dir()) if NETWORKS_DIR.is_dir() else []
+    path = NETWORKS_DIR / name / f"{name}.{kind}"
+    if name not in available or not path.is_file():
+        raise NetworkDataError(f"no bundled network {name!r} ({kind}); available: {', '.join(available) or 'none'}"
+                               " (install watersupply from its source tree with `pip install -e .`)")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` if the block succeeds.
+
+    On error the temporary file is removed and `path` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    os.unlink(tmp)  # writers such as GDAL want to create the file themselves
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        if not tmp_path.exists():
+            raise RuntimeError(f"nothing was written to {target}")
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    finally:
+        for leftover in (tmp_path, Path(str(tmp_path) + "-journal"), Path(str(tmp_path) + "-wal"),
+                         Path(str(tmp_path) + "-shm")):
+            if leftover.exists():
+                leftover.unlink()
+
+
+def write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write UTF-8 text atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike, *, index: bool = True) -> Path:
+    """Write a DataFrame as UTF-8 CSV atomically (floats with 6 significant digits, stable)."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=index, encoding="utf-8", float_format="%.6g", lineterminator="\n")
+    return Path(path)
+
+
+#: GeoPackages record a "last change" timestamp; a fixed one makes outputs byte-identical.
+GPKG_TIMESTAMP = "2020-01-01T00:00:00.000Z"
+
+
+def write_layers(layers: Mapping[str, pd.DataFrame], path: str | os.PathLike) -> Path:
+    """Write (Geo)DataFrames as layers of one GeoPackage, atomically.
+
+    Tables without geometry are written as attribute tables. The layer order is
+    the mapping's order and the GeoPackage timestamp is fixed, so the same
+    layers give a byte-identical file.
+    """
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_TIMESTAMP})
+    with atomic_path(path) as tmp:
+        for name, df in layers.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                if isinstance(df, gpd.GeoDataFrame):
+                    pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG", promote_to_multi=False,
+                                            layer_options={"SPATIAL_INDEX": "YES"})
+                else:
+                    pyogrio.write_dataframe(pd.DataFrame(df), tmp, layer=name, driver="GPKG")
+    return Path(path)
+
+
+def write_network(net: Network, path: str | os.PathLike) -> Path:
+    """Write a network's layers to a GeoPackage, in the order of :data:`watersupply.schema.LAYERS`."""
+    ordered = {k: net[k] for k in LAYERS if k in net}
+    ordered.update({k: v for k, v in net.items() if k not in ordered})
+    return write_layers(ordered, path)
+
+
+def read_network(path: str | os.PathLike) -> Network:
+    """Read a network GeoPackage written in the project's layout and validate it.
+
+    Raises
+    ------
+    NetworkDataError
+        The file is missing or not a GeoPackage, or a layer/column/element is invalid.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise NetworkDataError(f"{p}: file not found; give the path of a network GeoPackage "
+                               "(or --inp for an EPANET file)")
+    try:
+        listed = pyogrio.list_layers(p)
+    except Exception as exc:  # pyogrio raises DataSourceError, OSError, ...
+        raise NetworkDataError(f"{p}: not readable as GIS data ({exc}); give a GeoPackage (.gpkg)") from None
+    names = [str(n) for n, _ in listed]
+    net: Network = {}
+    for name in names:
+        if name not in LAYERS and name not in ("zones",):
+            continue
+        try:
+            df = pyogrio.read_dataframe(p, layer=name)
+        except Exception as exc:
+            raise NetworkDataError(f"{p}: layer {name!r} cannot be read ({exc})") from None
+        if "id" in df.columns:
+            df["id"] = df["id"].astype(str)
+        for col in ("from_node", "to_node", "node_id", "settlement_id", "station_id", "link", "node",
+                    "control_node", "zone"):
+            if col in df.columns:
+                df[col] = df[col].astype("string").astype(object).where(df[col].notna(), None)
+        net[name] = df
+    validate_network(net, source=str(p))
+    log.debug("read %s: %s", p, {k: len(v) for k, v in net.items()})
+    return net

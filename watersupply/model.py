@@ -1,0 +1,240 @@
+"""Convert between the project's GIS layers and a WNTR ``WaterNetworkModel``.
+
+The GeoPackage is the source of truth; the EPANET model is derived from it
+(:func:`to_wntr`) and can be written as an INP file (:func:`write_inp`). Units
+are SI throughout: m, m³/s, m head; demands are stored in the layers as m³/d
+and converted here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import wntr
+from wntr.network.controls import Control, ControlAction, ValueCondition
+from wntr.network.base import LinkStatus
+
+from ._errors import NetworkDataError
+from .io import atomic_path
+from .schema import Network
+from .standards import thresholds
+
+__all__ = ["SimOptions", "metadata", "sim_options", "to_wntr", "write_inp"]
+
+log = logging.getLogger(__name__)
+
+SECONDS_PER_DAY = 86_400.0
+MGL_TO_KGM3 = 1e-3  # WNTR keeps concentrations in kg/m³; 1 mg/L = 1 g/m³
+
+#: Default simulation options; a network's ``metadata`` table overrides them,
+#: keyword arguments override both.
+DEFAULT_OPTIONS: dict[str, float | str] = {
+    "duration_h": 72.0,
+    "hydraulic_timestep_s": 3600.0,
+    "quality_timestep_s": 300.0,
+    "report_timestep_s": 3600.0,
+    "pattern_timestep_s": 3600.0,
+    "pressure_exponent": 0.5,
+    "plant_chlorine_mgL": 1.0,
+    "bulk_coeff_per_day": -0.5,
+    "tank_initial_chlorine_mgL": 0.5,
+    "required_pressure_m": thresholds()["pdd_required_pressure_m"],
+    "minimum_pressure_m": thresholds()["pdd_minimum_pressure_m"],
+}
+
+SimOptions = dict[str, float]
+
+
+def metadata(net: Network) -> dict[str, str]:
+    """The network's ``metadata`` table as a dict (empty if there is none)."""
+    md = net.get("metadata")
+    if md is None or not len(md):
+        return {}
+    return {str(k): str(v) for k, v in zip(md["key"], md["value"])}
+
+
+def sim_options(net: Network, **overrides: Any) -> SimOptions:
+    """Simulation options: defaults, then the network's metadata, then `overrides`."""
+    opts: dict[str, float] = {k: float(v) for k, v in DEFAULT_OPTIONS.items()}
+    md = metadata(net)
+    for key in opts:
+        if key in md:
+            try:
+                opts[key] = float(md[key])
+            except ValueError:
+                raise NetworkDataError(f"metadata key {key!r} must be a number, got {md[key]!r}") from None
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in opts:
+            raise NetworkDataError(f"unknown simulation option {key!r}; valid: {', '.join(sorted(opts))}")
+        opts[key] = float(value)
+    if opts["duration_h"] <= 0:
+        raise NetworkDataError(f"duration_h must be > 0, got {opts['duration_h']}")
+    return opts
+
+
+def _str(v: Any) -> str | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+        return None
+    s = str(v)
+    return s if s and s.lower() not in ("nan", "none", "<na>") else None
+
+
+def _num(v: Any, default: float = 0.0) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return default
+    return default if math.isnan(f) else f
+
+
+def to_wntr(net: Network, **options: Any) -> wntr.network.WaterNetworkModel:
+    """Build a WNTR model from the network's layers.
+
+    Parameters
+    ----------
+    net
+        Network layers (see :mod:`watersupply.schema`), already validated.
+    **options
+        Simulation options overriding defaults and metadata (see :data:`DEFAULT_OPTIONS`).
+
+    Returns
+    -------
+    wntr.network.WaterNetworkModel
+        With pressure-dependent demand, chlorine as the quality parameter, node
+        coordinates in the layers' CRS, and pump controls from the ``pumps`` layer.
+    """
+    opts = sim_options(net, **options)
+    wn = wntr.network.WaterNetworkModel()
+    wn.name = metadata(net).get("name", "watersupply network")
+    wn.options.hydraulic.inpfile_units = "LPS"
+
+    patterns = net.get("patterns")
+    if patterns is not None and len(patterns):
+        for name, grp in patterns.sort_values(["pattern", "hour"]).groupby("pattern", sort=True):
+            wn.add_pattern(str(name), [float(m) for m in grp["multiplier"]])
+
+    nodes = net["nodes"]
+    fac = net.get("facilities")
+    tanks = {}
+    if fac is not None and len(fac):
+        for row in fac[fac["kind"] == "reservoir"].itertuples(index=False):
+            tanks[str(row.node_id)] = row
+    plant_q = opts["plant_chlorine_mgL"] * MGL_TO_KGM3
+    tank_q = opts["tank_initial_chlorine_mgL"] * MGL_TO_KGM3
+    cols = nodes.columns
+    for row in nodes.itertuples(index=False):
+        nid = str(row.id)
+        xy = (round(row.geometry.x, 3), round(row.geometry.y, 3)) if row.geometry is not None else None
+        elev = float(row.elevation_m)
+        if row.kind == "plant":
+            head = _num(getattr(row, "head_m", None), elev) if "head_m" in cols else elev
+            wn.add_reservoir(nid, base_head=head, coordinates=xy)
+            wn.get_node(nid).initial_quality = plant_q
+        elif row.kind == "reservoir":
+            t = tanks[nid]
+            wn.add_tank(nid, elevation=float(t.bottom_elev_m), init_level=float(t.init_level_m),
+                        min_level=float(t.min_level_m), max_level=float(t.max_level_m),
+                        diameter=float(t.diameter_m), coordinates=xy)
+            wn.get_node(nid).initial_quality = tank_q
+        else:
+            demand = _num(getattr(row, "base_demand_m3d", 0.0)) / SECONDS_PER_DAY if "base_demand_m3d" in cols else 0.0
+            pat = _str(getattr(row, "pattern", None)) if "pattern" in cols else None
+            if pat is not None and pat not in wn.pattern_name_list:
+                raise NetworkDataError(f"node {nid!r} uses pattern {pat!r}, which is not in the 'patterns' "
+                                       f"table ({', '.join(wn.pattern_name_list) or 'empty'})")
+            wn.add_junction(nid, base_demand=demand, demand_pattern=pat if demand else None,
+                            elevation=elev, coordinates=xy)
+
+    bulk = opts["bulk_coeff_per_day"] / SECONDS_PER_DAY
+    wn.options.reaction.bulk_coeff = bulk
+    wn.options.reaction.wall_coeff = 0.0
+    pipes = net["pipes"]
+    has_length = "length_m" in pipes.columns
+    has_wall = "wall_coeff_m_d" in pipes.columns
+    has_status = "status" in pipes.columns
+    for row in pipes.itertuples(index=False):
+        length = _num(row.length_m, 0.0) if has_length else 0.0
+        if length <= 0:
+            length = float(row.geometry.length) if row.geometry is not None else 0.0
+        if length <= 0:
+            raise NetworkDataError(f"pipe {row.id!r} has no length (length_m and geometry are empty)")
+        status = (_str(row.status) or "OPEN").upper() if has_status else "OPEN"
+        if status not in ("OPEN", "CLOSED", "CV"):
+            raise NetworkDataError(f"pipe {row.id!r} has status {status!r}; use OPEN, CLOSED or CV")
+        wn.add_pipe(str(row.id), str(row.from_node), str(row.to_node), length=length,
+                    diameter=float(row.diameter_mm) / 1000.0, roughness=float(row.roughness_c),
+                    minor_loss=0.0, initial_status=status, check_valve=status == "CV")
+        if has_wall:
+            wn.get_link(str(row.id)).wall_coeff = _num(row.wall_coeff_m_d) / SECONDS_PER_DAY
+        geom = row.geometry
+        if geom is not None and len(geom.coords) > 2:
+            wn.get_link(str(row.id)).vertices = [(round(x, 2), round(y, 2)) for x, y in list(geom.coords)[1:-1]]
+
+    pumps = net.get("pumps")
+    if pumps is not None and len(pumps):
+        for row in pumps.itertuples(index=False):
+            pid = str(row.id)
+            curve = f"C_{pid}"
+            wn.add_curve(curve, "HEAD", [(float(row.design_flow_ls) / 1000.0, float(row.design_head_m))])
+            status = (_str(getattr(row, "status", None)) or "OPEN").upper()
+            wn.add_pump(pid, str(row.from_node), str(row.to_node), pump_type="HEAD", pump_parameter=curve,
+                        initial_status=status)
+            ctl_node = _str(getattr(row, "control_node", None))
+            if ctl_node and status != "CLOSED":
+                if ctl_node not in wn.node_name_list:
+                    raise NetworkDataError(f"pump {pid!r} is controlled by node {ctl_node!r}, which does not exist")
+                node = wn.get_node(ctl_node)
+                link = wn.get_link(pid)
+                on, off = _num(row.on_below_m, float("nan")), _num(row.off_above_m, float("nan"))
+                if not (on < off):
+                    raise NetworkDataError(f"pump {pid!r}: on_below_m ({on}) must be below off_above_m ({off})")
+                wn.add_control(f"{pid}_on", Control(ValueCondition(node, "level", "<", on),
+                                                     ControlAction(link, "status", LinkStatus.Open)))
+                wn.add_control(f"{pid}_off", Control(ValueCondition(node, "level", ">", off),
+                                                      ControlAction(link, "status", LinkStatus.Closed)))
+
+    eff = float(pumps["efficiency"].mean()) if pumps is not None and len(pumps) and "efficiency" in pumps else 0.75
+    wn.options.energy.global_efficiency = 100.0 * (eff if eff <= 1 else eff / 100.0)
+
+    t = wn.options.time
+    t.duration = int(round(opts["duration_h"] * 3600))
+    t.hydraulic_timestep = int(opts["hydraulic_timestep_s"])
+    t.quality_timestep = int(opts["quality_timestep_s"])
+    t.report_timestep = int(opts["report_timestep_s"])
+    t.pattern_timestep = int(opts["pattern_timestep_s"])
+    h = wn.options.hydraulic
+    h.demand_model = "PDD"
+    h.required_pressure = opts["required_pressure_m"]
+    h.minimum_pressure = opts["minimum_pressure_m"]
+    h.pressure_exponent = opts["pressure_exponent"]
+    h.trials = 200
+    h.accuracy = 0.001
+    h.unbalanced = "CONTINUE"
+    h.unbalanced_value = 10
+    wn.options.quality.parameter = "CHEMICAL"
+    wn.options.quality.chemical_name = "Chlorine"
+    wn.options.quality.inpfile_units = "mg/L"
+    return wn
+
+
+def write_inp(wn: wntr.network.WaterNetworkModel, path: str | os.PathLike) -> Path:
+    """Write an EPANET 2.2 INP file (LPS, SI) atomically.
+
+    WNTR stamps the creation time into the header; it is removed so the same
+    model always gives a byte-identical file.
+    """
+    with atomic_path(path) as tmp:
+        wntr.network.write_inpfile(wn, str(tmp), units="LPS", version=2.2)
+        text = tmp.read_text(encoding="utf-8")
+        lines = [ln for ln in text.split("\n") if not ln.startswith("; Created:")]
+        tmp.write_text("\n".join(lines), encoding="utf-8")
+    return Path(path)

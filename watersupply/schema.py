@@ -1,0 +1,222 @@
+"""The project's GeoPackage layout: layers, their columns, types and allowed values.
+
+A network is a dict of layers (``Network``): GeoDataFrames for the spatial layers
+and DataFrames for the tables, all in one projected CRS (metres). This module
+describes the layout and checks a network against it; reading and writing files
+lives in :mod:`watersupply.io`.
+
+Layers
+------
+nodes (Point)
+    id, kind (junction|plant|pump_station|reservoir), elevation_m, zone,
+    settlement_id (may be empty), base_demand_m3d (design-day mean demand),
+    pattern (pattern id), population (people served at the node),
+    demand_category (domestic|industrial|none).
+    ``plant`` nodes are fixed-head sources (the clear well, ``head_m``);
+    ``reservoir`` nodes are storage tanks (水池) described in ``facilities``.
+pipes (LineString)
+    id, from_node, to_node, class (main|branch), diameter_mm, material,
+    roughness_c (Hazen-Williams C), length_m, zone, status (OPEN|CLOSED).
+pumps (Point)
+    id, station_id, from_node, to_node, role (duty|standby), design_flow_ls,
+    design_head_m, efficiency, status, control_node, on_below_m, off_above_m.
+facilities (Point)
+    id, kind (plant|pump_station|reservoir), name_zh, name_en, node_id, zone,
+    and where they apply: head_m and capacity_m3d (plant); bottom_elev_m,
+    diameter_m, min_level_m, max_level_m, init_level_m, volume_m3 (reservoir);
+    design_flow_ls, design_head_m, fills (pump station).
+settlements (Polygon)
+    id, name_zh, name_en, kind (village|community), population,
+    name_verified, storeys, zone.
+valves (Point, optional)
+    id, link, node — isolation valves next to ``node`` on ``link``
+    (the layout of ``wntr.network.generate_valve_layer``).
+patterns (table)
+    pattern, hour, multiplier.
+metadata (table)
+    key, value — simulation options and provenance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from ._errors import NetworkDataError
+
+__all__ = ["LAYERS", "REQUIRED_LAYERS", "Network", "validate_network", "NODE_KINDS", "FACILITY_KINDS"]
+
+Network = dict[str, Any]
+
+NODE_KINDS = ("junction", "plant", "pump_station", "reservoir")
+FACILITY_KINDS = ("plant", "pump_station", "reservoir")
+SETTLEMENT_KINDS = ("village", "community")
+PIPE_CLASSES = ("main", "branch")
+
+# layer -> (geometry type or None for a table, {column: kind})
+# kinds: "str", "float", "int", "bool"
+LAYERS: dict[str, tuple[str | None, dict[str, str]]] = {
+    "nodes": ("Point", {
+        "id": "str", "kind": "str", "elevation_m": "float", "zone": "str",
+        "settlement_id": "str", "base_demand_m3d": "float", "pattern": "str",
+        "population": "int", "demand_category": "str", "head_m": "float",
+    }),
+    "pipes": ("LineString", {
+        "id": "str", "from_node": "str", "to_node": "str", "class": "str",
+        "diameter_mm": "float", "material": "str", "roughness_c": "float",
+        "length_m": "float", "zone": "str", "status": "str",
+    }),
+    "pumps": ("Point", {
+        "id": "str", "station_id": "str", "from_node": "str", "to_node": "str",
+        "role": "str", "design_flow_ls": "float", "design_head_m": "float",
+        "efficiency": "float", "status": "str", "control_node": "str",
+        "on_below_m": "float", "off_above_m": "float",
+    }),
+    "facilities": ("Point", {
+        "id": "str", "kind": "str", "name_zh": "str", "name_en": "str",
+        "node_id": "str", "zone": "str",
+    }),
+    "settlements": ("Polygon", {
+        "id": "str", "name_zh": "str", "name_en": "str", "kind": "str",
+        "population": "int", "name_verified": "bool", "storeys": "int", "zone": "str",
+    }),
+    "valves": ("Point", {"id": "str", "link": "str", "node": "str"}),
+    "patterns": (None, {"pattern": "str", "hour": "int", "multiplier": "float"}),
+    "metadata": (None, {"key": "str", "value": "str"}),
+}
+
+REQUIRED_LAYERS = ("nodes", "pipes")
+RESERVOIR_COLUMNS = ("bottom_elev_m", "diameter_m", "min_level_m", "max_level_m", "init_level_m")
+
+
+def _fail(source: str, layer: str, msg: str) -> None:
+    raise NetworkDataError(f"{source}: layer {layer!r}: {msg}")
+
+
+def _check_columns(df: pd.DataFrame, layer: str, required: list[str], source: str) -> None:
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        _fail(source, layer, f"missing column(s) {', '.join(map(repr, missing))}; "
+              f"present: {', '.join(map(repr, map(str, df.columns)))}. "
+              "Add them, or rename your columns with a mapping file (watersupply build --mapping).")
+
+
+def _check_unique_ids(df: pd.DataFrame, layer: str, source: str, col: str = "id") -> None:
+    ids = df[col].astype(str)
+    if df[col].isna().any():
+        rows = list(np.flatnonzero(df[col].isna().to_numpy())[:5])
+        _fail(source, layer, f"empty {col!r} in row(s) {rows}; every feature needs an id")
+    dup = ids[ids.duplicated()].unique()
+    if len(dup):
+        _fail(source, layer, f"duplicate id(s) {', '.join(map(repr, dup[:5]))}; ids must be unique")
+
+
+def _check_numeric(df: pd.DataFrame, layer: str, col: str, source: str, *, positive: bool = False,
+                   allow_nan: bool = False) -> None:
+    vals = pd.to_numeric(df[col], errors="coerce")
+    bad = vals.isna() & (~df[col].isna() | (not allow_nan))
+    if positive:
+        bad |= vals <= 0
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        ident = df["id"].iloc[i] if "id" in df.columns else i
+        cond = "a number > 0" if positive else "a number"
+        _fail(source, layer, f"column {col!r} of {ident!r} must be {cond}, got {df[col].iloc[i]!r}")
+
+
+def validate_network(net: Network, *, source: str = "network") -> Network:
+    """Check a network's layers against the layout and return it unchanged.
+
+    Parameters
+    ----------
+    net
+        Mapping of layer name to (Geo)DataFrame.
+    source
+        Where the network came from, for messages (a file path).
+
+    Raises
+    ------
+    NetworkDataError
+        Naming the source, layer, column or element and the fix.
+    """
+    for layer in REQUIRED_LAYERS:
+        if layer not in net:
+            raise NetworkDataError(f"{source}: layer {layer!r} is missing; a network needs layers "
+                                   f"{', '.join(REQUIRED_LAYERS)} (see watersupply.schema)")
+    crs = None
+    for layer, df in net.items():
+        if isinstance(df, gpd.GeoDataFrame):
+            if df.crs is None:
+                _fail(source, layer, "has no CRS; assign one (e.g. EPSG:4545) with --crs or GeoDataFrame.set_crs()")
+            if crs is None:
+                crs = df.crs
+            elif df.crs != crs:
+                _fail(source, layer, f"CRS {df.crs.to_string()} differs from {crs.to_string()}; "
+                      "reproject all layers to one CRS with to_crs()")
+            if df.crs.is_geographic:
+                _fail(source, layer, f"CRS {df.crs.to_string()} is geographic (degrees); lengths need a "
+                      "projected CRS in metres, e.g. EPSG:4545 — reproject with to_crs()")
+    nodes, pipes = net["nodes"], net["pipes"]
+    _check_columns(nodes, "nodes", ["id", "kind", "elevation_m"], source)
+    _check_unique_ids(nodes, "nodes", source)
+    bad_kind = ~nodes["kind"].isin(NODE_KINDS)
+    if bad_kind.any():
+        i = int(np.flatnonzero(bad_kind.to_numpy())[0])
+        _fail(source, "nodes", f"node {nodes['id'].iloc[i]!r} has kind {nodes['kind'].iloc[i]!r}; "
+              f"allowed: {', '.join(NODE_KINDS)}")
+    _check_numeric(nodes, "nodes", "elevation_m", source)
+    if not (nodes["kind"] == "plant").any() and not (nodes["kind"] == "reservoir").any():
+        _fail(source, "nodes", "has no source: at least one node of kind 'plant' or 'reservoir' is needed")
+    _check_columns(pipes, "pipes", ["id", "from_node", "to_node", "diameter_mm", "roughness_c"], source)
+    _check_unique_ids(pipes, "pipes", source)
+    _check_numeric(pipes, "pipes", "diameter_mm", source, positive=True)
+    _check_numeric(pipes, "pipes", "roughness_c", source, positive=True)
+    if "length_m" in pipes.columns:
+        _check_numeric(pipes, "pipes", "length_m", source, positive=True)
+    node_ids = set(nodes["id"].astype(str))
+    for end in ("from_node", "to_node"):
+        missing = ~pipes[end].astype(str).isin(node_ids)
+        if missing.any():
+            from ._errors import closest
+            i = int(np.flatnonzero(missing.to_numpy())[0])
+            ref = str(pipes[end].iloc[i])
+            _fail(source, "pipes", f"pipe {pipes['id'].iloc[i]!r} has {end} {ref!r}, which is not in layer "
+                  f"'nodes'; {closest(ref, node_ids)}")
+    if "pumps" in net and len(net["pumps"]):
+        pumps = net["pumps"]
+        _check_columns(pumps, "pumps", ["id", "from_node", "to_node", "design_flow_ls", "design_head_m"], source)
+        _check_unique_ids(pumps, "pumps", source)
+        _check_numeric(pumps, "pumps", "design_flow_ls", source, positive=True)
+        _check_numeric(pumps, "pumps", "design_head_m", source, positive=True)
+        for end in ("from_node", "to_node"):
+            missing = ~pumps[end].astype(str).isin(node_ids)
+            if missing.any():
+                i = int(np.flatnonzero(missing.to_numpy())[0])
+                _fail(source, "pumps", f"pump {pumps['id'].iloc[i]!r} has {end} {pumps[end].iloc[i]!r}, "
+                      "which is not in layer 'nodes'")
+    tank_ids = set(nodes.loc[nodes["kind"] == "reservoir", "id"].astype(str))
+    if tank_ids:
+        fac = net.get("facilities")
+        if fac is None:
+            _fail(source, "facilities", "is missing but nodes of kind 'reservoir' exist; reservoirs need "
+                  f"{', '.join(RESERVOIR_COLUMNS)} in a facilities layer")
+        _check_columns(fac, "facilities", ["id", "kind", "node_id", *RESERVOIR_COLUMNS], source)
+        described = set(fac.loc[fac["kind"] == "reservoir", "node_id"].astype(str))
+        missing = sorted(tank_ids - described)
+        if missing:
+            _fail(source, "facilities", f"reservoir node(s) {', '.join(map(repr, missing[:5]))} have no "
+                  "facility row of kind 'reservoir' with levels and diameter")
+    if "settlements" in net and len(net["settlements"]):
+        st = net["settlements"]
+        _check_columns(st, "settlements", ["id", "kind", "population"], source)
+        _check_unique_ids(st, "settlements", source)
+        pop = pd.to_numeric(st["population"], errors="coerce")
+        bad = pop.isna() | (pop < 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            _fail(source, "settlements", f"settlement {st['id'].iloc[i]!r} has population "
+                  f"{st['population'].iloc[i]!r}; give a number of people >= 0")
+    return net

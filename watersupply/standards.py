@@ -1,0 +1,163 @@
+"""Thresholds from Chinese standards, as data, each with the clause it comes from.
+
+One place for every limit the model is checked against. Values are SI (m head,
+mg/L, hours, m/s). Sources are those collected in the project's FACTS; where a
+value is an engineering assumption the source says so.
+
+Use :func:`thresholds` to get the defaults, optionally overridden; the result
+records which names were overridden so reports can say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ._errors import ConfigError, closest
+
+__all__ = [
+    "Threshold",
+    "STANDARDS",
+    "thresholds",
+    "urban_service_head_m",
+    "rural_service_head_m",
+    "service_head_m",
+]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One limit: its value, unit, meaning and the clause it comes from."""
+
+    name: str
+    value: float
+    unit: str
+    meaning: str
+    source: str
+
+
+_ITEMS = [
+    # Service pressure
+    Threshold("urban_head_1_storey_m", 10.0, "m", "min service head at connection, 1 storey", "GB 50013-2018 §3.0.10"),
+    Threshold("urban_head_2_storeys_m", 12.0, "m", "min service head at connection, 2 storeys", "GB 50013-2018 §3.0.10"),
+    Threshold("urban_head_per_storey_m", 4.0, "m", "additional head per storey above 2", "GB 50013-2018 §3.0.10"),
+    Threshold("urban_planning_target_m", 28.0, "m", "urban planning service head target (≈6 storeys)", "GB 50282-2016 (paraphrase)"),
+    Threshold("network_end_head_m", 14.0, "m", "minimum pressure at network ends", "CJ/T 316-2009 §6.2"),
+    Threshold("pressure_compliance_min", 0.97, "fraction", "pressure compliance rate (node-hours meeting service head)", "CJ/T 316-2009 §6.2"),
+    Threshold("rural_head_1_storey_m", 5.0, "m", "rural min service head, 1 storey", "村镇供水工程技术规范 (secondary source)"),
+    Threshold("rural_head_2_storeys_m", 10.0, "m", "rural min service head, 2 storeys (lower end of 10–12 m)", "村镇供水工程技术规范 (secondary source)"),
+    Threshold("rural_head_per_storey_m", 4.0, "m", "rural additional head per storey above 2 (upper end of 3.5–4 m)", "村镇供水工程技术规范 (secondary source)"),
+    Threshold("rural_max_static_head_m", 40.0, "m", "max static head at a rural tap (else reduce pressure)", "村镇供水工程技术规范 (secondary source)"),
+    Threshold("hydrant_residual_head_m", 10.0, "m", "min residual head at a hydrant during fire flow", "村镇供水工程技术规范 (secondary source)"),
+    # Hydraulic simulation (pressure-dependent demand)
+    Threshold("pdd_required_pressure_m", 10.0, "m", "pressure at which a connection receives its full demand (PDD)", "assumed: GB 50013-2018 §3.0.10 1-storey head"),
+    Threshold("pdd_minimum_pressure_m", 1.0, "m", "pressure below which a connection receives no water (PDD); people at such nodes count as without water", "assumed"),
+    # Water quality
+    Threshold("tap_chlorine_min_mgL", 0.05, "mg/L", "free chlorine at the tap (末梢水)", "GB 5749-2022"),
+    Threshold("plant_chlorine_min_mgL", 0.3, "mg/L", "free chlorine at the plant outlet, minimum", "GB 5749-2022 (assumed from)"),
+    Threshold("plant_chlorine_max_mgL", 2.0, "mg/L", "free chlorine at the plant outlet, maximum", "GB 5749-2022 (assumed from)"),
+    Threshold("chlorine_node_share_min", 0.95, "fraction", "share of demand nodes whose tap chlorine stays compliant", "assumed (project soundness target)"),
+    Threshold("water_age_warn_h", 72.0, "h", "water age above which quality is at risk", "assumed (common utility practice)"),
+    # Velocity
+    Threshold("main_velocity_max_ms", 2.5, "m/s", "maximum velocity in mains", "GB 50013 (secondary), assumed"),
+    Threshold("main_velocity_economic_min_ms", 0.6, "m/s", "economic velocity in mains, lower end", "GB 50013 (secondary), assumed"),
+    Threshold("main_velocity_economic_max_ms", 1.5, "m/s", "economic velocity in mains, upper end", "GB 50013 (secondary), assumed"),
+    # Storage
+    Threshold("reservoir_cycle_tolerance", 0.10, "fraction", "reservoir level at 72 h within this share of its level at 24 h", "assumed (project soundness target)"),
+    # Price
+    Threshold("water_tariff_yuan_m3", 2.35, "¥/m³", "uniform water tariff (同价); no Qijiang figure found", "news, secondary (one district under 同网同价同质)"),
+    Threshold("electricity_tariff_yuan_kwh", 0.65, "¥/kWh", "electricity tariff for pumping", "assumed"),
+    Threshold("pump_efficiency", 0.75, "fraction", "wire-to-water pump efficiency", "assumed"),
+]
+
+STANDARDS: Mapping[str, Threshold] = MappingProxyType({t.name: t for t in _ITEMS})
+
+
+class Thresholds(dict):
+    """A name → value mapping that remembers which values were overridden."""
+
+    overridden: dict[str, tuple[float, float]]
+
+    def __init__(self, values: Mapping[str, float], overridden: Mapping[str, tuple[float, float]]):
+        super().__init__(values)
+        self.overridden = dict(overridden)
+
+
+def thresholds(overrides: Mapping[str, Any] | None = None) -> Thresholds:
+    """Return the threshold values, with `overrides` applied and recorded.
+
+    Parameters
+    ----------
+    overrides
+        Mapping of threshold name to a new numeric value.
+
+    Raises
+    ------
+    ConfigError
+        An unknown name (with the closest valid names) or a non-numeric or
+        negative value.
+
+    Examples
+    --------
+    >>> t = thresholds({"tap_chlorine_min_mgL": 0.1})
+    >>> t["tap_chlorine_min_mgL"], t.overridden["tap_chlorine_min_mgL"]
+    (0.1, (0.05, 0.1))
+    """
+    values = {name: t.value for name, t in STANDARDS.items()}
+    changed: dict[str, tuple[float, float]] = {}
+    for name, raw in (overrides or {}).items():
+        if name not in STANDARDS:
+            raise ConfigError(f"unknown threshold {name!r}; {closest(name, STANDARDS)}")
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise ConfigError(f"threshold {name!r} must be a number, got {raw!r}")
+        value = float(raw)
+        if not value >= 0 or value == float("inf"):
+            raise ConfigError(f"threshold {name!r} must be a finite number >= 0, got {raw!r}")
+        if value != values[name]:
+            changed[name] = (values[name], value)
+        values[name] = value
+    return Thresholds(values, changed)
+
+
+def urban_service_head_m(storeys: int, t: Mapping[str, float] | None = None) -> float:
+    """Minimum service head for urban buildings of `storeys` floors (GB 50013-2018 §3.0.10).
+
+    Examples
+    --------
+    >>> urban_service_head_m(1), urban_service_head_m(2), urban_service_head_m(6)
+    (10.0, 12.0, 28.0)
+    """
+    t = t or thresholds()
+    n = int(storeys)
+    if n < 1:
+        raise ConfigError(f"storeys must be >= 1, got {storeys!r}")
+    if n == 1:
+        return float(t["urban_head_1_storey_m"])
+    return float(t["urban_head_2_storeys_m"] + t["urban_head_per_storey_m"] * (n - 2))
+
+
+def rural_service_head_m(storeys: int, t: Mapping[str, float] | None = None) -> float:
+    """Minimum service head for rural houses of `storeys` floors (村镇供水工程技术规范).
+
+    Examples
+    --------
+    >>> rural_service_head_m(1), rural_service_head_m(2), rural_service_head_m(3)
+    (5.0, 10.0, 14.0)
+    """
+    t = t or thresholds()
+    n = int(storeys)
+    if n < 1:
+        raise ConfigError(f"storeys must be >= 1, got {storeys!r}")
+    if n == 1:
+        return float(t["rural_head_1_storey_m"])
+    return float(t["rural_head_2_storeys_m"] + t["rural_head_per_storey_m"] * (n - 2))
+
+
+def service_head_m(kind: str, storeys: int, t: Mapping[str, float] | None = None) -> float:
+    """Service head by the rule that applies: GB 50013 for communities, the rural rule for villages."""
+    if kind == "community":
+        return urban_service_head_m(storeys, t)
+    if kind == "village":
+        return rural_service_head_m(storeys, t)
+    raise ConfigError(f"settlement kind must be 'village' or 'community', got {kind!r}")
