@@ -1,0 +1,148 @@
+"""The baseline run: simulate a network, summarise it and write the outputs.
+
+:func:`run_baseline` is what ``watersupply run`` calls. It writes, each file
+atomically, into one output folder:
+
+- ``results.gpkg`` — nodes, pipes, pumps, facilities and settlements with their
+  summary results as attributes (opens in QGIS);
+- ``summary.csv`` — one row per settlement;
+- ``report.md`` — the bilingual report with the soundness checks;
+- ``map.html`` — the service map.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from . import metrics
+from .io import write_csv, write_layers, write_text
+from .model import metadata
+from .report import baseline_report
+from .schema import Network
+from .simulation import SimulationResult, run_simulation
+from .standards import thresholds
+
+__all__ = ["BaselineRun", "summarise", "result_layers", "run_baseline", "network_facts"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BaselineRun:
+    """A simulated network with its summaries, and the files written (if any)."""
+
+    net: Network
+    result: SimulationResult
+    nodes: pd.DataFrame
+    pipes: pd.DataFrame
+    pumps: pd.DataFrame
+    settlements: pd.DataFrame
+    soundness: pd.DataFrame
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def network_facts(net: Network) -> dict[str, object]:
+    """Counts and lengths of a network, as reported (lengths from the geometry, km)."""
+    nodes, pipes = net["nodes"], net["pipes"]
+    fac = net.get("facilities")
+    st = net.get("settlements")
+    facts: dict[str, object] = {}
+    if fac is not None and len(fac):
+        for kind, label in (("plant", "水厂 plants"), ("pump_station", "泵站 pump stations"),
+                            ("reservoir", "水池 reservoirs")):
+            facts[label] = int((fac["kind"] == kind).sum())
+    if st is not None and len(st):
+        facts["村 villages"] = int((st["kind"] == "village").sum())
+        facts["社区 communities"] = int((st["kind"] == "community").sum())
+        facts["人口 population"] = int(pd.to_numeric(st["population"]).sum())
+    length = pipes.geometry.length if isinstance(pipes, gpd.GeoDataFrame) else pipes["length_m"]
+    cls = pipes["class"] if "class" in pipes else pd.Series("main", index=pipes.index)
+    facts["主管网 mains km"] = round(float(length[cls == "main"].sum()) / 1000.0, 2)
+    facts["支管网 branches km"] = round(float(length[cls == "branch"].sum()) / 1000.0, 2)
+    facts["节点 nodes"] = len(nodes)
+    facts["管段 pipes"] = len(pipes)
+    facts["用水节点 demand nodes"] = len(metrics.demand_nodes(net))
+    if isinstance(nodes, gpd.GeoDataFrame) and nodes.crs is not None:
+        facts["CRS"] = nodes.crs.to_string()
+    return facts
+
+
+def summarise(net: Network, result: SimulationResult, t: dict[str, float] | None = None) -> BaselineRun:
+    """Compute node, pipe, pump and settlement summaries and the soundness checks."""
+    t = t or thresholds()
+    ns = metrics.node_summary(result, net, t)
+    return BaselineRun(net=net, result=result, nodes=ns, pipes=metrics.pipe_summary(result, net),
+                       pumps=metrics.pump_energy(result, net, t),
+                       settlements=metrics.settlement_summary(result, net, t, nodes=ns),
+                       soundness=metrics.soundness(result, net, t))
+
+
+def _join(layer: gpd.GeoDataFrame, table: pd.DataFrame, key: str = "id") -> gpd.GeoDataFrame:
+    extra = table.drop(columns=[c for c in table.columns if c in layer.columns and c != key], errors="ignore")
+    out = layer.merge(extra, left_on=key, right_index=True, how="left")
+    return gpd.GeoDataFrame(out, geometry=layer.geometry.name, crs=layer.crs)
+
+
+def result_layers(run: BaselineRun) -> dict[str, gpd.GeoDataFrame]:
+    """The network's spatial layers with the run's summaries joined as attributes."""
+    net = run.net
+    layers: dict[str, gpd.GeoDataFrame] = {
+        "nodes": _join(net["nodes"], run.nodes),
+        "pipes": _join(net["pipes"], run.pipes),
+    }
+    if "pumps" in net and len(net["pumps"]):
+        layers["pumps"] = _join(net["pumps"], run.pumps)
+    if "facilities" in net and len(net["facilities"]):
+        layers["facilities"] = net["facilities"]
+    if "settlements" in net and len(net["settlements"]):
+        layers["settlements"] = _join(net["settlements"], run.settlements)
+    return layers
+
+
+def run_baseline(net: Network, *, out_dir: str | os.PathLike | None = None, make_map: bool = True,
+                 t: dict[str, float] | None = None, **options: Any) -> BaselineRun:
+    """Simulate the baseline and (if `out_dir` is given) write its outputs.
+
+    Parameters
+    ----------
+    net
+        Network layers (validated).
+    out_dir
+        Output folder; created when needed. Nothing is written when None.
+    make_map
+        Also write ``map.html``.
+    t
+        Thresholds (see :func:`watersupply.standards.thresholds`).
+    **options
+        Simulation options, e.g. ``duration_h``.
+    """
+    t = t or thresholds()
+    result = run_simulation(net, **options)
+    run = summarise(net, result, t)
+    if out_dir is None:
+        return run
+    out = Path(out_dir)
+    md = metadata(net)
+    layers = result_layers(run)
+    run.files["results.gpkg"] = write_layers(layers, out / "results.gpkg")
+    summary = run.settlements.copy()
+    run.files["summary.csv"] = write_csv(summary, out / "summary.csv")
+    report = baseline_report(title_zh=md.get("title_zh", md.get("name", "供水管网")) + " — 基准工况",
+                             title_en=md.get("title_en", md.get("name", "Water network")) + " — baseline",
+                             soundness=run.soundness, settlements=run.settlements, energy=run.pumps,
+                             facts=network_facts(net), warnings=result.warnings)
+    run.files["report.md"] = write_text(report, out / "report.md")
+    if make_map:
+        from .webmap import service_map, write_map
+
+        demand = metrics.demand_nodes(net)
+        m = service_map(layers, title=md.get("title_en", ""), pressure=result.pressure.reindex(columns=demand))
+        run.files["map.html"] = write_map(m, out / "map.html")
+    return run

@@ -1,0 +1,78 @@
+"""Shared pieces of the CLI: error handling, network options, output folders."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .._errors import HydraulicError, WatersupplyError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("watersupply")
+
+
+class UserError(click.ClickException):
+    """A problem with the user's input: one line on stderr, exit code 2, no traceback."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+def handle_errors(func: F) -> F:
+    """Turn the library's input errors into :class:`UserError` (exit 2)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except HydraulicError as exc:
+            raise UserError(f"hydraulic failure: {exc}") from None
+        except WatersupplyError as exc:
+            raise UserError(str(exc)) from None
+        except FileNotFoundError as exc:
+            raise UserError(f"file not found: {exc.filename or exc}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def network_options(func: F) -> F:
+    """Add ``--network``, ``--inp`` and ``--crs`` to a command."""
+    func = click.option("--crs", default=None, metavar="EPSG",
+                        help="CRS of the INP coordinates (e.g. EPSG:4545); without it they are drawn schematically.")(func)
+    func = click.option("--inp", "inp", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="An EPANET .inp file to use instead of a GeoPackage.")(func)
+    func = click.option("--network", "network", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="Network GeoPackage (default: the bundled Tonghui model).")(func)
+    return func
+
+
+def load_network_arg(network: Path | None, inp: Path | None, crs: str | None) -> tuple[dict, str]:
+    """Load the network the user chose; return it and a short name for the output folder."""
+    if network is not None and inp is not None:
+        raise UserError("give either --network or --inp, not both")
+    if inp is not None:
+        from ..convert import read_inp
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            net = read_inp(inp, crs=crs)
+        for w in caught:
+            click.echo(f"Warning: {w.message}", err=True)
+        return net, inp.stem
+    from ..io import get_path, read_network
+
+    path = network if network is not None else get_path("tonghui")
+    return read_network(path), Path(path).stem
+
+
+def default_out(name: str) -> Path:
+    return Path("out") / name
