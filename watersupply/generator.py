@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -204,35 +205,39 @@ def _size(q: float, cls: str, material: str) -> int:
     return dns[-1]
 
 
+_S_STEPS = 14
+
+
+@functools.lru_cache(maxsize=None)
+def _s_amplitude(factor: float) -> float:
+    """Amplitude (share of the chord) of a full sine whose polyline is `factor` × the chord long."""
+    t = np.linspace(0, 1, _S_STEPS + 1)
+
+    def length(amp: float) -> float:
+        return float(np.hypot(np.diff(t), np.diff(amp * np.sin(2 * np.pi * t))).sum())
+
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if length(mid) < factor:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
 def _s_curve(a: tuple[float, float], b: tuple[float, float], factor: float, key: str) -> list[tuple[float, float]]:
     """Vertices (local km) of an S-shaped alignment from a to b, `factor` × the chord long."""
     ax, ay = a
     bx, by = b
     L = math.hypot(bx - ax, by - ay)
-    n = 14
-    t = np.linspace(0, 1, n + 1)
     if factor <= 1.0 + 1e-9 or L == 0:
         return [a, b]
     ux, uy = (bx - ax) / L, (by - ay) / L
     sign = 1.0 if _rng("s", key).random() < 0.5 else -1.0
-
-    def pts(amp: float) -> np.ndarray:
-        off = sign * amp * L * np.sin(2 * np.pi * t)
-        return np.column_stack([ax + t * L * ux - off * uy, ay + t * L * uy + off * ux])
-
-    def length(amp: float) -> float:
-        p = pts(amp)
-        return float(np.hypot(*np.diff(p, axis=0).T).sum())
-
-    lo, hi = 0.0, 1.0
-    target = factor * L
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if length(mid) < target:
-            lo = mid
-        else:
-            hi = mid
-    p = pts(0.5 * (lo + hi))
+    t = np.linspace(0, 1, _S_STEPS + 1)
+    off = sign * _s_amplitude(round(factor, 12)) * L * np.sin(2 * np.pi * t)
+    p = np.column_stack([ax + t * L * ux - off * uy, ay + t * L * uy + off * ux])
     p[0], p[-1] = (ax, ay), (bx, by)
     return [tuple(v) for v in p]
 
@@ -303,22 +308,21 @@ def _sample_points(poly: Polygon, spacing: float, key: str, *, grid: bool) -> np
         inside = shapely.contains_xy(poly.buffer(-spacing * 0.3), xs, ys)
         return np.column_stack([xs[inside], ys[inside]]).reshape(-1, 2)
     # Poisson-disk-like dart throwing with a fixed number of candidates
-    pts: list[tuple[float, float]] = []
-    target_area = poly.area
-    n_target = int(target_area / (spacing * spacing))
+    n_target = int(poly.area / (spacing * spacing))
     inner = poly.buffer(-spacing * 0.3)
-    for _ in range(n_target * 30):
-        x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
-        if not inner.contains(Point(x, y)):
+    cand = np.column_stack([rng.uniform(minx, maxx, n_target * 30), rng.uniform(miny, maxy, n_target * 30)])
+    cand = cand[shapely.contains_xy(inner, cand[:, 0], cand[:, 1])]
+    pts = np.empty((n_target, 2))
+    k = 0
+    min_d2 = (spacing * 0.8) ** 2
+    for x, y in cand:
+        if k and np.min((pts[:k, 0] - x) ** 2 + (pts[:k, 1] - y) ** 2) < min_d2:
             continue
-        if pts:
-            arr = np.asarray(pts)
-            if np.min(np.hypot(arr[:, 0] - x, arr[:, 1] - y)) < spacing * 0.8:
-                continue
-        pts.append((x, y))
-        if len(pts) >= n_target:
+        pts[k] = (x, y)
+        k += 1
+        if k >= n_target:
             break
-    return np.asarray(pts).reshape(-1, 2)
+    return pts[:k]
 
 
 def _attach_tree(points: np.ndarray, anchors: np.ndarray) -> list[tuple[int, int]]:
