@@ -47,7 +47,7 @@ def closest(name: str, candidates: Iterable[str], *, n: int = 5) -> str:
     Examples
     --------
     >>> closest("P-0O1", ["P-001", "P-002", "R-1"])
-    "closest valid ids: 'P-001', 'P-002'"
+    "closest valid ids: 'P-001', 'P-002', 'R-1'"
     """
     cands = sorted({str(c) for c in candidates})
     near = difflib.get_close_matches(str(name), cands, n=n, cutoff=0.5)
