@@ -202,6 +202,8 @@ def to_wntr(net: Network, **options: Any) -> wntr.network.WaterNetworkModel:
                 wn.add_control(f"{pid}_off", Control(ValueCondition(node, "level", ">", off),
                                                       ControlAction(link, "status", LinkStatus.Closed)))
 
+    _add_control_valves(wn, net.get("control_valves"))
+
     eff = float(pumps["efficiency"].mean()) if pumps is not None and len(pumps) and "efficiency" in pumps else 0.75
     wn.options.energy.global_efficiency = 100.0 * (eff if eff <= 1 else eff / 100.0)
 
@@ -224,6 +226,36 @@ def to_wntr(net: Network, **options: Any) -> wntr.network.WaterNetworkModel:
     wn.options.quality.chemical_name = "Chlorine"
     wn.options.quality.inpfile_units = "mg/L"
     return wn
+
+
+VALVE_TYPES = ("PRV", "PSV", "PBV", "FCV", "TCV", "GPV")
+
+
+def _add_control_valves(wn: wntr.network.WaterNetworkModel, valves: pd.DataFrame | None) -> None:
+    """Add the ``control_valves`` layer (PRV, FCV, ...) to `wn`; settings are SI except FCV in L/s."""
+    if valves is None or not len(valves):
+        return
+    for row in valves.itertuples(index=False):
+        vid, vtype = str(row.id), (_str(row.type) or "").upper()
+        if vtype not in VALVE_TYPES:
+            raise NetworkDataError(f"control valve {vid!r} has type {row.type!r}; use one of {', '.join(VALVE_TYPES)}")
+        for end in (row.from_node, row.to_node):
+            if str(end) not in wn.node_name_list:
+                raise NetworkDataError(f"control valve {vid!r} connects node {end!r}, which is not in layer 'nodes'")
+        setting: float | str = _num(row.setting)
+        if vtype == "FCV":
+            setting = float(setting) / 1000.0
+        elif vtype == "GPV":
+            text = _str(getattr(row, "curve", None))
+            if text is None:
+                raise NetworkDataError(f"GPV {vid!r} needs a headloss curve in column 'curve' (flow_ls:headloss_m;...)")
+            points = [tuple(float(v) for v in pt.split(":")) for pt in text.split(";") if pt.strip()]
+            wn.add_curve(f"GPV_{vid}", "HEADLOSS", [(q / 1000.0, h) for q, h in points])
+            setting = f"GPV_{vid}"
+        status = (_str(getattr(row, "status", None)) or "ACTIVE").upper()
+        wn.add_valve(vid, str(row.from_node), str(row.to_node), diameter=float(row.diameter_mm) / 1000.0,
+                     valve_type=vtype, minor_loss=_num(getattr(row, "minor_loss", 0.0)), initial_setting=setting,
+                     initial_status=status)
 
 
 def write_inp(wn: wntr.network.WaterNetworkModel, path: str | os.PathLike) -> Path:

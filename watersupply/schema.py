@@ -31,6 +31,13 @@ settlements (Polygon)
 valves (Point, optional)
     id, link, node — isolation valves next to ``node`` on ``link``
     (the layout of ``wntr.network.generate_valve_layer``).
+control_valves (Point, optional)
+    id, from_node, to_node, type (PRV|PSV|PBV|FCV|TCV|GPV), diameter_mm,
+    setting — m of pressure head for PRV/PSV/PBV, L/s for FCV, the loss
+    coefficient for TCV, empty for GPV — and optionally status
+    (ACTIVE|OPEN|CLOSED, default ACTIVE), minor_loss and, for GPV, curve
+    ("flow_ls:headloss_m;..."). EPANET links kept from an INP file
+    (:mod:`watersupply.convert`); the point is the middle of the two nodes.
 patterns (table)
     pattern, hour, multiplier.
 metadata (table)
@@ -84,6 +91,10 @@ LAYERS: dict[str, tuple[str | None, dict[str, str]]] = {
         "population": "int", "name_verified": "bool", "storeys": "int", "zone": "str",
     }),
     "valves": ("Point", {"id": "str", "link": "str", "node": "str"}),
+    "control_valves": ("Point", {
+        "id": "str", "from_node": "str", "to_node": "str", "type": "str", "diameter_mm": "float",
+        "setting": "float", "status": "str", "minor_loss": "float", "curve": "str",
+    }),
     "patterns": (None, {"pattern": "str", "hour": "int", "multiplier": "float"}),
     "metadata": (None, {"key": "str", "value": "str"}),
 }
