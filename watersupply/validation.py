@@ -369,6 +369,17 @@ def _geometric(node_ids: np.ndarray, node_geom: np.ndarray, pipe_ids: np.ndarray
         out.append(_f("near_miss", "warning", "pipe", pipe_ids[i], tuple(ends[k]),
                       f"the {label[w]} of pipe {pipe_ids[i]!r} is {d:.2f} m from pipe {pipe_ids[j]!r} without a node "
                       "there; split that pipe at this point (build --fix does) or move the end"))
+    # nodes without any link lying on (or within the tolerance of) a pipe
+    lone = [k for k, nid in enumerate(node_ids) if nid not in linked]
+    if lone:
+        q_in, q_pipe = pipe_tree.query(node_geom[lone], predicate="dwithin", distance=max(tol, 1e-9))
+        for k, j in zip(q_in, q_pipe):
+            nid = node_ids[lone[k]]
+            pt = node_geom[lone[k]]
+            d = pipe_geom[j].distance(pt)
+            out.append(_f("near_miss", "warning", "node", nid, (pt.x, pt.y),
+                          f"node {nid!r} lies {d:.2f} m from pipe {pipe_ids[j]!r} but no pipe ends there; split the "
+                          "pipe at the node (build --fix does) or move the node"))
     # crossings away from the pipes' ends
     a_idx, b_idx = pipe_tree.query(pipe_geom, predicate="intersects")
     keep = a_idx < b_idx
