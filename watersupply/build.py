@@ -94,9 +94,6 @@ _ROLES = tuple(LOGICAL_COLUMNS)
 _GEOMETRY = {"pipes": "LineString", "nodes": "Point", "facilities": "Point", "settlements": "Polygon"}
 _RESERVOIR_REQUIRED = ("diameter_m", "min_level_m", "max_level_m", "init_level_m")
 
-Layer = "str | os.PathLike | gpd.GeoDataFrame"
-
-
 # ----------------------------------------------------------------------------- reading
 
 
@@ -148,7 +145,10 @@ def load_mapping(mapping: Mapping[str, Any] | str | os.PathLike | None) -> dict[
 def _read_layer(src: Any, role: str) -> tuple[gpd.GeoDataFrame, str]:
     """A layer as a GeoDataFrame and a label naming it for messages."""
     if isinstance(src, gpd.GeoDataFrame):
-        return src.copy(), f"{role} layer"
+        df = src.copy()
+        if df.geometry.name != "geometry":
+            df = df.rename_geometry("geometry")
+        return df, f"{role} layer"
     if isinstance(src, pd.DataFrame):
         raise NetworkDataError(f"the {role} layer is a table without geometry; give a GeoDataFrame or a GIS file")
     if not isinstance(src, (str, os.PathLike)):
@@ -696,7 +696,7 @@ def build_network(pipes: Any, *, nodes: Any = None, facilities: Any = None, sett
 
     # --- the nodes layer: user nodes plus created ones
     rows = [dict(id=nid, geometry=Point(xy)) for nid, xy in created.items()]
-    allnodes = pd.concat([pd.DataFrame(n).assign(geometry=list(map(Point, user_xy)) if len(n) else []),
+    allnodes = pd.concat([pd.DataFrame(n).drop(columns="geometry").assign(geometry=list(map(Point, user_xy))),
                           pd.DataFrame(rows, columns=["id", "geometry"])], ignore_index=True)
     allnodes = gpd.GeoDataFrame(allnodes, geometry="geometry", crs=out_crs)
     for col, default in (("kind", "junction"), ("base_demand_m3d", 0.0), ("zone", None), ("settlement_id", None),

@@ -324,9 +324,9 @@ def _coordinates(wn: wntr.network.WaterNetworkModel, crs: pyproj.CRS | None,
     if scale != 1.0:
         pos = {n: (x * scale, y * scale) for n, (x, y) in pos.items()}
         vertices = {k: [(x * scale, y * scale) for x, y in vs] for k, vs in vertices.items()}
+    scaled = f" after scaling by {scale:.6g} so drawn lengths match pipe lengths" if scale != 1.0 else ""
     notes.append("drawn schematically: the INP coordinates have no CRS, so they were placed in a local engineering "
-                 f"CRS (metres, not georeferenced){f' after scaling by {scale:.6g} so drawn lengths match pipe lengths' if scale != 1.0 else ''}; "
-                 "give crs= (or --crs) if they are real map coordinates")
+                 f"CRS (metres, not georeferenced){scaled}; give crs= (or --crs) if they are real map coordinates")
     return pos, vertices, SCHEMATIC_CRS, "schematic"
 
 
@@ -444,8 +444,8 @@ def _patterns(wn: wntr.network.WaterNetworkModel, notes: list[str]) -> tuple[pd.
     return df, out_step
 
 
-def derive_settlements(nodes: gpd.GeoDataFrame, pipes: pd.DataFrame, *,
-                       per_capita_l_d: float = PER_CAPITA_L_D) -> tuple[gpd.GeoDataFrame, pd.Series, pd.Series]:
+def derive_settlements(nodes: gpd.GeoDataFrame, pipes: pd.DataFrame, *, per_capita_l_d: float = PER_CAPITA_L_D,
+                       mean_demand_m3d: pd.Series | None = None) -> tuple[gpd.GeoDataFrame, pd.Series, pd.Series]:
     """Derive settlements from the demand nodes of a network that has none.
 
     Demand nodes are grouped by Louvain communities (``seed=0``) of the pipe
@@ -461,6 +461,9 @@ def derive_settlements(nodes: gpd.GeoDataFrame, pipes: pd.DataFrame, *,
         A table of links with from_node and to_node (pipes, pumps and valves).
     per_capita_l_d
         Assumed use per person, L/person/day.
+    mean_demand_m3d
+        Each node's average demand (base demand times the mean of its pattern), indexed
+        like `nodes`, for the population; default ``base_demand_m3d``.
 
     Returns
     -------
@@ -470,7 +473,9 @@ def derive_settlements(nodes: gpd.GeoDataFrame, pipes: pd.DataFrame, *,
     """
     ids = nodes["id"].astype(str).tolist()
     demand = pd.to_numeric(nodes["base_demand_m3d"], errors="coerce").fillna(0.0).to_numpy()
-    pop_node = np.where(demand > 0, np.round(demand * 1000.0 / per_capita_l_d), 0).astype("int64")
+    mean = demand if mean_demand_m3d is None else \
+        pd.to_numeric(mean_demand_m3d, errors="coerce").reindex(nodes.index).fillna(0.0).to_numpy()
+    pop_node = np.where((demand > 0) & (mean > 0), np.round(mean * 1000.0 / per_capita_l_d), 0).astype("int64")
     g = nx.Graph()
     g.add_nodes_from(ids)
     g.add_edges_from((str(a), str(b)) for a, b in zip(pipes["from_node"], pipes["to_node"]) if str(a) != str(b))
@@ -495,7 +500,7 @@ def derive_settlements(nodes: gpd.GeoDataFrame, pipes: pd.DataFrame, *,
         buf = float(np.clip(0.5 * np.median(lens), 20.0, 200.0)) if lens else 50.0
         hull = shapely.MultiPoint([xy[m] for m in members]).convex_hull.buffer(buf)
         pop = int(sum(pop_of[m] for m in members))
-        rows.append(dict(id=s, name_zh=None, name_en=f"Settlement {s} (derived)",
+        rows.append(dict(id=s, name_zh=f"居民点{s}(推定)", name_en=f"Settlement {s} (derived)",
                          kind="community" if pop >= COMMUNITY_MIN_POPULATION else "village",
                          population=pop, name_verified=False, storeys=2, zone=None, geometry=hull))
         for m in members:
@@ -699,6 +704,12 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
     if dropped_controls:
         notes.append(f"{len(dropped_controls)} control(s)/rule(s) that are not tank-level pump on/off controls were "
                      f"dropped: {', '.join(dropped_controls[:5])}{', ...' if len(dropped_controls) > 5 else ''}")
+        closed = {r["id"] for r in pump_rows if r["status"] == "CLOSED" and not r["control_node"]}
+        stuck = sorted({a.target()[0].name for name in dropped_controls for a in wn.get_control(name).actions()
+                        if getattr(a.target()[0], "name", None) in closed})
+        if stuck:
+            notes.append(f"pump(s) {', '.join(stuck)} start CLOSED and only dropped controls opened them: they never "
+                         "run in the converted network — set their status to OPEN or give them tank-level controls")
     pumps = gpd.GeoDataFrame(pump_rows, columns=["id", "station_id", "from_node", "to_node", "role", "design_flow_ls",
                                                  "design_head_m", "efficiency", "status", "control_node",
                                                  "on_below_m", "off_above_m", "geometry"],
@@ -737,15 +748,19 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
 
     # --- patterns, settlements, metadata
     patterns, pat_step = _patterns(wn, notes)
+    others = [dict(from_node=r["from_node"], to_node=r["to_node"]) for r in pump_rows + valve_rows]
     links = pd.concat([pd.DataFrame(pipe_rows, columns=["from_node", "to_node", "length_m"]),
-                       pd.DataFrame([dict(from_node=r["from_node"], to_node=r["to_node"]) for r in pump_rows + valve_rows],
-                                    columns=["from_node", "to_node"])], ignore_index=True)
-    settlements, sid, pop = derive_settlements(nodes, links)
+                       pd.DataFrame(others, columns=["from_node", "to_node"])], ignore_index=True)
+    pattern_mean = {name: float(np.mean(pat.multipliers)) if len(pat.multipliers) else 1.0
+                    for name, pat in wn.patterns()}
+    mean_demand = nodes["base_demand_m3d"] * nodes["pattern"].map(lambda p: pattern_mean.get(p, 1.0) if p else 1.0)
+    settlements, sid, pop = derive_settlements(nodes, links, mean_demand_m3d=mean_demand)
     nodes["settlement_id"] = sid.astype(object).where(sid.notna(), None)
     nodes["population"] = pop
     if len(settlements):
         notes.append(f"the network has no settlements: {len(settlements)} were derived from clusters of demand nodes "
-                     f"(graph communities), population estimated at {PER_CAPITA_L_D:g} L/person/day")
+                     f"(graph communities), population estimated from the average demand (base demand times the "
+                     f"pattern mean) at {PER_CAPITA_L_D:g} L/person/day")
 
     duration_h = float(wn.options.time.duration) / 3600.0
     if duration_h <= 0:

@@ -222,9 +222,10 @@ def validate_topology(net: Mapping[str, Any], *, tolerance_m: float = 1.0) -> pd
         st_col = df["status"].astype(str).str.upper() if "status" in df.columns else pd.Series("OPEN", index=df.index)
         for lid, a, b, st in zip(_ids(df), df["from_node"].astype(str), df["to_node"].astype(str), st_col):
             bad = [e for e in (a, b) if e not in node_set]
+            what = etype.replace("_", " ")
             for e in bad:
                 found.append(_f("unknown_node", "error", etype, lid, node_xy.get(a) or node_xy.get(b),
-                                f"{etype.replace('_', ' ')} {lid!r} refers to node {e!r}, which is not in layer 'nodes'"))
+                                f"{what} {lid!r} refers to node {e!r}, which is not in layer 'nodes'"))
             if not bad:
                 links.append((etype, lid, a, b, st))
 
