@@ -20,6 +20,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="run the fuzz tests with the long hypothesis profile")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis profiles: 'fast' (500 cases per input kind, fixed seed) and 'long' (--fuzz-long)."""
+    from hypothesis import HealthCheck, settings
+
+    common = dict(derandomize=True, deadline=None, database=None, print_blob=True,
+                  suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                         HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    settings.register_profile("fast", max_examples=500, **common)
+    settings.register_profile("long", max_examples=5000, **common)
+    settings.load_profile("long" if config.getoption("--fuzz-long") else "fast")
+
+
 def make_network(
     nodes: Iterable[Mapping],
     pipes: Iterable[Mapping],

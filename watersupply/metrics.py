@@ -212,10 +212,11 @@ def soundness(result: SimulationResult, net: Network, t: Mapping[str, float] | N
         rows.append(dict(check=check, figure=figure, target=target, passed=bool(ok), rule=rule, detail=detail))
 
     minp = p.min()
-    worst = minp.idxmin() if len(minp) else ""
-    add("min_pressure_demand_nodes_m", float(minp.min()) if len(minp) else np.nan, ">= 0",
-        bool((minp >= 0).all()), "no negative pressure at demand nodes",
-        f"lowest at {worst}" if len(minp) else "")
+    has = bool(minp.notna().any())
+    worst = minp.idxmin() if has else ""
+    add("min_pressure_demand_nodes_m", float(minp.min()) if has else np.nan, ">= 0",
+        bool((minp >= 0).all()) and has, "no negative pressure at demand nodes",
+        f"lowest at {worst}" if has else "no demand node")
     comp = float(p.ge(sh, axis=1).to_numpy().mean()) if len(ids) else np.nan
     add("service_head_compliance", comp, f">= {t['pressure_compliance_min']:.2f}",
         comp >= t["pressure_compliance_min"], "CJ/T 316-2009 §6.2 with GB 50013 / rural service heads")
@@ -226,7 +227,7 @@ def soundness(result: SimulationResult, net: Network, t: Mapping[str, float] | N
         ref_t = end - 48.0 if end >= 48 else float(levels.index.min())
         lv_end = levels.loc[end]
         lv_ref = levels.loc[levels.index[np.argmin(np.abs(levels.index - ref_t))]]
-        drift = ((lv_end - lv_ref).abs() / lv_ref.where(lv_ref > 0)).fillna(np.inf)
+        drift = (lv_end - lv_ref).abs() / lv_ref.where(lv_ref > 0)  # NaN where the reservoir was empty
         tol = t["reservoir_cycle_tolerance"]
         minlv = pd.Series(0.0, index=levels.columns)
         if fac is not None and "min_level_m" in fac:
@@ -236,7 +237,7 @@ def soundness(result: SimulationResult, net: Network, t: Mapping[str, float] | N
         add("reservoirs_never_empty", float((~empty).mean()), "1.00", not bool(empty.any()),
             "no reservoir reaches its minimum level",
             ", ".join(empty[empty].index) if empty.any() else "")
-        add("reservoir_cycle_drift", float(drift.max()), f"<= {tol:.2f}", bool((drift <= tol).all()),
+        add("reservoir_cycle_drift", float(drift.max()), f"<= {tol:.2f}", bool((drift <= tol).all()),  # NaN fails
             f"level at {end:g} h within {tol:.0%} of its level at {ref_t:g} h",
             ", ".join(f"{k} {v:.0%}" for k, v in drift[drift > tol].items()))
     pipes = net["pipes"]

@@ -8,10 +8,11 @@ and converted here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,17 @@ def _num(v: Any, default: float = 0.0) -> float:
     return default if math.isnan(f) else f
 
 
+@contextlib.contextmanager
+def _element(kind: str, ident: object) -> Iterator[None]:
+    """Turn WNTR's and Python's complaints about one element into a NetworkDataError naming it."""
+    try:
+        yield
+    except NetworkDataError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, AssertionError) as exc:
+        raise NetworkDataError(f"{kind} {str(ident)!r} cannot be built: {exc}") from None
+
+
 def to_wntr(net: Network, **options: Any) -> wntr.network.WaterNetworkModel:
     """Build a WNTR model from the network's layers.
 
@@ -120,7 +132,12 @@ def to_wntr(net: Network, **options: Any) -> wntr.network.WaterNetworkModel:
     patterns = net.get("patterns")
     if patterns is not None and len(patterns):
         for name, grp in patterns.sort_values(["pattern", "hour"]).groupby("pattern", sort=True):
-            wn.add_pattern(str(name), [float(m) for m in grp["multiplier"]])
+            with _element("pattern", name):
+                mult = pd.to_numeric(grp["multiplier"], errors="coerce")
+                if mult.isna().any() or (mult < 0).any() or np.isinf(mult).any():
+                    raise NetworkDataError(f"pattern {str(name)!r} has multipliers that are not numbers >= 0: "
+                                           f"{grp['multiplier'].tolist()[:6]}")
+                wn.add_pattern(str(name), [float(m) for m in mult])
 
     nodes = net["nodes"]
     fac = net.get("facilities")
@@ -132,27 +149,30 @@ def to_wntr(net: Network, **options: Any) -> wntr.network.WaterNetworkModel:
     tank_q = opts["tank_initial_chlorine_mgL"] * MGL_TO_KGM3
     cols = nodes.columns
     for row in nodes.itertuples(index=False):
-        nid = str(row.id)
-        xy = (round(row.geometry.x, 3), round(row.geometry.y, 3)) if row.geometry is not None else None
-        elev = float(row.elevation_m)
-        if row.kind == "plant":
-            head = _num(getattr(row, "head_m", None), elev) if "head_m" in cols else elev
-            wn.add_reservoir(nid, base_head=head, coordinates=xy)
-            wn.get_node(nid).initial_quality = plant_q
-        elif row.kind == "reservoir":
-            t = tanks[nid]
-            wn.add_tank(nid, elevation=float(t.bottom_elev_m), init_level=float(t.init_level_m),
-                        min_level=float(t.min_level_m), max_level=float(t.max_level_m),
-                        diameter=float(t.diameter_m), coordinates=xy)
-            wn.get_node(nid).initial_quality = tank_q
-        else:
-            demand = _num(getattr(row, "base_demand_m3d", 0.0)) / SECONDS_PER_DAY if "base_demand_m3d" in cols else 0.0
-            pat = _str(getattr(row, "pattern", None)) if "pattern" in cols else None
-            if pat is not None and pat not in wn.pattern_name_list:
-                raise NetworkDataError(f"node {nid!r} uses pattern {pat!r}, which is not in the 'patterns' "
-                                       f"table ({', '.join(wn.pattern_name_list) or 'empty'})")
-            wn.add_junction(nid, base_demand=demand, demand_pattern=pat if demand else None,
-                            elevation=elev, coordinates=xy)
+        with _element("node", row.id):
+            nid = str(row.id)
+            xy = (round(row.geometry.x, 3), round(row.geometry.y, 3)) if row.geometry is not None else None
+            elev = float(row.elevation_m)
+            if row.kind == "plant":
+                head = _num(getattr(row, "head_m", None), elev) if "head_m" in cols else elev
+                wn.add_reservoir(nid, base_head=head, coordinates=xy)
+                wn.get_node(nid).initial_quality = plant_q
+            elif row.kind == "reservoir":
+                if nid not in tanks:
+                    raise NetworkDataError(f"reservoir node {nid!r} has no row of kind 'reservoir' in 'facilities'")
+                t = tanks[nid]
+                wn.add_tank(nid, elevation=float(t.bottom_elev_m), init_level=float(t.init_level_m),
+                            min_level=float(t.min_level_m), max_level=float(t.max_level_m),
+                            diameter=float(t.diameter_m), coordinates=xy)
+                wn.get_node(nid).initial_quality = tank_q
+            else:
+                demand = _num(getattr(row, "base_demand_m3d", 0.0)) / SECONDS_PER_DAY if "base_demand_m3d" in cols else 0.0
+                pat = _str(getattr(row, "pattern", None)) if "pattern" in cols else None
+                if pat is not None and pat not in wn.pattern_name_list:
+                    raise NetworkDataError(f"node {nid!r} uses pattern {pat!r}, which is not in the 'patterns' "
+                                           f"table ({', '.join(wn.pattern_name_list) or 'empty'})")
+                wn.add_junction(nid, base_demand=demand, demand_pattern=pat if demand else None,
+                                elevation=elev, coordinates=xy)
 
     bulk = opts["bulk_coeff_per_day"] / SECONDS_PER_DAY
     wn.options.reaction.bulk_coeff = bulk
@@ -162,49 +182,54 @@ def to_wntr(net: Network, **options: Any) -> wntr.network.WaterNetworkModel:
     has_wall = "wall_coeff_m_d" in pipes.columns
     has_status = "status" in pipes.columns
     for row in pipes.itertuples(index=False):
-        length = _num(row.length_m, 0.0) if has_length else 0.0
-        if length <= 0:
-            length = float(row.geometry.length) if row.geometry is not None else 0.0
-        if length <= 0:
-            raise NetworkDataError(f"pipe {row.id!r} has no length (length_m and geometry are empty)")
-        status = (_str(row.status) or "OPEN").upper() if has_status else "OPEN"
-        if status not in ("OPEN", "CLOSED", "CV"):
-            raise NetworkDataError(f"pipe {row.id!r} has status {status!r}; use OPEN, CLOSED or CV")
-        wn.add_pipe(str(row.id), str(row.from_node), str(row.to_node), length=length,
-                    diameter=float(row.diameter_mm) / 1000.0, roughness=float(row.roughness_c),
-                    minor_loss=0.0, initial_status=status, check_valve=status == "CV")
-        if has_wall:
-            wn.get_link(str(row.id)).wall_coeff = _num(row.wall_coeff_m_d) / SECONDS_PER_DAY
-        geom = row.geometry
-        if geom is not None and len(geom.coords) > 2:
-            wn.get_link(str(row.id)).vertices = [(round(x, 2), round(y, 2)) for x, y in list(geom.coords)[1:-1]]
+        with _element("pipe", row.id):
+            length = _num(row.length_m, 0.0) if has_length else 0.0
+            if length <= 0:
+                length = float(row.geometry.length) if row.geometry is not None else 0.0
+            if length <= 0:
+                raise NetworkDataError(f"pipe {row.id!r} has no length (length_m and geometry are empty)")
+            status = (_str(row.status) or "OPEN").upper() if has_status else "OPEN"
+            if status not in ("OPEN", "CLOSED", "CV"):
+                raise NetworkDataError(f"pipe {row.id!r} has status {status!r}; use OPEN, CLOSED or CV")
+            wn.add_pipe(str(row.id), str(row.from_node), str(row.to_node), length=length,
+                        diameter=float(row.diameter_mm) / 1000.0, roughness=float(row.roughness_c),
+                        minor_loss=0.0, initial_status=status, check_valve=status == "CV")
+            if has_wall:
+                wn.get_link(str(row.id)).wall_coeff = _num(row.wall_coeff_m_d) / SECONDS_PER_DAY
+            geom = row.geometry
+            if geom is not None and len(geom.coords) > 2:
+                wn.get_link(str(row.id)).vertices = [(round(x, 2), round(y, 2)) for x, y in list(geom.coords)[1:-1]]
 
     pumps = net.get("pumps")
     if pumps is not None and len(pumps):
         for row in pumps.itertuples(index=False):
-            pid = str(row.id)
-            curve = f"C_{pid}"
-            wn.add_curve(curve, "HEAD", [(float(row.design_flow_ls) / 1000.0, float(row.design_head_m))])
-            status = (_str(getattr(row, "status", None)) or "OPEN").upper()
-            wn.add_pump(pid, str(row.from_node), str(row.to_node), pump_type="HEAD", pump_parameter=curve,
-                        initial_status=status)
-            ctl_node = _str(getattr(row, "control_node", None))
-            if ctl_node and status != "CLOSED":
-                if ctl_node not in wn.node_name_list:
-                    raise NetworkDataError(f"pump {pid!r} is controlled by node {ctl_node!r}, which does not exist")
-                node = wn.get_node(ctl_node)
-                link = wn.get_link(pid)
-                on, off = _num(row.on_below_m, float("nan")), _num(row.off_above_m, float("nan"))
-                if not (on < off):
-                    raise NetworkDataError(f"pump {pid!r}: on_below_m ({on}) must be below off_above_m ({off})")
-                wn.add_control(f"{pid}_on", Control(ValueCondition(node, "level", "<", on),
-                                                     ControlAction(link, "status", LinkStatus.Open)))
-                wn.add_control(f"{pid}_off", Control(ValueCondition(node, "level", ">", off),
-                                                      ControlAction(link, "status", LinkStatus.Closed)))
+            with _element("pump", row.id):
+                pid = str(row.id)
+                curve = f"C_{pid}"
+                wn.add_curve(curve, "HEAD", [(float(row.design_flow_ls) / 1000.0, float(row.design_head_m))])
+                status = (_str(getattr(row, "status", None)) or "OPEN").upper()
+                wn.add_pump(pid, str(row.from_node), str(row.to_node), pump_type="HEAD", pump_parameter=curve,
+                            initial_status=status)
+                ctl_node = _str(getattr(row, "control_node", None))
+                if ctl_node and status != "CLOSED":
+                    if ctl_node not in wn.node_name_list:
+                        raise NetworkDataError(f"pump {pid!r} is controlled by node {ctl_node!r}, which does not exist")
+                    node = wn.get_node(ctl_node)
+                    link = wn.get_link(pid)
+                    on, off = _num(row.on_below_m, float("nan")), _num(row.off_above_m, float("nan"))
+                    if not (on < off):
+                        raise NetworkDataError(f"pump {pid!r}: on_below_m ({on}) must be below off_above_m ({off})")
+                    wn.add_control(f"{pid}_on", Control(ValueCondition(node, "level", "<", on),
+                                                         ControlAction(link, "status", LinkStatus.Open)))
+                    wn.add_control(f"{pid}_off", Control(ValueCondition(node, "level", ">", off),
+                                                          ControlAction(link, "status", LinkStatus.Closed)))
 
     _add_control_valves(wn, net.get("control_valves"))
 
-    eff = float(pumps["efficiency"].mean()) if pumps is not None and len(pumps) and "efficiency" in pumps else 0.75
+    eff = 0.75
+    if pumps is not None and len(pumps) and "efficiency" in pumps:
+        mean = pd.to_numeric(pumps["efficiency"], errors="coerce").mean()
+        eff = float(mean) if 0 < mean <= 100 else eff
     wn.options.energy.global_efficiency = 100.0 * (eff if eff <= 1 else eff / 100.0)
 
     t = wn.options.time
@@ -236,26 +261,27 @@ def _add_control_valves(wn: wntr.network.WaterNetworkModel, valves: pd.DataFrame
     if valves is None or not len(valves):
         return
     for row in valves.itertuples(index=False):
-        vid, vtype = str(row.id), (_str(row.type) or "").upper()
-        if vtype not in VALVE_TYPES:
-            raise NetworkDataError(f"control valve {vid!r} has type {row.type!r}; use one of {', '.join(VALVE_TYPES)}")
-        for end in (row.from_node, row.to_node):
-            if str(end) not in wn.node_name_list:
-                raise NetworkDataError(f"control valve {vid!r} connects node {end!r}, which is not in layer 'nodes'")
-        setting: float | str = _num(row.setting)
-        if vtype == "FCV":
-            setting = float(setting) / 1000.0
-        elif vtype == "GPV":
-            text = _str(getattr(row, "curve", None))
-            if text is None:
-                raise NetworkDataError(f"GPV {vid!r} needs a headloss curve in column 'curve' (flow_ls:headloss_m;...)")
-            points = [tuple(float(v) for v in pt.split(":")) for pt in text.split(";") if pt.strip()]
-            wn.add_curve(f"GPV_{vid}", "HEADLOSS", [(q / 1000.0, h) for q, h in points])
-            setting = f"GPV_{vid}"
-        status = (_str(getattr(row, "status", None)) or "ACTIVE").upper()
-        wn.add_valve(vid, str(row.from_node), str(row.to_node), diameter=float(row.diameter_mm) / 1000.0,
-                     valve_type=vtype, minor_loss=_num(getattr(row, "minor_loss", 0.0)), initial_setting=setting,
-                     initial_status=status)
+        with _element("control valve", row.id):
+            vid, vtype = str(row.id), (_str(row.type) or "").upper()
+            if vtype not in VALVE_TYPES:
+                raise NetworkDataError(f"control valve {vid!r} has type {row.type!r}; use one of {', '.join(VALVE_TYPES)}")
+            for end in (row.from_node, row.to_node):
+                if str(end) not in wn.node_name_list:
+                    raise NetworkDataError(f"control valve {vid!r} connects node {end!r}, which is not in layer 'nodes'")
+            setting: float | str = _num(row.setting)
+            if vtype == "FCV":
+                setting = float(setting) / 1000.0
+            elif vtype == "GPV":
+                text = _str(getattr(row, "curve", None))
+                if text is None:
+                    raise NetworkDataError(f"GPV {vid!r} needs a headloss curve in column 'curve' (flow_ls:headloss_m;...)")
+                points = [tuple(float(v) for v in pt.split(":")) for pt in text.split(";") if pt.strip()]
+                wn.add_curve(f"GPV_{vid}", "HEADLOSS", [(q / 1000.0, h) for q, h in points])
+                setting = f"GPV_{vid}"
+            status = (_str(getattr(row, "status", None)) or "ACTIVE").upper()
+            wn.add_valve(vid, str(row.from_node), str(row.to_node), diameter=float(row.diameter_mm) / 1000.0,
+                         valve_type=vtype, minor_loss=_num(getattr(row, "minor_loss", 0.0)), initial_setting=setting,
+                         initial_status=status)
 
 
 def write_inp(wn: wntr.network.WaterNetworkModel, path: str | os.PathLike) -> Path:

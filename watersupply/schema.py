@@ -115,20 +115,68 @@ def _check_columns(df: pd.DataFrame, layer: str, required: list[str], source: st
               "Add them, or rename your columns with a mapping file (watersupply build --mapping).")
 
 
-def _check_unique_ids(df: pd.DataFrame, layer: str, source: str, col: str = "id") -> None:
+def _check_unique_ids(df: pd.DataFrame, layer: str, source: str, col: str = "id", *, epanet: bool = False) -> None:
     ids = df[col].astype(str)
-    if df[col].isna().any():
-        rows = list(np.flatnonzero(df[col].isna().to_numpy())[:5])
+    empty = df[col].isna() | (ids.str.strip() == "")
+    if empty.any():
+        rows = list(np.flatnonzero(empty.to_numpy())[:5])
         _fail(source, layer, f"empty {col!r} in row(s) {rows}; every feature needs an id")
+    if epanet:
+        # EPANET ids: at most 31 bytes, no spaces, semicolons or double quotes
+        bad = ids.map(lambda v: len(v.encode("utf-8")) > 31 or any(c.isspace() or c in ';"' for c in v))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            _fail(source, layer, f"id {ids.iloc[i]!r} cannot be an EPANET id (at most 31 bytes, no spaces, ';' "
+                  "or '\"'); rename it")
     dup = ids[ids.duplicated()].unique()
     if len(dup):
         _fail(source, layer, f"duplicate id(s) {', '.join(map(repr, dup[:5]))}; ids must be unique")
 
 
+_GEOM_OK = {"Point": ("Point",), "LineString": ("LineString",), "Polygon": ("Polygon", "MultiPolygon")}
+
+
+def _check_geometry(df: gpd.GeoDataFrame, layer: str, expected: str, source: str) -> None:
+    """Every feature has a non-empty geometry of the layer's type with finite coordinates."""
+    geom = df.geometry
+    ids = df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df)), index=df.index).astype(str)
+    missing = geom.isna() | geom.is_empty
+    if missing.any():
+        i = int(np.flatnonzero(missing.to_numpy())[0])
+        _fail(source, layer, f"feature {ids.iloc[i]!r} has an empty geometry; every {expected} needs coordinates")
+    types = geom.geom_type
+    wrong = ~types.isin(_GEOM_OK[expected])
+    if wrong.any():
+        i = int(np.flatnonzero(wrong.to_numpy())[0])
+        _fail(source, layer, f"feature {ids.iloc[i]!r} is a {types.iloc[i]}, expected {expected}")
+    bounds = geom.bounds.to_numpy()
+    bad = ~np.isfinite(bounds).all(axis=1) | (np.abs(bounds) > 1e8).any(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        _fail(source, layer, f"feature {ids.iloc[i]!r} has coordinates {bounds[i].tolist()} outside any "
+              "plausible projected CRS (|x|, |y| <= 1e8 m); check the CRS and units")
+    if expected == "LineString":
+        short = geom.length <= 0
+        if short.any():
+            i = int(np.flatnonzero(short.to_numpy())[0])
+            _fail(source, layer, f"pipe {ids.iloc[i]!r} has a zero-length geometry; remove it or fix its ends")
+    if expected == "Polygon":
+        invalid = ~geom.is_valid
+        if invalid.any():
+            i = int(np.flatnonzero(invalid.to_numpy())[0])
+            _fail(source, layer, f"polygon {ids.iloc[i]!r} is invalid (self-intersecting?); repair it, e.g. "
+                  "with shapely.make_valid or QGIS 'Fix geometries'")
+
+
 def _check_numeric(df: pd.DataFrame, layer: str, col: str, source: str, *, positive: bool = False,
                    allow_nan: bool = False) -> None:
-    vals = pd.to_numeric(df[col], errors="coerce")
+    raw = df[col]
+    if raw.dtype == object or pd.api.types.is_bool_dtype(raw):
+        # True/False are not numbers here, whatever Python thinks
+        raw = raw.map(lambda v: None if isinstance(v, (bool, np.bool_)) else v)
+    vals = pd.to_numeric(raw, errors="coerce")
     bad = vals.isna() & (~df[col].isna() | (not allow_nan))
+    bad |= np.isinf(vals.fillna(0.0).astype(float))
     if positive:
         bad |= vals <= 0
     if bad.any():
@@ -170,9 +218,20 @@ def validate_network(net: Network, *, source: str = "network") -> Network:
             if df.crs.is_geographic:
                 _fail(source, layer, f"CRS {df.crs.to_string()} is geographic (degrees); lengths need a "
                       "projected CRS in metres, e.g. EPSG:4545 — reproject with to_crs()")
+    for layer, df in net.items():
+        if not isinstance(df, pd.DataFrame):
+            _fail(source, layer, f"is a {type(df).__name__}, not a table")
+        lower = [str(c).lower() for c in df.columns]
+        dup = sorted({c for c in lower if lower.count(c) > 1})
+        if dup:
+            _fail(source, layer, f"has columns that differ only in case ({', '.join(map(repr, dup))}); "
+                  "GeoPackage column names are case-insensitive — rename or drop one")
+        expected = LAYERS.get(layer, (None, {}))[0]
+        if isinstance(df, gpd.GeoDataFrame) and expected is not None and len(df):
+            _check_geometry(df, layer, expected, source)
     nodes, pipes = net["nodes"], net["pipes"]
     _check_columns(nodes, "nodes", ["id", "kind", "elevation_m"], source)
-    _check_unique_ids(nodes, "nodes", source)
+    _check_unique_ids(nodes, "nodes", source, epanet=True)
     bad_kind = ~nodes["kind"].isin(NODE_KINDS)
     if bad_kind.any():
         i = int(np.flatnonzero(bad_kind.to_numpy())[0])
@@ -182,7 +241,7 @@ def validate_network(net: Network, *, source: str = "network") -> Network:
     if not (nodes["kind"] == "plant").any() and not (nodes["kind"] == "reservoir").any():
         _fail(source, "nodes", "has no source: at least one node of kind 'plant' or 'reservoir' is needed")
     _check_columns(pipes, "pipes", ["id", "from_node", "to_node", "diameter_mm", "roughness_c"], source)
-    _check_unique_ids(pipes, "pipes", source)
+    _check_unique_ids(pipes, "pipes", source, epanet=True)
     _check_numeric(pipes, "pipes", "diameter_mm", source, positive=True)
     _check_numeric(pipes, "pipes", "roughness_c", source, positive=True)
     if "length_m" in pipes.columns:
@@ -199,7 +258,7 @@ def validate_network(net: Network, *, source: str = "network") -> Network:
     if "pumps" in net and len(net["pumps"]):
         pumps = net["pumps"]
         _check_columns(pumps, "pumps", ["id", "from_node", "to_node", "design_flow_ls", "design_head_m"], source)
-        _check_unique_ids(pumps, "pumps", source)
+        _check_unique_ids(pumps, "pumps", source, epanet=True)
         _check_numeric(pumps, "pumps", "design_flow_ls", source, positive=True)
         _check_numeric(pumps, "pumps", "design_head_m", source, positive=True)
         for end in ("from_node", "to_node"):
@@ -215,7 +274,17 @@ def validate_network(net: Network, *, source: str = "network") -> Network:
             _fail(source, "facilities", "is missing but nodes of kind 'reservoir' exist; reservoirs need "
                   f"{', '.join(RESERVOIR_COLUMNS)} in a facilities layer")
         _check_columns(fac, "facilities", ["id", "kind", "node_id", *RESERVOIR_COLUMNS], source)
-        described = set(fac.loc[fac["kind"] == "reservoir", "node_id"].astype(str))
+        res = fac[fac["kind"] == "reservoir"]
+        for col in RESERVOIR_COLUMNS:
+            _check_numeric(res, "facilities", col, source, positive=col == "diameter_m")
+        lv = res[list(RESERVOIR_COLUMNS)].apply(pd.to_numeric, errors="coerce")
+        order = (lv["min_level_m"] >= 0) & (lv["min_level_m"] <= lv["init_level_m"]) & \
+            (lv["init_level_m"] <= lv["max_level_m"])
+        if not order.all():
+            i = int(np.flatnonzero(~order.to_numpy())[0])
+            _fail(source, "facilities", f"reservoir {res['id'].iloc[i]!r} needs 0 <= min_level_m <= init_level_m "
+                  f"<= max_level_m, got {lv.iloc[i][['min_level_m', 'init_level_m', 'max_level_m']].tolist()}")
+        described = set(res["node_id"].astype(str))
         missing = sorted(tank_ids - described)
         if missing:
             _fail(source, "facilities", f"reservoir node(s) {', '.join(map(repr, missing[:5]))} have no "
