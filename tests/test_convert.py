@@ -216,6 +216,19 @@ def test_gpv_curve_round_trips(tmp_path: Path) -> None:
     run_epanet(wn, tmp_path, "gpv")
 
 
+def test_closed_pump_with_level_controls_stays_switchable(tmp_path: Path) -> None:
+    path = small_inp(tmp_path)
+    path.write_text(path.read_text().replace("[END]", "[STATUS]\n PU1 Closed\n\n[CONTROLS]\n"
+                                             " LINK PU1 OPEN IF NODE T1 BELOW 2\n"
+                                             " LINK PU1 CLOSED IF NODE T1 ABOVE 4.5\n\n[END]"))
+    net, msgs = quiet_read(path, crs="EPSG:4545")
+    pump = net["pumps"].iloc[0]
+    assert (pump["status"], pump["control_node"], pump["on_below_m"], pump["off_above_m"]) == ("OPEN", "T1", 2, 4.5)
+    assert any("start CLOSED in the model but have tank-level controls" in m for m in msgs)
+    wn = to_wntr(net)
+    assert sorted(wn.control_name_list) == ["PU1_off", "PU1_on"]
+
+
 def test_power_pump_gets_a_derived_design_point_and_model_is_not_changed(tmp_path: Path) -> None:
     path = small_inp(tmp_path, pump="POWER 15")
     wn = wntr.network.WaterNetworkModel(str(path))

@@ -653,7 +653,7 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
 
     # --- pumps and pump stations
     controls, dropped_controls = _level_controls(wn)
-    pump_rows, reduced, derived = [], [], []
+    pump_rows, reduced, derived, reopened = [], [], [], []
     power_flows: dict[str, float] | None = None
     global_eff = float(wn.options.energy.global_efficiency or 75.0) / 100.0
     for pid, pump in wn.pumps():
@@ -688,6 +688,9 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
             eff = float(np.interp(q, xs, ys)) / 100.0
         ctl = controls.get(pid, {})
         status = "CLOSED" if pump.initial_status == wntr.network.base.LinkStatus.Closed else "OPEN"
+        if status == "CLOSED" and ctl:
+            status = "OPEN"  # in the layout CLOSED means out of service: its controls would be ignored
+            reopened.append(str(pid))
         geom = Point((pos[a][0] + pos[b][0]) / 2.0, (pos[a][1] + pos[b][1]) / 2.0)
         pump_rows.append(dict(id=str(pid), station_id=None, from_node=str(a), to_node=str(b), role="duty",
                               design_flow_ls=round(q * 1000.0, 6), design_head_m=round(h, 6), efficiency=eff,
@@ -701,6 +704,9 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
     if derived:
         notes.append("constant-power pump(s) were given a derived design point on their power curve "
                      f"H = P/(rho g Q): {'; '.join(derived[:5])}")
+    if reopened:
+        notes.append(f"pump(s) {', '.join(reopened)} start CLOSED in the model but have tank-level controls; their "
+                     "status is OPEN in the layout (where CLOSED means out of service) so the controls switch them")
     if dropped_controls:
         notes.append(f"{len(dropped_controls)} control(s)/rule(s) that are not tank-level pump on/off controls were "
                      f"dropped: {', '.join(dropped_controls[:5])}{', ...' if len(dropped_controls) > 5 else ''}")
