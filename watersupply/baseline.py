@@ -46,6 +46,7 @@ class BaselineRun:
     settlements: pd.DataFrame
     soundness: pd.DataFrame
     files: dict[str, Path] = field(default_factory=dict)
+    audit: Any = None  #: the 同网·同价·同质 audit (watersupply.audit.AuditResult), when computed
 
 
 def network_facts(net: Network) -> dict[str, object]:
@@ -62,7 +63,9 @@ def network_facts(net: Network) -> dict[str, object]:
         facts["村 villages"] = int((st["kind"] == "village").sum())
         facts["社区 communities"] = int((st["kind"] == "community").sum())
         facts["人口 population"] = int(pd.to_numeric(st["population"]).sum())
-    length = pipes.geometry.length if isinstance(pipes, gpd.GeoDataFrame) else pipes["length_m"]
+    # lengths as simulated (length_m); the geometry only where the attribute is missing
+    geom_len = pipes.geometry.length if isinstance(pipes, gpd.GeoDataFrame) else pd.Series(0.0, index=pipes.index)
+    length = pd.to_numeric(pipes["length_m"], errors="coerce").fillna(geom_len) if "length_m" in pipes else geom_len
     cls = pipes["class"] if "class" in pipes else pd.Series("main", index=pipes.index)
     facts["主管网 mains km"] = round(float(length[cls == "main"].sum()) / 1000.0, 2)
     facts["支管网 branches km"] = round(float(length[cls == "branch"].sum()) / 1000.0, 2)
@@ -107,7 +110,7 @@ def result_layers(run: BaselineRun) -> dict[str, gpd.GeoDataFrame]:
 
 
 def run_baseline(net: Network, *, out_dir: str | os.PathLike | None = None, make_map: bool = True,
-                 t: dict[str, float] | None = None, **options: Any) -> BaselineRun:
+                 t: dict[str, float] | None = None, with_audit: bool | None = None, **options: Any) -> BaselineRun:
     """Simulate the baseline and (if `out_dir` is given) write its outputs.
 
     Parameters
@@ -120,17 +123,32 @@ def run_baseline(net: Network, *, out_dir: str | os.PathLike | None = None, make
         Also write ``map.html``.
     t
         Thresholds (see :func:`watersupply.standards.thresholds`).
+    with_audit
+        Run the 同网·同价·同质 audit (:func:`watersupply.audit.audit`; writes
+        ``audit.csv``, ``audit.md``, an ``audit`` layer and verdict columns on
+        the settlements). Default: when `out_dir` is given and the network has settlements.
     **options
         Simulation options, e.g. ``duration_h``.
     """
     t = t or thresholds()
     result = run_simulation(net, **options)
     run = summarise(net, result, t)
+    if (with_audit if with_audit is not None else out_dir is not None) and \
+            net.get("settlements") is not None and len(net["settlements"]):
+        from .audit import audit as audit_settlements
+
+        run.audit = audit_settlements(net, result, t=t)
     if out_dir is None:
         return run
     out = Path(out_dir)
     md = metadata(net)
     layers = result_layers(run)
+    if run.audit is not None:
+        from .audit import DIMENSIONS, audit_layer
+
+        cols = ["score", "verdict"] + [f"{d}_verdict" for d in DIMENSIONS]
+        layers["settlements"] = _join(layers["settlements"], run.audit.table[cols])
+        layers["audit"] = audit_layer(net, run.audit)
     run.files["results.gpkg"] = write_layers(layers, out / "results.gpkg")
     summary = run.settlements.copy()
     run.files["summary.csv"] = write_csv(summary, out / "summary.csv")
@@ -139,10 +157,18 @@ def run_baseline(net: Network, *, out_dir: str | os.PathLike | None = None, make
                              soundness=run.soundness, settlements=run.settlements, energy=run.pumps,
                              facts=network_facts(net), warnings=result.warnings)
     run.files["report.md"] = write_text(report, out / "report.md")
+    if run.audit is not None:
+        from .audit import write_audit
+
+        run.files.update(write_audit(run.audit, out, net=net, gpkg=False,
+                                     title_zh=md.get("title_zh", md.get("name", "供水管网")),
+                                     title_en=md.get("title_en", md.get("name", "Water network"))))
     if make_map:
-        from .webmap import service_map, write_map
+        from .webmap import bundled_district, service_map, write_map
 
         demand = metrics.demand_nodes(net)
-        m = service_map(layers, title=md.get("title_en", ""), pressure=result.pressure.reindex(columns=demand))
+        m = service_map(layers, title=(md.get("title_zh", ""), md.get("title_en", md.get("name", ""))),
+                        pressure=result.pressure.reindex(columns=demand), tank_level=result.tank_level,
+                        district=bundled_district(md.get("name")), t=t)
         run.files["map.html"] = write_map(m, out / "map.html")
     return run

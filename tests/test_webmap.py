@@ -1,0 +1,605 @@
+"""The offline service map: its data, its safety, and how it behaves in a real (headless) Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from pyproj import Transformer
+from shapely.geometry import LineString
+
+from watersupply import metrics
+from watersupply._errors import ConfigError, NetworkDataError
+from watersupply.baseline import result_layers, run_baseline
+from watersupply.simulation import run_simulation
+from watersupply.webmap import (
+    PIPE_COLOURINGS,
+    bundled_district,
+    external_references,
+    gcj02_to_wgs84,
+    leaflet_assets,
+    map_html,
+    read_district,
+    scenario_diff,
+    service_map,
+    settlement_status,
+    text,
+    wgs84_to_gcj02,
+    write_map,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+XSS = {
+    "name_zh": '<img src=x onerror="window.__xss=1;alert(1)">',
+    "name_en": "</script><script>window.__xss=2;alert(2)</script>",
+    "reservoir": "javascript:window.__xss=3;alert(3)",
+    "title": '<script>window.__xss=4</script>"><svg onload=alert(4)>',
+}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+@pytest.fixture
+def tiny_run(tiny_net):
+    return run_baseline(tiny_net)
+
+
+@pytest.fixture
+def tiny_layers(tiny_run):
+    return result_layers(tiny_run)
+
+
+def _pressure(run):
+    return run.result.pressure.reindex(columns=metrics.demand_nodes(run.net))
+
+
+def _map(run, layers=None, **kw):
+    return service_map(layers if layers is not None else result_layers(run), pressure=_pressure(run),
+                       tank_level=run.result.tank_level, **kw)
+
+
+def payload(page: str) -> dict:
+    m = re.search(r'<script type="application/json" id="ws-data">(.*?)</script>', page, flags=re.S)
+    assert m, "data block missing"
+    return json.loads(m.group(1))
+
+
+def _xss_layers(layers):
+    out = dict(layers)
+    st = layers["settlements"].copy()
+    st.loc[st["id"] == "V1", "name_zh"] = XSS["name_zh"]
+    st.loc[st["id"] == "V1", "name_en"] = XSS["name_en"]
+    out["settlements"] = st
+    fac = layers["facilities"].copy()
+    fac.loc[fac["kind"] == "reservoir", "name_en"] = XSS["reservoir"]
+    fac.loc[fac["kind"] == "reservoir", "name_zh"] = XSS["reservoir"]
+    out["facilities"] = fac
+    pipes = layers["pipes"].copy()
+    pipes["material"] = "<b onmouseover=alert(5)>PE</b>"
+    out["pipes"] = pipes
+    return out
+
+
+# ----------------------------------------------------------------------------- text, GCJ-02, assets
+
+def test_text_in_each_language():
+    assert text("mains", "zh") == "主管网"
+    assert text("mains", "en") == "Mains"
+    assert text("mains", "both") == "主管网 Mains"
+    assert text("hour", "en", h=5) == "hour 5"
+
+
+def test_gcj02_matches_published_vectors_and_inverts():
+    # (wgs lat, wgs lon, gcj lat, gcj lon): test vectors published with the eviltransform libraries
+    cases = [(31.1774276, 121.5272106, 31.17530398364597, 121.531541859215),
+             (22.543847, 113.912316, 22.540796131694766, 113.9171764808363),
+             (39.911954, 116.377817, 39.91334545536069, 116.38404722455657)]
+    for wlat, wlon, glat, glon in cases:
+        lon, lat = wgs84_to_gcj02(wlon, wlat)
+        assert abs(lon - glon) < 1e-9 and abs(lat - glat) < 1e-9
+        lon, lat = gcj02_to_wgs84(glon, glat)
+        assert abs(lon - wlon) < 1e-8 and abs(lat - wlat) < 1e-8  # < 1 mm
+    lon, lat = gcj02_to_wgs84(np.array([2.35, 106.7]), np.array([48.85, 29.0]))
+    assert lon[0] == 2.35 and lat[0] == 48.85  # outside China: unchanged
+    assert lon[1] != 106.7
+
+
+def test_bundled_district_is_converted_to_wgs84_and_holds_tonghui(tonghui_net):
+    wgs = bundled_district("tonghui")
+    raw = read_district(next(Path(bundled_district.__globals__["NETWORKS_DIR"], "tonghui").glob("*_gcj02.geojson")),
+                        gcj02=False)
+    assert wgs.crs.to_epsg() == 4326
+    # the GCJ-02 offset in Qijiang is a few hundred metres
+    a = raw.geometry.iloc[0].exterior.coords[0] if raw.geometry.iloc[0].geom_type == "Polygon" \
+        else raw.geometry.iloc[0].geoms[0].exterior.coords[0]
+    b = wgs.geometry.iloc[0].exterior.coords[0] if wgs.geometry.iloc[0].geom_type == "Polygon" \
+        else wgs.geometry.iloc[0].geoms[0].exterior.coords[0]
+    to_m = Transformer.from_crs(4326, 4545, always_xy=True)
+    shift = np.hypot(*np.subtract(to_m.transform(*a), to_m.transform(*b)))
+    assert 100 < shift < 1000
+    nodes = tonghui_net["nodes"].to_crs(4326)
+    assert nodes.within(wgs.geometry.union_all()).all()
+    assert bundled_district("no-such-network") is None
+    assert bundled_district("../tonghui") is None
+
+
+def test_read_district_rejects_bad_files(tmp_path):
+    with pytest.raises(NetworkDataError, match="not found"):
+        read_district(tmp_path / "nope.geojson")
+    bad = tmp_path / "bad.geojson"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(NetworkDataError, match="not valid GeoJSON"):
+        read_district(bad)
+    pt = tmp_path / "pt.geojson"
+    pt.write_text(json.dumps({"type": "Point", "coordinates": [106.7, 29.0]}), encoding="utf-8")
+    with pytest.raises(NetworkDataError, match="must be \\(Multi\\)Polygon"):
+        read_district(pt)
+
+
+def test_leaflet_assets_come_from_the_package_and_fetch_nothing():
+    js, css = leaflet_assets()
+    assert "Leaflet 1.9.4" in js[:400]
+    assert "sourceMappingURL" not in js and "sourceMappingURL" not in css
+    assert "images/" not in css
+    assert external_references(f"<style>{css}</style>") == []
+
+
+# ----------------------------------------------------------------------------- page content
+
+def test_page_is_offline_self_contained_and_deterministic(tiny_run):
+    a = map_html(_map(tiny_run, title=("小网", "tiny")))
+    b = map_html(_map(tiny_run, title=("小网", "tiny")))
+    assert a == b
+    assert external_references(a) == []
+    for cdn in ("cdn.", "jquery", "bootstrap", "awesome-markers", "googleapis", "<link"):
+        assert cdn not in a.lower()
+    js, css = leaflet_assets()
+    assert js in a and css in a  # Leaflet inlined
+    # apart from Leaflet's own source, the only URL is the SVG namespace of the icons (never fetched)
+    assert set(re.findall(r"https?://[^\s\"'\\)<>]+", a.replace(js, "").replace(css, ""))) == {"http://www.w3.org/2000/svg"}
+    data = payload(a)
+    n = len(metrics.demand_nodes(tiny_run.net))
+    hours = len(tiny_run.result.pressure.index)
+    assert data["pressure"]["n"] == n and len(data["pressure"]["values"]) == hours * n
+    assert all(isinstance(v, int) for v in data["pressure"]["values"])
+    expect = np.round(_pressure(tiny_run).to_numpy() * 10).astype(int).ravel().tolist()
+    assert data["pressure"]["values"] == expect
+    assert len(data["nodes"]["latlng"]) == n
+    assert len(data["pipes"]["geom"]) == len(tiny_run.net["pipes"])
+    # reservoir popup carries its level range, volume and simulated levels
+    fac = data["facilities"]["cols"]
+    i = data["facilities"]["fkind"].index("reservoir")
+    assert fac["levels"][i] == "0.2–5 m" and fac["volume"][i] == round(np.pi / 4 * 12**2 * 5.0)
+    assert re.fullmatch(r"\d+\.\d\d–\d+\.\d\d m", fac["simlevel"][i])
+
+
+def test_user_strings_are_escaped_in_the_page(tiny_layers, tiny_run):
+    page = map_html(_map(tiny_run, _xss_layers(tiny_layers), title=XSS["title"]))
+    for raw in ("<img src=x", "</script><script>window.__xss", "<svg onload", "<b onmouseover"):
+        assert raw not in page
+    assert "<title>&lt;script&gt;window.__xss=4&lt;/script&gt;" in page
+    data = payload(page)
+    assert XSS["name_zh"] + " " + XSS["name_en"] in data["settlements"]["label"]
+    assert data["title"] == XSS["title"]
+
+
+@pytest.mark.parametrize("lang, present, absent", [
+    ("zh", ["主管网", "最低压力"], ["Mains", "Minimum pressure"]),
+    ("en", ["Mains", "Minimum pressure"], ["主管网", "最低压力"]),
+    ("both", ["主管网 Mains", "最低压力 Minimum pressure"], []),
+])
+def test_language_of_labels_legends_and_popups(tiny_run, lang, present, absent):
+    data = payload(map_html(_map(tiny_run, lang=lang)))
+    labels = json.dumps([data["text"], data["legends"], data["nodes"]["popup"], data["pipes"]["popup"],
+                         data["settlements"]["popup"], data["notes"]], ensure_ascii=False)
+    for s in present:
+        assert s in labels
+    for s in absent:
+        assert s not in labels
+    names = data["settlements"]["label"]
+    assert names == {"zh": ["村一", "社区一"], "en": ["V1", "C1"], "both": ["村一 V1", "社区一 C1"]}[lang]
+
+
+def test_settlement_service_levels():
+    st = pd.DataFrame({"id": ["a", "b", "c", "d", "e"],
+                       "min_pressure_m": [30.0, 11.0, 8.0, 0.2, np.nan],
+                       "service_head_m": [12.0, 12.0, 12.0, 12.0, 12.0],
+                       "pressure_compliance": [1.0, 0.99, 0.5, 0.9, np.nan]})
+    status, legend = settlement_status(st, lang="en")
+    assert status.tolist() == ["meets", "mostly", "below", "no_water", "no_data"]
+    assert legend["title"].endswith("service level")
+    assert len(legend["items"]) == len(legend["keys"])
+
+
+def test_audit_verdicts_colour_settlements_and_fill_popups(tiny_run, tiny_layers):
+    audit = pd.DataFrame({"verdict": ["fail", "PASS"], "pressure_verdict": ["fail", "pass"],
+                          "pressure_reason": ["compliance 80 %", "ok"], "score": [50.0, 100.0]},
+                         index=pd.Index(["V1", "C1"], name="id"))
+    data = payload(map_html(_map(tiny_run, audit=audit, lang="en")))
+    st = data["settlements"]
+    assert data["legends"]["settlements"]["title"] == "Villages & communities: verdict"
+    items = data["legends"]["settlements"]["items"]
+    assert [items[i][1] for i in st["cls"]] == ["fail", "pass"]
+    assert st["cols"]["v_pressure"] == ["fail", "pass"]
+    assert st["cols"]["reason"] == ["compliance 80 %", None]
+    # a verdict column on the layer is used when no audit table is given
+    layers = dict(tiny_layers)
+    layers["settlements"] = tiny_layers["settlements"].assign(verdict=["warn", "pass"])
+    st2 = payload(map_html(_map(tiny_run, layers, lang="en")))["settlements"]
+    assert [items[i][1] for i in st2["cls"]] == ["warn", "pass"]
+    with pytest.raises(ConfigError, match="audit verdict of settlement 'V1' is 'maybe'"):
+        _map(tiny_run, audit=audit.assign(verdict=["maybe", "pass"]))
+    with pytest.raises(NetworkDataError, match="audit: settlement id\\(s\\) 'X9'"):
+        _map(tiny_run, audit=pd.DataFrame({"id": ["X9"], "verdict": ["pass"]}))
+
+
+def test_pipe_colourings_switchable_and_fallback(tiny_run, tiny_layers):
+    layers = dict(tiny_layers)
+    crit = np.arange(len(tiny_layers["pipes"])) * 700.0
+    layers["pipes"] = tiny_layers["pipes"].assign(criticality_people=crit)
+    data = payload(map_html(_map(tiny_run, layers, pipe_colour_by="criticality")))
+    assert data["pipes"]["mode"] == "criticality"
+    assert set(data["pipes"]["modes"]) == set(PIPE_COLOURINGS)
+    idx = data["pipes"]["modes"]["criticality"]["idx"]
+    assert idx[0] == 0 and idx[-1] == 4  # 0 people, and 5,600 people (class ">= 5,000")
+    vel = data["pipes"]["modes"]["velocity"]
+    v = tiny_layers["pipes"]["max_velocity_ms"].to_numpy()
+    assert vel["idx"] == np.searchsorted(vel["legend"]["breaks"], v, side="right").tolist()
+    with pytest.warns(UserWarning, match="criticality.*colouring pipes by diameter"):
+        data = payload(map_html(_map(tiny_run, pipe_colour_by="criticality")))
+    assert data["pipes"]["mode"] == "class"
+
+
+@pytest.mark.parametrize("kw, err, match", [
+    ({"lang": "fr"}, ConfigError, "lang must be one of zh, en, both, got 'fr'"),
+    ({"include": ["pipes", "roads"]}, ConfigError, "unknown map layer 'roads'"),
+    ({"pipe_colour_by": "colour"}, ConfigError, "pipe_colour_by must be one of"),
+    ({"tiles": "google"}, ConfigError, "tiles must be one of none, osm, tianditu"),
+    ({"tiles": "tianditu", "tianditu_key": "abc\";alert(1)//"}, ConfigError, "tianditu_key must be"),
+    ({"simplify_m": -1}, ConfigError, "simplify_m must be >= 0"),
+    ({"include": ["district"]}, NetworkDataError, "'district' asked for but not in the data"),
+    ({"diff": {"pipes": ["NOPE"]}}, NetworkDataError, "diff: pipes id\\(s\\) 'NOPE'"),
+    ({"diff": {"closed": ["M1"]}}, ConfigError, "diff has unknown key"),
+])
+def test_bad_options_raise_clear_errors(tiny_run, kw, err, match):
+    with pytest.raises(err, match=match):
+        _map(tiny_run, **kw)
+
+
+def test_bad_layers_and_pressure(tiny_run, tiny_layers):
+    with pytest.raises(NetworkDataError, match="pressure: node id\\(s\\) 'ZZ'"):
+        service_map(tiny_layers, pressure=_pressure(tiny_run).assign(ZZ=1.0))
+    nocrs = dict(tiny_layers)
+    nocrs["pipes"] = gpd.GeoDataFrame(tiny_layers["pipes"].drop(columns="geometry"),
+                                      geometry=list(tiny_layers["pipes"].geometry), crs=None)
+    with pytest.raises(NetworkDataError, match="layer 'pipes' has no CRS"):
+        service_map(nocrs)
+    with pytest.raises(TypeError, match="'layers' should be a mapping"):
+        service_map([tiny_layers["pipes"]])
+    with pytest.raises(NetworkDataError, match="nothing to map"):
+        service_map({"pipes": tiny_layers["pipes"].iloc[0:0]})
+
+
+def test_tiles_are_opt_in_with_a_gcj02_note(tiny_run):
+    osm = map_html(_map(tiny_run, tiles="osm", lang="en"))
+    data = payload(osm)
+    assert data["tiles"][0]["layers"][0]["url"].startswith("https://tile.openstreetmap.org/")
+    assert any("GCJ-02" in n and "AMap" in n for n in data["notes"])
+    assert external_references(osm) == []  # tiles are requested by Leaflet only, not by the page
+    with pytest.warns(UserWarning, match="placeholder key"):
+        tdt = payload(map_html(_map(tiny_run, tiles="tianditu")))
+    assert tdt["tiles"][0]["layers"][0]["url"].endswith("tk=YOUR_TIANDITU_KEY")
+    assert any("--tianditu-key" in n for n in tdt["notes"])
+    key = payload(map_html(_map(tiny_run, tiles="tianditu", tianditu_key="abcdef0123456789")))
+    assert key["tiles"][0]["layers"][1]["url"].endswith("tk=abcdef0123456789")
+
+
+def test_simplify_keeps_end_points_and_shape(tiny_run, tiny_layers):
+    pipes = tiny_layers["pipes"].copy()
+    i = int(np.flatnonzero(pipes["id"] == "M3")[0])
+    a, b = pipes.geometry.iloc[i].coords[0], pipes.geometry.iloc[i].coords[-1]
+    s = np.linspace(0.0, 1.0, 400)
+    rng = np.random.default_rng(7)
+    x = a[0] + (b[0] - a[0]) * s
+    y = a[1] + 40.0 * np.sin(6 * np.pi * s) + rng.normal(0.0, 0.3, s.size)  # S-curves with 0.3 m noise
+    y[0], y[-1] = a[1], b[1]
+    wiggly = LineString(np.column_stack([x, y]))
+    pipes.loc[pipes.index[i], "geometry"] = wiggly
+    layers = dict(tiny_layers, pipes=pipes)
+    geom = payload(map_html(_map(tiny_run, layers, simplify_m=2.5)))["pipes"]["geom"][i]
+    assert 20 < len(geom) < 200  # far fewer vertices than 400, but the curves are kept
+    to_m = Transformer.from_crs(4326, 4545, always_xy=True)
+    xs, ys = to_m.transform([p[1] for p in geom], [p[0] for p in geom])
+    simplified = LineString(np.column_stack([xs, ys]))
+    assert np.hypot(xs[0] - a[0], ys[0] - a[1]) < 1.2 and np.hypot(xs[-1] - b[0], ys[-1] - b[1]) < 1.2
+    # every original vertex stays within the tolerance plus the 1e-5 degree rounding
+    assert max(simplified.distance(gpd.points_from_xy([c[0]], [c[1]])[0]) for c in wiggly.coords) < 2.5 + 1.5
+    full = payload(map_html(_map(tiny_run, layers, simplify_m=0)))["pipes"]["geom"][i]
+    assert len(full) > 300
+
+
+def test_write_map_is_atomic_and_guards_size(tiny_run, tmp_path):
+    m = _map(tiny_run)
+    path = write_map(m, tmp_path / "sub" / "map.html")
+    assert path.read_text(encoding="utf-8") == map_html(m)
+    with pytest.raises(ConfigError, match="more than max_mb=0.01"):
+        write_map(m, tmp_path / "big.html", max_mb=0.01)
+    assert not (tmp_path / "big.html").exists()
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["map.html"]
+
+
+# ----------------------------------------------------------------------------- scenario diff
+
+@pytest.fixture
+def closed_m4(tiny_net, tiny_run):
+    net = dict(tiny_net)
+    pipes = tiny_net["pipes"].copy()
+    pipes.loc[pipes["id"] == "M4", "status"] = "CLOSED"
+    net["pipes"] = pipes
+    return net, run_simulation(net, age=False)
+
+
+def test_scenario_diff_finds_closed_main_and_people_without_water(tiny_net, tiny_run, closed_m4):
+    net, res = closed_m4
+    diff = scenario_diff(tiny_run.result, res, tiny_net, label="M4 closed")
+    assert "M4" in diff["pipes"].index and diff["pipes"].loc["M4", "change"].startswith("closed")
+    st = diff["settlements"]
+    assert list(st.index) == ["C1"]  # the village is fed by another branch
+    assert st.loc["C1", "people_without_water_max"] == 3000
+    assert st.loc["C1", "person_hours_without_water"] > 0
+    assert st.loc["C1", "min_pressure_change_m"] < -10
+    data = payload(map_html(service_map(result_layers(tiny_run), diff=diff, lang="en")))
+    pid = data["pipes"]["cols"]["id"]
+    assert [pid[i] for i in data["pipes"]["changed"]] == sorted(diff["pipes"].index, key=pid.index)
+    assert data["settlements"]["changed"] == [1]
+    assert data["settlements"]["cols"]["pww"] == [None, 3000]
+    assert data["legends"]["changes"]["title"] == "Changes vs baseline: M4 closed"
+
+
+# ----------------------------------------------------------------------------- Tonghui
+
+@pytest.mark.slow
+def test_tonghui_map_is_lean(tonghui_baseline, tmp_path, record_property):
+    run = tonghui_baseline
+    t0 = time.perf_counter()
+    path = write_map(_map(run, title=("通惠", "Tonghui"), district=bundled_district("tonghui")), tmp_path / "map.html")
+    build_s = time.perf_counter() - t0
+    size_mb = path.stat().st_size / 1e6
+    record_property("tonghui_map_mb", round(size_mb, 3))
+    record_property("tonghui_map_build_s", round(build_s, 2))
+    assert size_mb <= 5.0
+    data = payload(path.read_text(encoding="utf-8"))
+    assert len(data["nodes"]["latlng"]) == len(metrics.demand_nodes(run.net))
+    assert len(data["facilities"]["latlng"]) == 17
+    n_vertices = sum(len(g) for g in data["pipes"]["geom"])
+    assert n_vertices < 34_410  # simplified (the network has 34,410 pipe vertices)
+
+
+# ----------------------------------------------------------------------------- real browser
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Debian Chromium through Playwright, with the CJK font of mplfonts for readable screenshots."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{CHROMIUM} is missing; the browser tests must run in CI (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} not installed")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("playwright is missing; pip install playwright")
+        pytest.skip("playwright not installed")
+    env = dict(os.environ)
+    try:
+        import mplfonts
+
+        fc = tmp_path_factory.mktemp("fontconfig")
+        fonts = Path(mplfonts.__file__).parent / "fonts"
+        (fc / "fonts.conf").write_text(
+            '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
+            '<include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
+            f"<dir>{fonts}</dir>\n<cachedir>{fc / 'cache'}</cachedir>\n</fontconfig>\n", encoding="utf-8")
+        env["FONTCONFIG_FILE"] = str(fc / "fonts.conf")
+    except ImportError:
+        pass
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=env)
+        yield b
+        b.close()
+
+
+class Visit:
+    """One page load with every request, console error and dialog recorded."""
+
+    def __init__(self, browser, path: Path):
+        self.external: list[str] = []
+        self.files: list[str] = []
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+
+        def route(r):
+            url = r.request.url
+            if url.startswith(("file://", "data:")):
+                r.continue_()
+            else:
+                self.external.append(url)
+                r.abort()
+
+        self.page.route("**/*", route)
+        self.page.on("request", lambda r: self.files.append(r.url) if r.url.startswith("file://") else None)
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        t0 = time.perf_counter()
+        self.page.goto(path.resolve().as_uri())
+        self.page.wait_for_selector("html[data-ws-ready='1']", timeout=15_000)
+        self.render_s = time.perf_counter() - t0
+        self.url = path.resolve().as_uri()
+
+    def fills(self, selector: str, attr: str = "fill") -> list[str]:
+        return self.page.eval_on_selector_all(selector, f"els => els.map(e => e.getAttribute('{attr}'))")
+
+    def popup_text(self) -> str:
+        """Text of the open popup (waits for the previous one to fade out)."""
+        from playwright.sync_api import expect
+
+        loc = self.page.locator(".leaflet-popup-content")
+        expect(loc).to_have_count(1)
+        return loc.inner_text()
+
+    def assert_clean(self) -> None:
+        assert self.external == [], f"network requests: {self.external}"
+        assert self.files == [self.url], f"file requests besides the page: {self.files}"
+        assert self.errors == [], f"console errors: {self.errors}"
+        assert self.dialogs == []
+
+
+@pytest.mark.browser
+def test_browser_tiny_map_layers_slider_popups(browser, tiny_run, tmp_path, record_property):
+    path = write_map(_map(tiny_run, title=("小网", "tiny")), tmp_path / "map.html")
+    data = payload(path.read_text(encoding="utf-8"))
+    v = Visit(browser, path)
+    page = v.page
+    record_property("tiny_render_s", round(v.render_s, 2))
+    assert v.render_s <= 3.0
+    assert page.locator(".leaflet-container").count() == 1
+    n_nodes = len(data["nodes"]["latlng"])
+    assert page.locator("path.ws-node").count() == n_nodes == 5
+    assert page.locator("path.ws-main").count() == 4 and page.locator("path.ws-branch").count() == 5
+    assert page.locator("path.ws-settlement").count() == 2
+    assert page.locator(".ws-icon").count() == 3
+    assert page.locator(".ws-label").all_inner_texts() == ["村一 V1", "社区一 C1"]
+    page.screenshot(path=str(tmp_path / "tiny_map.png"))
+
+    # layer control: branches off and on; the pipe legend goes when mains and branches are both off
+    box = page.locator(".leaflet-control-layers-overlays label", has_text="Branches").locator("input")
+    box.click()
+    assert page.locator("path.ws-branch").count() == 0
+    assert page.locator(".ws-legend-pipes").count() == 1
+    mains = page.locator(".leaflet-control-layers-overlays label", has_text="Mains").locator("input")
+    mains.click()
+    assert page.locator(".ws-legend-pipes").count() == 0 and page.locator("path.ws-main").count() == 0
+    box.click()
+    mains.click()
+    assert page.locator("path.ws-branch").count() == 5 and page.locator("path.ws-main").count() == 4
+
+    # node colours: minimum over the run, then an hour where some node changes class
+    lg = data["legends"]["nodes"]
+
+    def colour(p):
+        return lg["items"][-1][0] if p is None else lg["items"][int(np.searchsorted(lg["breaks"], p, side="right"))][0]
+
+    at_min = [lg["items"][i][0] for i in data["nodes"]["cls"]]
+    assert v.fills("path.ws-node") == at_min
+    vals, n = data["pressure"]["values"], data["pressure"]["n"]
+    by_hour = [[colour(None if x is None else x / 10) for x in vals[h * n:(h + 1) * n]] for h in range(len(vals) // n)]
+    h = next(h for h, cols in enumerate(by_hour) if cols != at_min)
+    slider = page.locator("#ws-time-slider")
+    slider.focus()
+    page.keyboard.press("End")
+    page.keyboard.press("Home")
+    for _ in range(h):
+        page.keyboard.press("ArrowRight")
+    assert v.fills("path.ws-node") == by_hour[h]
+    assert v.fills("path.ws-node") != at_min
+    assert f"hour {data['pressure']['hours'][h]}" in page.locator("#ws-time-label").inner_text()
+    page.keyboard.press("End")
+    assert v.fills("path.ws-node") == by_hour[-1]
+    page.locator("#ws-time-min").click()
+    assert v.fills("path.ws-node") == at_min
+
+    # pipe colouring switch recolours the pipes with the chosen legend
+    page.select_option("#ws-pipe-colour", "velocity")
+    vel = data["pipes"]["modes"]["velocity"]
+    expect = sorted(vel["legend"]["items"][i][0] for i in vel["idx"])
+    assert sorted(v.fills("path.ws-pipe", "stroke")) == expect
+    assert page.locator(".ws-legend-pipes h4").inner_text() == data["text"]["modes"]["velocity"]
+
+    # popups: a node (with the selected hour's pressure) and a reservoir
+    slider.focus()
+    page.keyboard.press("Home")
+    page.locator("path.ws-node").nth(0).click()
+    txt = v.popup_text()
+    assert data["nodes"]["cols"]["id"][0] in txt and "最低压力 Minimum pressure" in txt
+    assert "所选时刻压力 Pressure at the selected hour" in txt and "最低余氯 Minimum free chlorine" in txt
+    page.locator(".ws-icon-reservoir").click()
+    txt = v.popup_text()
+    assert "水位范围(最低–最高) Level range (min–max)" in txt and "0.2–5 m" in txt and "m³" in txt
+    v.assert_clean()
+    page.close()
+
+
+@pytest.mark.browser
+def test_browser_injected_names_run_nothing(browser, tiny_run, tiny_layers, tmp_path):
+    path = write_map(_map(tiny_run, _xss_layers(tiny_layers), title=XSS["title"]), tmp_path / "xss.html")
+    v = Visit(browser, path)
+    page = v.page
+    labels = page.locator(".ws-label").all_inner_texts()
+    assert XSS["name_zh"] + " " + XSS["name_en"] in labels
+    assert page.locator(".ws-title").inner_text() == XSS["title"]
+    page.locator("path.ws-settlement").nth(0).click(position={"x": 6, "y": 6})
+    assert XSS["name_zh"] in v.popup_text()
+    page.locator(".ws-icon-reservoir").hover()
+    assert page.locator(".leaflet-tooltip", has_text="javascript:").count() == 1
+    page.locator(".ws-icon-reservoir").click()
+    page.locator("path.ws-branch").nth(0).click()  # a diagonal pipe (horizontal ones have a 0-px high box)
+    assert "<b onmouseover=alert(5)>PE</b>" in v.popup_text()
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert page.locator("img").count() == 0 and page.locator("a[href^='javascript']").count() == 0
+    scripts = page.eval_on_selector_all("script:not([type='application/json'])", "els => els.map(e => e.textContent)")
+    assert not any("__xss" in s or "alert(" in s for s in scripts)  # the names only live in the JSON data block
+    v.assert_clean()
+    page.close()
+
+
+@pytest.mark.browser
+def test_browser_scenario_changes_layer(browser, tiny_net, tiny_run, closed_m4, tmp_path):
+    _, res = closed_m4
+    diff = scenario_diff(tiny_run.result, res, tiny_net, label="M4 closed")
+    path = write_map(_map(tiny_run, diff=diff, lang="en"), tmp_path / "diff.html")
+    v = Visit(browser, path)
+    page = v.page
+    assert page.locator("path.ws-change-pipe").count() == len(diff["pipes"])
+    assert page.locator("path.ws-change-settlement").count() == 1
+    outline = page.locator("path.ws-change-settlement")
+    outline.click(position={"x": outline.bounding_box()["width"] / 3, "y": 4})  # on the 4-px outline (no fill)
+    txt = v.popup_text()
+    assert "People without water (peak)" in txt and "3,000" in txt
+    v.assert_clean()
+    page.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browser_tonghui_first_render(browser, tonghui_baseline, tmp_path, record_property):
+    run = tonghui_baseline
+    path = write_map(_map(run, title=("綦江区通惠街道城乡供水一体化工程", "Tonghui integrated water supply"),
+                          district=bundled_district("tonghui")), tmp_path / "tonghui.html")
+    data = payload(path.read_text(encoding="utf-8"))
+    v = Visit(browser, path)
+    record_property("tonghui_render_s", round(v.render_s, 2))
+    record_property("tonghui_map_mb", round(path.stat().st_size / 1e6, 3))
+    print(f"Tonghui map {path.stat().st_size / 1e6:.2f} MB, first render {v.render_s:.2f} s")
+    assert v.render_s <= 3.0
+    page = v.page
+    assert page.locator("path.ws-node").count() == len(data["nodes"]["latlng"])
+    n_pipes = sum(1 for g in data["pipes"]["geom"] if g)
+    assert page.locator("path.ws-pipe").count() == n_pipes
+    assert page.locator("path.ws-settlement").count() == 11
+    assert page.locator(".ws-icon").count() == 17
+    assert page.locator("path.ws-district").count() == 1
+    page.screenshot(path=str(tmp_path / "tonghui_map.png"))
+    v.assert_clean()
+    page.close()
