@@ -69,6 +69,24 @@ _ITEMS = [
     Threshold("water_tariff_yuan_m3", 2.35, "¥/m³", "uniform water tariff (同价); no Qijiang figure found", "news, secondary (one district under 同网同价同质)"),
     Threshold("electricity_tariff_yuan_kwh", 0.65, "¥/kWh", "electricity tariff for pumping", "assumed"),
     Threshold("pump_efficiency", 0.75, "fraction", "wire-to-water pump efficiency", "assumed"),
+    # 同网·同价·同质 audit (watersupply.audit)
+    Threshold("other_cost_yuan_m3", 1.20, "¥/m³", "cost per m³ sold besides pumping energy and distribution O&M: "
+              "treatment chemicals and plant power, raw-water resource fee, staff, administration, depreciation",
+              "assumed (order of magnitude of Chinese county water utilities; no Qijiang figure found)"),
+    Threshold("distribution_om_yuan_km_year", 3000.0, "¥/km/year", "O&M of distribution pipes (leak repair, "
+              "valves, flushing) per km of pipe and year", "assumed (≈0.5 % a year of ¥0.6 M/km installed PE pipe)"),
+    Threshold("average_to_peak_day_ratio", 0.77, "fraction", "average-day / peak-day demand, to turn design-day "
+              "demand into annual volume", "assumed: 1/1.3, GB 50013-2018 daily peaking factor 1.1–1.5"),
+    Threshold("cost_recovery_min", 0.5, "fraction", "uniform tariff / cost to serve below which 同价 fails (the "
+              "uniform price rests mostly on subsidy)", "assumed (audit rule)"),
+    Threshold("network_plant_share_min", 0.95, "fraction", "share of a settlement's delivered water traced to "
+              "the unified network's plant(s) for a 同网 pass", "assumed (audit rule)"),
+    Threshold("supply_share_min", 0.01, "fraction", "traced share above which a reservoir or pump station counts "
+              "as feeding a settlement", "assumed (audit rule)"),
+    Threshold("community_storeys_default", 6.0, "storeys", "storeys of a community when the settlements layer has "
+              "none", "assumed: GB 50282-2016 28 m urban target ≈ 6 storeys"),
+    Threshold("village_storeys_default", 2.0, "storeys", "storeys of village houses when the settlements layer has "
+              "none", "assumed: typical 2-storey rural houses"),
 ]
 
 STANDARDS: Mapping[str, Threshold] = MappingProxyType({t.name: t for t in _ITEMS})
