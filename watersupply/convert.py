@@ -915,7 +915,19 @@ def read_inp(path: str | os.PathLike, *, crs: Any = None) -> Network:
         where = _inp_location(exc)
         raise NetworkDataError(f"{p}: EPANET/WNTR cannot read this INP file"
                                f"{' at ' + where if where else ''}: {_messages(exc)}") from None
-    return network_from_wntr(wn, crs=crs, name=p.stem, source=str(p))
+    if not wn.num_nodes or not wn.num_links:
+        raise NetworkDataError(f"{p}: the INP file defines no {'nodes' if not wn.num_nodes else 'links'}; "
+                               "is it truncated or empty? EPANET needs [JUNCTIONS]/[RESERVOIRS]/[TANKS] and "
+                               "[PIPES]/[PUMPS]/[VALVES] sections")
+    if not (wn.num_reservoirs or wn.num_tanks):
+        raise NetworkDataError(f"{p}: the INP file has no [RESERVOIRS] or [TANKS]: a network needs a source")
+    try:
+        return network_from_wntr(wn, crs=crs, name=p.stem, source=str(p))
+    except NetworkDataError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
+        raise NetworkDataError(f"{p}: the network in this INP file cannot be converted: "
+                               f"{type(exc).__name__}: {exc}") from None
 
 
 def load_network(*, network: str | os.PathLike | None = None, inp: str | os.PathLike | None = None,

@@ -181,6 +181,7 @@ def to_wntr(net: Network, **options: Any) -> wntr.network.WaterNetworkModel:
     has_length = "length_m" in pipes.columns
     has_wall = "wall_coeff_m_d" in pipes.columns
     has_status = "status" in pipes.columns
+    has_minor = "minor_loss" in pipes.columns
     for row in pipes.itertuples(index=False):
         with _element("pipe", row.id):
             length = _num(row.length_m, 0.0) if has_length else 0.0
@@ -193,7 +194,8 @@ def to_wntr(net: Network, **options: Any) -> wntr.network.WaterNetworkModel:
                 raise NetworkDataError(f"pipe {row.id!r} has status {status!r}; use OPEN, CLOSED or CV")
             wn.add_pipe(str(row.id), str(row.from_node), str(row.to_node), length=length,
                         diameter=float(row.diameter_mm) / 1000.0, roughness=float(row.roughness_c),
-                        minor_loss=0.0, initial_status=status, check_valve=status == "CV")
+                        minor_loss=_num(row.minor_loss) if has_minor else 0.0, initial_status=status,
+                        check_valve=status == "CV")
             if has_wall:
                 wn.get_link(str(row.id)).wall_coeff = _num(row.wall_coeff_m_d) / SECONDS_PER_DAY
             geom = row.geometry

@@ -56,22 +56,19 @@ def network_options(func: F) -> F:
 
 
 def load_network_arg(network: Path | None, inp: Path | None, crs: str | None) -> tuple[dict, str]:
-    """Load the network the user chose; return it and a short name for the output folder."""
-    if network is not None and inp is not None:
-        raise UserError("give either --network or --inp, not both")
-    if inp is not None:
-        from ..convert import read_inp
+    """Load the network the user chose (see :func:`watersupply.convert.load_network`); return it and
+    a short name for the output folder. Conversion warnings are shown on stderr."""
+    from ..convert import load_network
+    from ..io import get_path
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            net = read_inp(inp, crs=crs)
-        for w in caught:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net = load_network(network=network, inp=inp, crs=crs)
+    for w in caught:
+        if issubclass(w.category, UserWarning):
             click.echo(f"Warning: {w.message}", err=True)
-        return net, inp.stem
-    from ..io import get_path, read_network
-
-    path = network if network is not None else get_path("tonghui")
-    return read_network(path), Path(path).stem
+    name = Path(inp).stem if inp is not None else Path(network if network is not None else get_path("tonghui")).stem
+    return net, name
 
 
 def default_out(name: str) -> Path:
