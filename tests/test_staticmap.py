@@ -1,0 +1,140 @@
+"""Static PNG maps: Chinese labels with the mplfonts font, north arrow, scale bar, legend."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import font_manager
+from matplotlib.image import imread
+from pyproj import CRS, Proj
+
+from watersupply._errors import ConfigError, NetworkDataError
+from watersupply.baseline import result_layers, run_baseline
+from watersupply.staticmap import CJK_FONT_FILE, _nice_length, _north_angle, cjk_font, png_bytes, static_map, write_png
+from watersupply.webmap import bundled_district
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture
+def tiny_layers(tiny_net):
+    return result_layers(run_baseline(tiny_net))
+
+
+def _texts(fig):
+    out = [t.get_text() for t in fig.texts]
+    for ax in fig.axes:
+        out += [t.get_text() for t in ax.texts]
+    for leg in fig.legends:
+        out += [t.get_text() for t in leg.get_texts()] + [leg.get_title().get_text()]
+    return out
+
+
+def _legend(fig):
+    return [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_cjk_font_comes_from_mplfonts():
+    family = cjk_font()
+    assert family == "Noto Sans CJK SC"
+    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    assert path.endswith(CJK_FONT_FILE) and "mplfonts" in path
+
+
+def test_tiny_png_renders_chinese_with_arrow_scale_and_legend(tiny_layers, tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = static_map(tiny_layers, title=("小网供水", "tiny network"))
+        path = write_png(fig, tmp_path / "map.png", dpi=80)
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message) or "Glyph" in str(w.message)]
+    assert missing == []  # every 汉字 found a glyph
+    img = imread(path)
+    assert img.shape[0] > 500 and img.shape[1] > 800
+    assert len(np.unique(img.reshape(-1, img.shape[-1]), axis=0)) > 50  # not blank
+    texts = _texts(fig)
+    assert "小网供水 tiny network" in texts and "村一 V1" in texts
+    legend = _legend(fig)
+    assert "主管网 Mains" in legend and "水池 Reservoir" in legend and "泵站 Pump station" in legend
+    ax = fig.axes[0]
+    gids = {a.get_gid() for a in ax.get_children()}
+    assert {"north-arrow", "north-arrow-label", "scale-bar"} <= gids
+    assert any(t.get_text() == "km" or t.get_text() == "m" for t in ax.texts)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_png_is_deterministic(tiny_layers):
+    a = png_bytes(static_map(tiny_layers, title="t"), dpi=60)
+    b = png_bytes(static_map(tiny_layers, title="t"), dpi=60)
+    assert a == b and a[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_english_map_has_no_chinese_labels(tiny_layers):
+    fig = static_map(tiny_layers, lang="en")
+    assert not [t for t in _legend(fig) if CJK.search(t)]
+    assert "V1" in _texts(fig)
+    fig = static_map(tiny_layers, lang="zh")
+    assert "主管网" in _legend(fig) and "Mains" not in _legend(fig)
+
+
+def test_colourings_verdicts_and_changes(tiny_layers):
+    audit = pd.DataFrame({"id": ["V1", "C1"], "verdict": ["warn", "pass"]})
+    diff = {"label": "M4 closed", "pipes": ["M4"], "settlements": pd.DataFrame(index=["C1"])}
+    fig = static_map(tiny_layers, lang="en", pipe_colour_by="velocity", audit=audit, diff=diff)
+    legend = _legend(fig)
+    assert "Villages & communities: verdict" in legend and "warn" in legend and "pass" in legend
+    assert "Maximum velocity" in legend
+    assert "Changes vs baseline: M4 closed" in legend
+    with pytest.warns(UserWarning, match="criticality"):
+        fig = static_map(tiny_layers, lang="en", pipe_colour_by="criticality")
+    assert "Diameter (thick = mains)" in _legend(fig)
+
+
+@pytest.mark.parametrize("kw, err, match", [
+    ({"lang": "de"}, ConfigError, "lang must be one of"),
+    ({"include": ["rivers"]}, ConfigError, "unknown map layer 'rivers'"),
+    ({"pipe_colour_by": "age"}, ConfigError, "pipe_colour_by must be one of"),
+    ({"include": ["district"]}, NetworkDataError, "'district' asked for but not in the data"),
+])
+def test_bad_options(tiny_layers, kw, err, match):
+    with pytest.raises(err, match=match):
+        static_map(tiny_layers, **kw)
+
+
+def test_north_arrow_includes_grid_convergence(tiny_layers):
+    fig = static_map(tiny_layers)
+    ax = fig.axes[0]
+    ang = np.degrees(_north_angle(ax, CRS("EPSG:4545")))
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(4545, 4326, always_xy=True).transform((x0 + x1) / 2, (y0 + y1) / 2)
+    conv = Proj("EPSG:4545").get_factors(lon, lat).meridian_convergence
+    assert 0.2 < abs(ang) < 2.0  # west of the zone's 108°E meridian true north is off grid north
+    assert abs(abs(ang) - abs(conv)) < 0.02
+
+
+def test_scale_bar_length_is_round():
+    assert _nice_length(7_300) == 1000
+    assert _nice_length(23_000) == 2000
+    assert _nice_length(900) == 100
+    assert _nice_length(3) == 1.0
+
+
+@pytest.mark.slow
+def test_tonghui_png(tonghui_baseline, tmp_path):
+    layers = result_layers(tonghui_baseline)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = static_map(layers, title=("綦江区通惠街道城乡供水一体化工程", "Tonghui integrated water supply"),
+                         district=bundled_district("tonghui"))
+        path = write_png(fig, tmp_path / "tonghui.png")
+    assert not [w for w in caught if "missing from" in str(w.message)]
+    assert path.stat().st_size < 3e6
+    texts = _texts(fig)
+    for name in ("柏林村 Bailin Village", "桥坝村 Qiaoba Village", "思南村 Sinan Village", "联惠社区 Lianhui Community"):
+        assert name in texts
