@@ -256,15 +256,26 @@ def soundness(result: SimulationResult, net: Network, t: Mapping[str, float] | N
     return pd.DataFrame(rows).set_index("check")
 
 
-def without_water(result: SimulationResult, net: Network, t: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """Boolean table (hours × demand nodes): True where pressure is below the PDD minimum pressure.
+#: A connection delivering less than this share of its requested demand counts as without water.
+SERVED_SHARE_MIN = 0.01
 
-    A connection below ``pdd_minimum_pressure_m`` receives no water under
-    pressure-dependent demand, so its people are counted as without water.
+
+def without_water(result: SimulationResult, net: Network, t: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Boolean table (hours × demand nodes): True where a connection gets (almost) no water.
+
+    Under pressure-dependent demand a connection below ``pdd_minimum_pressure_m``
+    receives nothing; a node cut off from every source can show a pressure near the
+    minimum while receiving nothing, so a node that receives less than
+    :data:`SERVED_SHARE_MIN` of its requested demand also counts. People at such
+    nodes are "without water".
     """
     t = t or thresholds()
     ids = demand_nodes(net)
-    return result.pressure.reindex(columns=ids) < float(t["pdd_minimum_pressure_m"])
+    low = result.pressure.reindex(columns=ids) < float(t["pdd_minimum_pressure_m"])
+    exp = result.expected_demand.reindex(columns=ids)
+    got = result.demand.reindex(columns=ids)
+    starved = (exp > 0) & (got < SERVED_SHARE_MIN * exp)
+    return low | starved
 
 
 def people_without_water(result: SimulationResult, net: Network, t: Mapping[str, float] | None = None,

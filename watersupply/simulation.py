@@ -30,7 +30,8 @@ from ._errors import HydraulicError
 from .model import MGL_TO_KGM3, sim_options, to_wntr
 from .schema import Network
 
-__all__ = ["SimulationResult", "run_simulation", "run_wntr", "quality_window"]
+__all__ = ["SimulationResult", "run_simulation", "run_wntr", "quality_window", "expected_demand",
+           "diagnose_topology"]
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,51 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
     return result
 
 
+def diagnose_topology(wn: wntr.network.WaterNetworkModel) -> dict[str, list[str]]:
+    """Static checks before a solve: demand nodes with no open path to any source, and
+    reservoirs (tanks) whose links are all closed.
+
+    EPANET's pressure-driven solve returns meaningless pressures on parts cut off from
+    every source, so these are reported by id instead of trusted.
+    """
+    import networkx as nx
+
+    g = nx.Graph()
+    g.add_nodes_from(wn.node_name_list)
+    closed_by_link: dict[str, int] = {}
+    for name, link in wn.links():
+        status = str(getattr(link, "initial_status", "OPEN")).upper()
+        is_closed = status.endswith("CLOSED")
+        if link.link_type == "Pump" and is_closed:
+            # a closed pump with level controls still opens during the run
+            is_closed = not any(name in str(c) for _, c in wn.controls())
+        if is_closed:
+            for n in (link.start_node_name, link.end_node_name):
+                closed_by_link[n] = closed_by_link.get(n, 0) + 1
+            continue
+        g.add_edge(link.start_node_name, link.end_node_name)
+    sources = list(wn.reservoir_name_list) + list(wn.tank_name_list)
+    reach: set[str] = set()
+    for src in sources:
+        if src not in reach:
+            reach |= nx.node_connected_component(g, src)
+    disconnected = sorted(n for n, j in wn.junctions() if j.base_demand > 0 and n not in reach)
+    closed_tanks = sorted(tk for tk in wn.tank_name_list
+                          if g.degree(tk) == 0 and closed_by_link.get(tk, 0) > 0)
+    return {"disconnected_demand_nodes": disconnected, "closed_off_reservoirs": closed_tanks}
+
+
+def _diagnosis_text(diag: dict[str, list[str]]) -> str:
+    parts = []
+    for key, label in (("disconnected_demand_nodes", "demand node(s) with no open path to any source (no water "
+                        "for the whole run)"), ("closed_off_reservoirs", "reservoir(s) closed off by closed links")):
+        ids = diag.get(key, [])
+        if ids:
+            more = f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+            parts.append(f"{label}: {', '.join(ids[:10])}{more}")
+    return "; ".join(parts)
+
+
 def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike | None = None,
                    wn: wntr.network.WaterNetworkModel | None = None, **options: Any) -> SimulationResult:
     """Simulate a network: pressure-dependent hydraulics, chlorine and water age.
@@ -274,8 +320,17 @@ def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike
     opts = sim_options(net, **options)
     if wn is None:
         wn = to_wntr(net, **options)
-    result = run_wntr(wn, age=age, workdir=workdir, initial_chlorine_mgL=opts["tank_initial_chlorine_mgL"])
+    diag = diagnose_topology(wn)
+    try:
+        result = run_wntr(wn, age=age, workdir=workdir, initial_chlorine_mgL=opts["tank_initial_chlorine_mgL"])
+    except HydraulicError as exc:
+        extra = _diagnosis_text(diag)
+        raise HydraulicError(f"{exc}{'; ' + extra if extra else ''}") from None
     result.options = opts
+    if diag["disconnected_demand_nodes"] or diag["closed_off_reservoirs"]:
+        msg = _diagnosis_text(diag)
+        result.warnings.append(msg)
+        log.warning(msg)
     neg = result.pressure.drop(columns=list(wn.tank_name_list) + list(wn.reservoir_name_list), errors="ignore")
     demand_nodes = [n for n, j in wn.junctions() if j.base_demand > 0]
     low = neg[demand_nodes].min()
