@@ -231,6 +231,10 @@ def test_audit_verdicts_colour_settlements_and_fill_popups(tiny_run, tiny_layers
     items = data["legends"]["settlements"]["items"]
     assert [items[i][1] for i in st["cls"]] == ["fail", "pass"]
     assert st["cols"]["v_pressure"] == ["fail", "pass"]
+    labels = [row[0] for row in st["popup"]]
+    for label in ("Verdict", "Population", "Minimum pressure", "Minimum free chlorine", "Maximum water age"):
+        assert label in labels
+    assert st["cols"]["population"] == [830, 3000]
     assert st["cols"]["reason"] == ["compliance 80 %", None]
     # a verdict column on the layer is used when no audit table is given
     layers = dict(tiny_layers)
@@ -550,7 +554,11 @@ def test_browser_injected_names_run_nothing(browser, tiny_run, tiny_layers, tmp_
     assert XSS["name_zh"] + " " + XSS["name_en"] in labels
     assert page.locator(".ws-title").inner_text() == XSS["title"]
     page.locator("path.ws-settlement").nth(0).click(position={"x": 6, "y": 6})
-    assert XSS["name_zh"] in v.popup_text()
+    txt = v.popup_text()
+    assert XSS["name_zh"] in txt
+    for label in ("人口 Population", "最低压力 Minimum pressure", "最低余氯 Minimum free chlorine",
+                  "最大水龄 Maximum water age", "服务水平 Service level"):
+        assert label in txt
     page.locator(".ws-icon-reservoir").hover()
     assert page.locator(".leaflet-tooltip", has_text="javascript:").count() == 1
     page.locator(".ws-icon-reservoir").click()

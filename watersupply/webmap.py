@@ -93,7 +93,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "branches": ("支管网", "Branches"),
     "facilities": ("水厂·泵站·水池", "Plant, pump stations, reservoirs"),
     "nodes": ("用水节点压力", "Demand-node pressure"),
-    "district": ("区县界(GCJ-02已转为WGS84)", "District outline (GCJ-02 converted to WGS84)"),
+    "district": ("区县界(GCJ-02转WGS84)", "District (GCJ-02→WGS84)"),
     "changes": ("与基准工况相比的变化", "Changes vs baseline"),
     "plant": ("水厂", "Water plant"),
     "pump_station": ("泵站", "Pump station"),
@@ -859,6 +859,15 @@ def _settlement_data(st: gpd.GeoDataFrame, *, lang: str, t: Mapping[str, float],
               text("kind", lang))
     basis = "verdict" if legend["title"] == text("settlement_verdict", lang) else "service_level"
     c.add("status", [legend["items"][keys.index(s)][1] for s in status], text(basis, lang))
+    c.add("population", _nums(st, "population", 0), text("population", lang), 0)
+    c.add("minp", _nums(st, "min_pressure_m"), text("min_pressure", lang), 1, "m")
+    c.add("head", _nums(st, "service_head_m"), text("service_head", lang), 1, "m")
+    comp = _nums(st, "pressure_compliance", 4)
+    c.add("comp", None if comp is None else [None if v is None else round(100 * v, 1) for v in comp],
+          text("compliance", lang), 1, "%")
+    c.add("served", _nums(st, "demand_served_pct", 1), text("served", lang), 1, "%")
+    c.add("cl", _nums(st, "min_chlorine_mgL", 3), text("min_chlorine", lang), 2, "mg/L")
+    c.add("age", _nums(st, "max_age_h", 1), text("max_age", lang), 1, "h")
     if basis == "verdict":
         _audit_columns(c, _audit_source(st, audit).reindex(ids), lang)
     changed: list[int] = []
@@ -1392,7 +1401,7 @@ _APP_CSS = """
 .ws-sw.icon{width:22px;height:22px}
 .ws-sw.icon svg{width:22px;height:22px}
 .ws-popup table{border-collapse:collapse;font-size:12px}
-.ws-popup th{text-align:left;font-weight:normal;color:#555;padding:1px 8px 1px 0;vertical-align:top}
+.ws-popup th{text-align:left;font-weight:normal;color:#555;padding:1px 8px 1px 0;vertical-align:top;white-space:nowrap}
 .ws-popup td{font-weight:bold;padding:1px 0}
 .ws-popup-title{font-weight:bold;font-size:13px;margin-bottom:4px}
 .ws-time input[type=range]{width:220px}
@@ -1456,7 +1465,10 @@ _APP_JS = r"""function (map, dataId) {
     box.appendChild(tbl);
     return box;
   }
-  function openPopup(content, latlng) { L.popup({maxWidth: 360}).setLatLng(latlng).setContent(content).openOn(map); }
+  function openPopup(content, latlng) {
+    L.popup({maxWidth: 420, maxHeight: 440, autoPanPaddingTopLeft: L.point(40, 130)})
+      .setLatLng(latlng).setContent(content).openOn(map);
+  }
   function overlay(key, layer) { api.layers[key] = layer; layer.addTo(map); return layer; }
 
   // ---- district outline
