@@ -263,8 +263,8 @@ def test_required_dose_is_linear_in_the_plant_dose(villages, villages_run):
     win = res.hours[res.hours >= 24]
     assert float(res2.chlorine.loc[win, nodes].min().min()) == pytest.approx(0.05, rel=0.05)
     # everywhere, not only at the worst tap (EPANET merges segments within 0.01 mg/L: small absolute error)
-    ratio = res2.chlorine.loc[win] - req * res.chlorine.loc[win]
-    assert float(ratio.abs().max().max()) < 0.02
+    diff = res2.chlorine.loc[win] - req * res.chlorine.loc[win]
+    assert float(diff.abs().max().max()) < 0.02
 
 
 # ------------------------------------------------------------------ bad input, thresholds
@@ -469,3 +469,11 @@ def test_tonghui_ps3_power_cut_drops_exactly_the_affected(tonghui_net, tonghui_b
     md = files["audit.md"].read_text(encoding="utf-8")
     assert "Settlements whose verdicts dropped: V2 思南村" in md
     assert "standby power" in md
+
+
+def test_docstring_examples():
+    import doctest
+    import importlib
+
+    for mod in ("", ".assessment", ".supply", ".figures", ".verdicts", ".report", ".config", "._common"):
+        assert doctest.testmod(importlib.import_module("watersupply.audit" + mod)).failed == 0, mod
