@@ -103,6 +103,8 @@ def _verdicts(sid: str, r: Mapping[str, Any], result: SimulationResult, m: Seque
                       + (f", water that stood in the mains depressurised at hours {dry}" if dry else ""))
             if dry:
                 fixes.append(_say("恢复供水后冲洗管网并复测余氯", "flush the mains and re-test chlorine after restoring supply"))
+            else:
+                fixes.append(dose_fix if dose_fix else booster)
         if np.isfinite(p95) and p95 > age_warn:
             zh.append(f"95% 水龄 {p95:.0f} h 超过 {age_warn:g} h")
             en.append(f"95th-percentile age {p95:.0f} h > {age_warn:g} h")
@@ -111,7 +113,8 @@ def _verdicts(sid: str, r: Mapping[str, Any], result: SimulationResult, m: Seque
             en.append(f"{capped} end nodes ({_pct(r['age_capped_demand_share'])} of demand) hold water as old as "
                       f"the {float(result.hours.max()):g} h run")
         out["quality_reason"] = _say(";".join(zh), "; ".join(en)) + f" (min Cl {r['cl_min_mgL']:.3f} mg/L; {cl_rule})"
-        fixes.append(_say("末端管道定期冲洗或成环,降低水龄", "flush or loop the dead ends to cut water age"))
+        if capped or (np.isfinite(p95) and p95 > age_warn):
+            fixes.append(_say("末端管道定期冲洗或成环,降低水龄", "flush or loop the dead ends to cut water age"))
     else:
         out["quality_verdict"] = "pass"
         out["quality_reason"] = _say(
