@@ -114,3 +114,17 @@ def test_tianditu_without_key_warns(tmp_path, tiny_gpkg, tiny_results):
     assert res.exit_code == 0, res.output
     assert "placeholder key" in res.output
     assert _payload(out / "map.html")["tiles"][0]["layers"][0]["url"].endswith("tk=YOUR_TIANDITU_KEY")
+
+
+def test_map_of_an_inp_without_crs_is_schematic(tmp_path, tiny_net):
+    from watersupply.model import to_wntr, write_inp
+
+    inp = write_inp(to_wntr(tiny_net), tmp_path / "tiny.inp")
+    out = tmp_path / "out"
+    res = _invoke("--inp", inp, "-o", out, "--duration-h", "12", "--png", "--lang", "en")
+    assert res.exit_code == 0, res.output
+    assert any("not georeferenced" in n for n in _payload(out / "map.html")["notes"])
+    assert (out / "map.png").is_file()
+    res = _invoke("--inp", inp, "-o", tmp_path / "o2", "--tiles", "osm")
+    assert res.exit_code == 2 and "cannot be drawn on a basemap" in res.output
+    assert not (tmp_path / "o2").exists()

@@ -138,3 +138,13 @@ def test_tonghui_png(tonghui_baseline, tmp_path):
     texts = _texts(fig)
     for name in ("柏林村 Bailin Village", "桥坝村 Qiaoba Village", "思南村 Sinan Village", "联惠社区 Lianhui Community"):
         assert name in texts
+
+
+def test_schematic_network_has_scale_bar_but_no_north_arrow(tiny_layers):
+    from watersupply.convert import SCHEMATIC_CRS
+
+    local = {k: v.set_crs(SCHEMATIC_CRS, allow_override=True) for k, v in tiny_layers.items()}
+    fig = static_map(local, lang="en")
+    gids = {a.get_gid() for a in fig.axes[0].get_children()}
+    assert "scale-bar" in gids and "north-arrow" not in gids
+    assert any("not georeferenced" in t for t in _texts(fig))

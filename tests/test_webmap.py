@@ -6,7 +6,6 @@ import json
 import os
 import re
 import time
-import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,6 +18,7 @@ from shapely.geometry import LineString
 from watersupply import metrics
 from watersupply._errors import ConfigError, NetworkDataError
 from watersupply.baseline import result_layers, run_baseline
+from watersupply.io import NETWORKS_DIR
 from watersupply.simulation import run_simulation
 from watersupply.webmap import (
     PIPE_COLOURINGS,
@@ -116,8 +116,7 @@ def test_gcj02_matches_published_vectors_and_inverts():
 
 def test_bundled_district_is_converted_to_wgs84_and_holds_tonghui(tonghui_net):
     wgs = bundled_district("tonghui")
-    raw = read_district(next(Path(bundled_district.__globals__["NETWORKS_DIR"], "tonghui").glob("*_gcj02.geojson")),
-                        gcj02=False)
+    raw = read_district(next((NETWORKS_DIR / "tonghui").glob("*_gcj02.geojson")), gcj02=False)
     assert wgs.crs.to_epsg() == 4326
     # the GCJ-02 offset in Qijiang is a few hundred metres
     a = raw.geometry.iloc[0].exterior.coords[0] if raw.geometry.iloc[0].geom_type == "Polygon" \
@@ -611,3 +610,25 @@ def test_browser_tonghui_first_render(browser, tonghui_baseline, tmp_path, recor
     page.screenshot(path=str(tmp_path / "tonghui_map.png"))
     v.assert_clean()
     page.close()
+
+
+def test_schematic_network_keeps_true_scale_and_refuses_basemaps(tiny_run, tiny_layers):
+    from watersupply.convert import SCHEMATIC_CRS
+
+    local = {k: v.set_crs(SCHEMATIC_CRS, allow_override=True) for k, v in tiny_layers.items()}
+    data = payload(map_html(_map(tiny_run, local, lang="en")))
+    assert any("not georeferenced" in n for n in data["notes"])
+    (s, w), (n, e) = data["bounds"]
+    assert -1 < s < n < 1 and -1 < w < e < 1  # drawn at 0°N 0°E
+    nodes = tiny_layers["nodes"].set_index("id")
+    ids = data["nodes"]["cols"]["id"]
+    a, b = data["nodes"]["latlng"][ids.index("J2")], data["nodes"]["latlng"][ids.index("J6")]
+    geod = Transformer.from_crs(4326, "+proj=tmerc +lat_0=0 +lon_0=0 +k=1 +ellps=WGS84 +units=m", always_xy=True)
+    drawn = np.hypot(*np.subtract(geod.transform(a[1], a[0]), geod.transform(b[1], b[0])))
+    true = nodes.geometry["J2"].distance(nodes.geometry["J6"])
+    assert abs(drawn - true) < 2.0
+    with pytest.raises(ConfigError, match="schematic drawing .* cannot be drawn on a basemap"):
+        _map(tiny_run, local, tiles="osm")
+    with pytest.warns(UserWarning, match="district outline is left out"):
+        data = payload(map_html(_map(tiny_run, local, district=bundled_district("tonghui"))))
+    assert "district" not in data

@@ -51,6 +51,7 @@ from .webmap import (
     _names,
     _pipe_colourings,
     classify,
+    is_georeferenced,
     pressure_legend,
     settlement_status,
     text,
@@ -165,6 +166,8 @@ def _scale_bar(ax: Any) -> float:
 def _project(layers: Mapping[str, gpd.GeoDataFrame]) -> tuple[dict[str, gpd.GeoDataFrame], Any]:
     first = next(iter(layers.values()))
     crs = first.crs
+    if not is_georeferenced(crs):  # a schematic drawing in local metres: draw it as it is
+        return dict(layers), crs
     if crs.is_geographic:
         crs = first.estimate_utm_crs()
     return {k: v.to_crs(crs) for k, v in layers.items()}, crs
@@ -240,7 +243,7 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
             handles.append(Line2D([], [], linestyle="none", marker="", label=label))
 
         extent = pd.concat([proj[k].geometry for k in show if k in proj]).total_bounds
-        if "district" in show:
+        if "district" in show and is_georeferenced(crs):
             district.to_crs(crs).boundary.plot(ax=ax, color="#636363", linewidth=1.2, linestyle="--", zorder=1)
         if "settlements" in show:
             st = proj["settlements"]
@@ -340,7 +343,8 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
         pad_x, pad_y = (extent[2] - extent[0]) * 0.04 + 50, (extent[3] - extent[1]) * 0.04 + 50
         ax.set_xlim(extent[0] - pad_x, extent[2] + pad_x)
         ax.set_ylim(extent[1] - pad_y, extent[3] + pad_y)
-        _north_arrow(ax, crs, text("north", lang) if lang != "both" else "N 北")
+        if is_georeferenced(crs):
+            _north_arrow(ax, crs, text("north", lang) if lang != "both" else "N 北")
         _scale_bar(ax)
         for h in handles:
             h.set_label(_wrap(h.get_label()))
@@ -354,7 +358,7 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
         if title_text:
             fig.text(0.02, 0.965, title_text, fontsize=15, va="top", ha="left")
         crs_name = getattr(crs, "name", str(crs))
-        foot = f"{text('coordinates', lang)}: {crs_name}"
+        foot = f"{text('coordinates', lang)}: {crs_name}" if is_georeferenced(crs) else text("note_schematic", lang)
         if "district" in show:
             foot += " · " + text("note_district", lang)
         fig.text(0.02, 0.02, foot, fontsize=7, color="#444444", ha="left", va="bottom")

@@ -59,6 +59,7 @@ __all__ = [
     "map_html",
     "write_map",
     "external_references",
+    "is_georeferenced",
     "scenario_diff",
     "settlement_status",
     "gcj02_to_wgs84",
@@ -83,6 +84,9 @@ TILES = ("none", "osm", "tianditu")
 #: Columns holding a pipe's criticality (people affected when it fails), first found is used.
 CRITICALITY_COLUMNS = ("criticality_people", "people_affected", "people_without_water", "criticality")
 TIANDITU_KEY_PLACEHOLDER = "YOUR_TIANDITU_KEY"
+#: Schematic drawings (a local CRS, not georeferenced) are placed at 0°N 0°E by this
+#: transverse Mercator so that Leaflet's scale bar stays true (scale factor 1 there).
+SCHEMATIC_WEB_CRS = "+proj=tmerc +lat_0=0 +lon_0=0 +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
 COORD_DIGITS = 5  # 1e-5 degree ≈ 1 m
 
 # --------------------------------------------------------------------------- text
@@ -195,6 +199,7 @@ _TEXT: dict[str, tuple[str, str]] = {
                           "Tianditu needs a key: give it with tianditu_key / --tianditu-key"),
     "note_slider": ("滑块逐时显示节点压力", "Use the slider to step through node pressure hour by hour"),
     "notes": ("说明", "Notes"),
+    "note_schematic": ("示意图: 坐标未地理配准(局部坐标, 米)", "Schematic drawing: local coordinates in metres, not georeferenced"),
     "coordinates": ("坐标", "Coordinates"),
     "north": ("北", "N"),
 }
@@ -700,6 +705,15 @@ def _check_layers(layers: Mapping[str, Any]) -> dict[str, gpd.GeoDataFrame]:
     return out
 
 
+def is_georeferenced(crs: Any) -> bool:
+    """Whether a CRS places data on the Earth (geographic or projected), unlike a local schematic CRS."""
+    return bool(crs is not None and (crs.is_geographic or crs.is_projected))
+
+
+def _schematic(lay: dict[str, gpd.GeoDataFrame]) -> bool:
+    return any(not is_georeferenced(g.crs) for g in lay.values())
+
+
 def _check_include(include: Iterable[str] | None, available: Iterable[str]) -> list[str]:
     if include is None:
         return [k for k in MAP_LAYERS if k in set(available)]
@@ -1161,6 +1175,19 @@ def service_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[st
     if simplify_m < 0:
         raise ConfigError(f"simplify_m must be >= 0 (metres), got {simplify_m!r}")
     lay = _check_layers(layers)
+    schematic = _schematic(lay)
+    if schematic:
+        if tiles != "none":
+            raise ConfigError(f"tiles={tiles!r}: the network is a schematic drawing (local CRS, not georeferenced) "
+                              "and cannot be drawn on a basemap; give the real CRS (--crs) or tiles='none'")
+        if district is not None:
+            warnings.warn("the network is a schematic drawing (not georeferenced); the district outline is left out",
+                          stacklevel=2)
+            district = None
+        b = pd.concat([g.geometry for g in lay.values() if len(g)]).total_bounds
+        cx, cy = (b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0  # centre the drawing on 0°N 0°E
+        local = SCHEMATIC_WEB_CRS.replace("+x_0=0 +y_0=0", f"+x_0={cx:.3f} +y_0={cy:.3f}")
+        lay = {k: v.set_crs(local, allow_override=True) for k, v in lay.items()}
     avail = [k for k in ("settlements", "pipes", "facilities", "nodes") if k in lay and len(lay[k])]
     if district is not None and len(district):
         avail.append("district")
@@ -1212,7 +1239,8 @@ def service_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[st
         if series is not None:
             payload["pressure"] = series
         extent.append(lay["nodes"].geometry.to_crs(WEB_CRS))
-    notes = [text("note_crs", lang), text("note_offline", lang) if tiles == "none" else None]
+    notes = [text("note_schematic" if schematic else "note_crs", lang),
+             text("note_offline", lang) if tiles == "none" else None]
     if "district" in show:
         dist = gpd.GeoDataFrame(geometry=_web_geoms(district, simplify_m * 10), crs=WEB_CRS)
         payload["district"] = {"geom": [_poly_latlng(g) for g in dist.geometry]}
