@@ -118,7 +118,7 @@ def test_bad_scenario_file_exit_2(tmp_path, tiny_gpkg):
 @pytest.mark.slow
 def test_audit_on_bundled_tonghui(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    res = _invoke("--duration-h", "48")
+    res = _invoke("--duration-h", "24")
     assert res.exit_code == 0, res.output
     out = tmp_path / "out" / "tonghui"
     csv = pd.read_csv(out / "audit.csv", index_col="id")
