@@ -218,7 +218,7 @@ def test_supply_chains_structural_and_by_flow(tonghui_net):
     assert plants == ["WTP"] and standalone == []
 
 
-def test_trace_zero_reproduces_epanet_trace(tiny_net):
+def test_trace_zero_reproduces_epanet_trace(tiny_net, tmp_path):
     res = run_simulation(tiny_net, age=False)
     shares, notes = A.trace_shares(tiny_net, res, ["WTP", "T1", "PS-D"], initial="zero", qstep_s=300)
     assert notes == []  # the re-solved hydraulics match the result's
@@ -227,7 +227,7 @@ def test_trace_zero_reproduces_epanet_trace(tiny_net):
     for src in ("T1", "PS-D"):
         wn.options.quality.parameter = "TRACE"
         wn.options.quality.trace_node = src
-        q = wntr.sim.EpanetSimulator(wn).run_sim(version=2.2).node["quality"]
+        q = wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=str(tmp_path / src), version=2.2).node["quality"]
         q.index = np.round(q.index / 3600.0, 6)
         for sid, nodes in (("V1", ["J2", "J3"]), ("C1", ["J4", "J5", "J6"])):
             w = res.demand.loc[win, nodes]
