@@ -1443,11 +1443,15 @@ _APP_CSS = """
 
 _APP_JS = r"""function (map, dataId) {
   "use strict";
+  var t0 = (window.performance && performance.now) ? performance.now() : 0;
   var D = JSON.parse(document.getElementById(dataId).textContent);
   var T = D.text;
   var state = {hour: -1, timer: null, mode: null};
   var api = {map: map, layers: {}, counts: {}, markers: {nodes: [], pipes: [], settlements: [], facilities: []}};
   window.__wsmap = api;
+  // set the final view first: vector layers are then projected and drawn once
+  map.fitBounds(D.bounds, {paddingTopLeft: [12, 12], paddingBottomRight: [Math.min(300, map.getSize().x / 4), 12],
+                           animate: false});
 
   function el(tag, cls, txt) {
     var e = document.createElement(tag);
@@ -1755,7 +1759,7 @@ _APP_JS = r"""function (map, dataId) {
   nc.addTo(map);
 
   drawLegend();
-  map.fitBounds(D.bounds, {paddingTopLeft: [12, 12], paddingBottomRight: [Math.min(300, map.getSize().x / 4), 12]});
+  api.buildMs = ((window.performance && performance.now) ? performance.now() : 0) - t0;
   api.ready = true;
   document.documentElement.setAttribute("data-ws-ready", "1");
 }"""
