@@ -1263,7 +1263,7 @@ def service_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[st
     payload["change_colour"] = _CHANGE_COLOUR
 
     (s, w), (n, e) = payload["bounds"]
-    m = folium.Map(location=[(s + n) / 2.0, (w + e) / 2.0], zoom_start=13, tiles=None, control_scale=True,
+    m = folium.Map(location=[(s + n) / 2.0, (w + e) / 2.0], zoom_start=13, tiles=None, control_scale=False,
                    prefer_canvas=False)
     m._id = "service"
     m.default_js = []  # no CDN scripts (jquery, bootstrap, leaflet, awesome-markers)
@@ -1743,6 +1743,8 @@ _APP_JS = r"""function (map, dataId) {
     };
     tcl.addTo(map);
   }
+
+  L.control.scale({imperial: false, maxWidth: 160}).addTo(map);
 
   // ---- notes
   var nc = L.control({position: "bottomleft"});
