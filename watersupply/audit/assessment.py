@@ -78,7 +78,7 @@ class AuditResult:
 
 
 def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | None = None, wn: Any = None,
-          trace: bool = True, include_industrial: bool = False, label: str = "baseline",
+          trace: bool | str = "auto", include_industrial: bool = False, label: str = "baseline",
           workdir: str | os.PathLike | None = None) -> AuditResult:
     """Audit the 同网·同价·同质 promise for every settlement of `net` on a simulation result.
 
@@ -97,6 +97,9 @@ def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | No
     trace
         Run the EPANET TRACE analyses (one quality-only run per source). Without
         them, shares come from the structural supply chain (1 for each element).
+        ``"auto"`` (default) traces only when some pressure zone has more than one
+        source (or a stand-alone source exists), i.e. when the chain alone cannot
+        tell the shares.
     include_industrial
         Count industrial demand nodes (the food park) as part of their settlement.
     label
@@ -175,15 +178,24 @@ def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | No
     pump_to = {link: to for to, lst in feeders.items() for kind, link, _, _ in lst if kind == "pump"}
     structural = pd.DataFrame(0.0, index=pd.Index(list(members), name="settlement"),
                               columns=pd.Index(sources, name="source"))
+    ambiguous = bool(standalone)
     for sid, m in members.items():
         if not m:
             continue
         elems: set[str] = set()
         for lv in _chain_levels(m, kinds, adj, feeders, tl):
             elems |= set(lv["plants"]) | set(lv["tanks"]) | set(lv["valves"]) | {pump_to[x] for x in lv["pumps"]}
+            # more than one source in one zone: the water mixes, only a trace tells the shares
+            ambiguous |= len(lv["plants"]) + len(lv["tanks"]) > 1
         for s_ in sources:
             if s_ in elems or (s_ in standalone and reach[s_] & set(m)):
                 structural.loc[sid, s_] = 1.0
+    if trace == "auto":
+        trace = ambiguous
+        if not ambiguous:
+            notes.append(_say("每个村社区的供水链唯一(每个压力区只有一个水源):水源占比由供水链确定,无需示踪计算",
+                              "every settlement has a single supply chain (one source per pressure zone): the "
+                              "shares follow from the chain, no trace runs needed"))
     if trace and sources:
         shares, tnotes = trace_shares(net, result, sources, members=members, wn=wn, workdir=workdir)
         notes += tnotes
@@ -293,6 +305,7 @@ def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | No
 
 def audit_scenario(scenario: Any, *, net: Network | None = None, t: Mapping[str, float] | None = None,
                    compare: bool = True, baseline: Any = None, baseline_audit: AuditResult | None = None,
+                   trace: bool | str = "auto",
                    workdir: str | os.PathLike | None = None) -> tuple[AuditResult, AuditResult | None, Any]:
     """Run a scenario (:func:`watersupply.scenario.run_scenario`) and audit it, and its baseline.
 
@@ -331,10 +344,10 @@ def audit_scenario(scenario: Any, *, net: Network | None = None, t: Mapping[str,
     _check_settlements(net0, tt)  # bad settlements fail before the runs
     run = run_scenario(sc, net=net0, baseline=baseline, workdir=workdir, t=dict(tt))
     wn = apply_events(to_wntr(net0, duration_h=sc.duration_h), net0, sc)
-    aud = audit(run.net, run.result, t=tt, wn=wn, label=sc.name, workdir=workdir)
+    aud = audit(run.net, run.result, t=tt, wn=wn, label=sc.name, workdir=workdir, trace=trace)
     base = baseline_audit
     if compare and base is None:
         empty = sc.model_copy(update={"events": []})
         wn_b = apply_events(to_wntr(net0, duration_h=sc.duration_h), net0, empty)
-        base = audit(net0, run.baseline, t=tt, wn=wn_b, label="baseline", workdir=workdir)
+        base = audit(net0, run.baseline, t=tt, wn=wn_b, label="baseline", workdir=workdir, trace=trace)
     return aud, base, run

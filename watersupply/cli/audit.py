@@ -23,12 +23,15 @@ _STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAI
               help="Electricity tariff for pumping, ¥/kWh (threshold electricity_tariff_yuan_kwh).")
 @click.option("--duration-h", type=float, default=None,
               help="Simulated hours of the baseline (default 72, or the network's); a scenario sets its own.")
+@click.option("--trace", "trace", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True,
+              help="EPANET trace runs for supply shares: only where a zone has several sources (auto), or always/never.")
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: out/<network>, or out/<network>/<scenario>).")
 @handle_errors
 def command(network: Path | None, inp: Path | None, crs: str | None, scenario: str | None, config: Path | None,
             tariff: float | None, electricity_tariff: float | None, duration_h: float | None,
-            out: Path | None) -> None:
+            trace: str, out: Path | None) -> None:
     """Audit 同网·同价·同质 (same network, same price, same quality) for every village and community.
 
     Writes audit.csv (one row per settlement), audit_sources.csv (traced supply
@@ -43,6 +46,7 @@ def command(network: Path | None, inp: Path | None, crs: str | None, scenario: s
     from ..model import metadata
 
     t = audit_thresholds(config, tariff=tariff, electricity_tariff=electricity_tariff)
+    do_trace: bool | str = {"auto": "auto", "always": True, "never": False}[trace]
     if duration_h is not None and (scenario is not None or not duration_h > 0):
         raise UserError("--duration-h applies to the baseline only (a scenario sets its own duration_h)"
                         if scenario is not None else f"--duration-h must be > 0, got {duration_h}")
@@ -51,7 +55,7 @@ def command(network: Path | None, inp: Path | None, crs: str | None, scenario: s
         net = load_network_arg(network, inp, crs)[0] if (network is not None or inp is not None) else None
         if net is not None:
             check_settlements(net, t)
-        aud, base, run = audit_scenario(scenario, net=net, t=t)
+        aud, base, run = audit_scenario(scenario, net=net, t=t, trace=do_trace)
         net_out, name = run.net, run.network_name
         out_dir = out if out is not None else default_out(name) / run.scenario.name
     else:
@@ -60,7 +64,7 @@ def command(network: Path | None, inp: Path | None, crs: str | None, scenario: s
         net_out, name = load_network_arg(network, inp, crs)
         check_settlements(net_out, t)
         result = run_simulation(net_out, duration_h=duration_h)
-        aud = audit(net_out, result, t=t)
+        aud = audit(net_out, result, t=t, trace=do_trace)
         out_dir = out if out is not None else default_out(name)
     md = metadata(net_out)
     files = write_audit(aud, out_dir, net=net_out, baseline=base,
