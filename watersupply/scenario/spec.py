@@ -418,6 +418,44 @@ def parse_scenario(data: Any, *, source: str = "scenario", lines: Mapping[str, i
     return sc
 
 
+#: Largest scenario document accepted, in YAML values after expanding aliases
+#: (guards against "billion laughs" documents and runaway files).
+MAX_YAML_NODES = 50_000
+#: Largest scenario file accepted (bytes).
+MAX_SCENARIO_BYTES = 512_000
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Number of YAML values the document expands to, aliases counted each time they are used.
+
+    Memoised on the composed node graph, so it costs one pass even when aliases
+    would expand exponentially; stops counting past :data:`MAX_YAML_NODES`.
+    """
+    memo: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int = 0) -> int:
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        if depth > 500:
+            return MAX_YAML_NODES + 1
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += size(child, depth + 1)
+                if total > MAX_YAML_NODES:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k, depth + 1) + size(v, depth + 1)
+                if total > MAX_YAML_NODES:
+                    break
+        memo[key] = total
+        return total
+
+    return size(root)
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario YAML file (``yaml.safe_load`` only).
 
@@ -447,6 +485,10 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(f"{p}: scenario file not found; give the path of a .yaml file"
                             + (f" or a shipped scenario name ({', '.join(s.stem for s in shipped_scenarios())})"
                                if shipped_scenarios() else ""))
+    nbytes = p.stat().st_size
+    if nbytes > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"{p}: the file is {nbytes:,} bytes; a scenario is a short list of events "
+                            f"(at most {MAX_SCENARIO_BYTES:,} bytes) — split it into several scenarios")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -462,6 +504,11 @@ def load_scenario(path: str | Path) -> Scenario:
                             "':' after keys, quotes)") from None
     if root is None:
         raise ScenarioError(f"{p}: the file is empty; a scenario needs name, title_zh, title_en and events")
+    size = _expanded_size(root)
+    if size > MAX_YAML_NODES:
+        raise ScenarioError(f"{p}: the YAML expands to more than {MAX_YAML_NODES:,} values (aliases/anchors "
+                            "multiplying a structure, or a very large file); a scenario is a short list of events "
+                            "— write the events out, or split the file")
     _duplicate_keys(root, str(p))
     return parse_scenario(data, source=str(p), lines=_line_map(root), path=p.resolve())
 
