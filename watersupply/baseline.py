@@ -6,6 +6,7 @@ atomically, into one output folder:
 - ``results.gpkg`` — nodes, pipes, pumps, facilities and settlements with their
   summary results as attributes (opens in QGIS);
 - ``summary.csv`` — one row per settlement;
+- ``pressure.csv`` — hourly pressure at the demand nodes (m, 0.1 m), for ``watersupply map --results``;
 - ``report.md`` — the bilingual report with the soundness checks;
 - ``map.html`` — the service map.
 """
@@ -152,6 +153,9 @@ def run_baseline(net: Network, *, out_dir: str | os.PathLike | None = None, make
     run.files["results.gpkg"] = write_layers(layers, out / "results.gpkg")
     summary = run.settlements.copy()
     run.files["summary.csv"] = write_csv(summary, out / "summary.csv")
+    demand = metrics.demand_nodes(net)
+    hourly = result.pressure.reindex(columns=demand).round(1)
+    run.files["pressure.csv"] = write_csv(hourly, out / "pressure.csv")  # for `watersupply map --results`
     report = baseline_report(title_zh=md.get("title_zh", md.get("name", "供水管网")) + " — 基准工况",
                              title_en=md.get("title_en", md.get("name", "Water network")) + " — baseline",
                              soundness=run.soundness, settlements=run.settlements, energy=run.pumps,
@@ -166,7 +170,6 @@ def run_baseline(net: Network, *, out_dir: str | os.PathLike | None = None, make
     if make_map:
         from .webmap import bundled_district, service_map, write_map
 
-        demand = metrics.demand_nodes(net)
         m = service_map(layers, title=(md.get("title_zh", ""), md.get("title_en", md.get("name", ""))),
                         pressure=result.pressure.reindex(columns=demand), tank_level=result.tank_level,
                         district=bundled_district(md.get("name")), t=t)

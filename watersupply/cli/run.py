@@ -46,8 +46,17 @@ def command(network: Path | None, inp: Path | None, crs: str | None, out: Path |
     cols = [(c, h) for c, h in cols if c in run.settlements]
     for _, h in cols:
         table.add_column(h, justify="left" if h in ("名称", "name") else "right")
-    for _, row in run.settlements.iterrows():
-        table.add_row(*[_cell(row[c]) for c, _ in cols])
+    verdicts = run.audit.table if run.audit is not None else None
+    if verdicts is not None:
+        table.add_column("同网·同价·同质", justify="left")
+    style = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}
+    for sid, row in run.settlements.iterrows():
+        cells = [_cell(row[c]) for c, _ in cols]
+        if verdicts is not None:
+            v = verdicts.loc[sid] if sid in verdicts.index else None
+            cells.append(" ".join(style.get(str(v[f"{d}_verdict"]), "?") for d in ("network", "price", "quality"))
+                         + f" ({v['score']:.0f})" if v is not None else "")
+        table.add_row(*cells)
     console.print(table)
     checks = Table(title="Soundness checks (水力合理性)")
     for h in ("check", "figure", "target", "ok"):
