@@ -138,6 +138,18 @@ def thresholds(overrides: Mapping[str, Any] | None = None) -> Thresholds:
     return Thresholds(values, changed)
 
 
+def _storeys_rule(prefix: str, storeys: int, t: Mapping[str, float] | None) -> float:
+    """Head for `storeys` floors from the ``<prefix>_head_1_storey_m`` / ``_2_storeys_m`` /
+    ``_per_storey_m`` thresholds: 1 storey, 2 storeys, then a fixed step per storey."""
+    t = t or thresholds()
+    n = int(storeys)
+    if n < 1:
+        raise ConfigError(f"storeys must be >= 1, got {storeys!r}")
+    if n == 1:
+        return float(t[f"{prefix}_head_1_storey_m"])
+    return float(t[f"{prefix}_head_2_storeys_m"] + t[f"{prefix}_head_per_storey_m"] * (n - 2))
+
+
 def urban_service_head_m(storeys: int, t: Mapping[str, float] | None = None) -> float:
     """Minimum service head for urban buildings of `storeys` floors (GB 50013-2018 §3.0.10).
 
@@ -146,13 +158,7 @@ def urban_service_head_m(storeys: int, t: Mapping[str, float] | None = None) -> 
     >>> urban_service_head_m(1), urban_service_head_m(2), urban_service_head_m(6)
     (10.0, 12.0, 28.0)
     """
-    t = t or thresholds()
-    n = int(storeys)
-    if n < 1:
-        raise ConfigError(f"storeys must be >= 1, got {storeys!r}")
-    if n == 1:
-        return float(t["urban_head_1_storey_m"])
-    return float(t["urban_head_2_storeys_m"] + t["urban_head_per_storey_m"] * (n - 2))
+    return _storeys_rule("urban", storeys, t)
 
 
 def rural_service_head_m(storeys: int, t: Mapping[str, float] | None = None) -> float:
@@ -163,13 +169,7 @@ def rural_service_head_m(storeys: int, t: Mapping[str, float] | None = None) -> 
     >>> rural_service_head_m(1), rural_service_head_m(2), rural_service_head_m(3)
     (5.0, 10.0, 14.0)
     """
-    t = t or thresholds()
-    n = int(storeys)
-    if n < 1:
-        raise ConfigError(f"storeys must be >= 1, got {storeys!r}")
-    if n == 1:
-        return float(t["rural_head_1_storey_m"])
-    return float(t["rural_head_2_storeys_m"] + t["rural_head_per_storey_m"] * (n - 2))
+    return _storeys_rule("rural", storeys, t)
 
 
 def service_head_m(kind: str, storeys: int, t: Mapping[str, float] | None = None) -> float:
