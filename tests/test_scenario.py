@@ -193,7 +193,39 @@ def test_network_path_resolves_against_the_scenario_folder(branch_net, tmp_path)
         run_scenario(bad)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_network_may_be_an_inp_file(branch_net, tmp_path):
+    from watersupply.model import write_inp
+
+    write_inp(to_wntr(branch_net), tmp_path / "branch.inp")
+    p = write_yaml(tmp_path / "inp.yaml", dict(name="inp", title_zh="x", title_en="x", duration_h=24,
+                                              network="branch.inp",
+                                              events=[dict(type="set_link", link="PA", status="CLOSED", at_h=2)]))
+    run = run_scenario(p, age=False)
+    assert run.network_name == "branch"
+    assert (run.result.status.loc[2:, "PA"] == 0).all()
+    assert run.headline()["person_hours_without_water"] > 0   # the A side (a derived settlement) runs dry
+
+
 # ----------------------------------------------------------------------------- events → EPANET
+
+def test_wntr_add_outage_alone_is_overridden_by_level_controls_under_epanet(branch_net):
+    """Why outages are rules over rewritten level controls: WNTR's Pump.add_outage adds only a rule,
+    which EPANET's simple level controls override: the pump reopens whenever the tank falls below its
+    'on' level and the rule closes it again, so the tank never drains during the "outage"."""
+    pumps = branch_net["pumps"]
+    pumps.loc[pumps["id"] == "PA", ["on_below_m", "off_above_m"]] = [4.4, 4.9]  # the level control wants it on
+    wn = to_wntr(branch_net, duration_h=12)
+    wn.get_link("PA").add_outage(wn, 3 * 3600, 9 * 3600)
+    naive = run_simulation(branch_net, wn=wn, age=False, duration_h=12)
+    assert naive.tank_level.loc[8, "TA"] == pytest.approx(4.4, abs=0.05)     # held at the 'on' level
+    ours = run_scenario(scenario([dict(type="set_link", link="PA", status="CLOSED", at_h=3, for_h=6)],
+                                 duration_h=12), net=branch_net, age=False)
+    assert (ours.result.status.loc[3:8, "PA"] == 0).all()
+    # drains at the demand rate: 600 m³/d = 25 m³/h from a 78.5 m² tank, 5 h after hour 3
+    drop = ours.result.tank_level.loc[3, "TA"] - ours.result.tank_level.loc[8, "TA"]
+    assert drop == pytest.approx(5 * 25 / (math.pi * 10 ** 2 / 4), rel=0.05)
+
 
 def test_no_events_gives_exactly_the_baseline_tiny(tiny_net):
     res = run_simulation(tiny_net)
@@ -251,6 +283,12 @@ def test_whole_run_multiplier_scales_every_demand(tiny_net):
                        age=False)
     ratio = run.result.expected_demand[["J2", "J4"]] / run.baseline.expected_demand[["J2", "J4"]]
     assert np.allclose(ratio.to_numpy(), 1.3)
+    by_zone = run_scenario(scenario([dict(type="demand_change", multiplier=0.5, zone="Z")], duration_h=6),
+                           net=tiny_net, baseline=run.baseline, age=False)
+    assert np.allclose((by_zone.result.expected_demand["J2"] / run.baseline.expected_demand["J2"]).to_numpy(), 0.5)
+    by_node = run_scenario(scenario([dict(type="demand_change", add_m3d=86.4, node="J1")], duration_h=6),
+                           net=tiny_net, baseline=run.baseline, age=False)
+    assert np.allclose(by_node.result.expected_demand["J1"].to_numpy(), 0.001)   # 86.4 m³/d = 1 L/s
 
 
 def test_outage_affects_only_downstream_settlements(branch_net):

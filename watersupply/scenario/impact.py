@@ -442,11 +442,32 @@ def _as_result(baseline: Any) -> SimulationResult | None:
     return res
 
 
+class _EpanetWarnings(logging.Handler):
+    """Collects the warnings WNTR logs from EPANET (e.g. "system hydraulically unbalanced")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg.startswith("EPANET warning"):
+            self.messages.append(msg)
+
+
 def _solve(net: Network, sc: Scenario, *, workdir: str | os.PathLike | None, age: bool
            ) -> tuple[SimulationResult, AppliedEvents, wntr.network.WaterNetworkModel]:
     wn = to_wntr(net, duration_h=sc.duration_h)
     applied = _apply(wn, net, sc)
-    res = run_simulation(net, wn=wn, age=age, workdir=workdir, duration_h=sc.duration_h)
+    handler = _EpanetWarnings()
+    wlog = logging.getLogger("wntr.epanet.toolkit")
+    wlog.addHandler(handler)
+    try:
+        res = run_simulation(net, wn=wn, age=age, workdir=workdir, duration_h=sc.duration_h)
+    finally:
+        wlog.removeHandler(handler)
+    for msg in dict.fromkeys(handler.messages):
+        res.warnings.append(f"{msg} (the results at that time are approximate)")
     res.options["start_h"] = float(sc.start)
     return res, applied, wn
 

@@ -98,6 +98,11 @@ def scenario_report(run: ScenarioRun) -> str:
             "autonomy_h": "自持 autonomy",
             "recovery_h": "恢复 recovery", "downstream": "下游 downstream"}
     table = st[[c for c in cols if c in st]].copy()
+    for c in ("population", "hours_below_service", "people_without_water_max", "person_hours_without_water",
+              "unserved_m3"):
+        if c in table:
+            table[c] = [int(round(v)) if pd.notna(v) else v for v in table[c]]
+            table[c] = table[c].astype(object)
     if "autonomy_h" in table:
         table["autonomy_h"] = [_fmt_h(v, left) if t0 is not None else "–" for v in table["autonomy_h"]]
     if "recovery_h" in table:
