@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import re
@@ -21,12 +23,16 @@ from watersupply.baseline import result_layers, run_baseline
 from watersupply.io import NETWORKS_DIR
 from watersupply.simulation import run_simulation
 from watersupply.webmap import (
+    FONT_STACK,
     PIPE_COLOURINGS,
+    WEB_FONT_FAMILY,
     bundled_district,
     external_references,
+    font_face_css,
     gcj02_to_wgs84,
     leaflet_assets,
     map_html,
+    page_characters,
     read_district,
     scenario_diff,
     service_map,
@@ -39,6 +45,7 @@ from watersupply.webmap import (
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+BARE_FONTS = "/usr/share/fonts/truetype/dejavu"  # the only system fonts the browser tests let Chromium see
 XSS = {
     "name_zh": '<img src=x onerror="window.__xss=1;alert(1)">',
     "name_en": "</script><script>window.__xss=2;alert(2)</script>",
@@ -72,6 +79,24 @@ def payload(page: str) -> dict:
     m = re.search(r'<script type="application/json" id="ws-data">(.*?)</script>', page, flags=re.S)
     assert m, "data block missing"
     return json.loads(m.group(1))
+
+
+def embedded_font(page: str) -> tuple[str, bytes]:
+    """Format and bytes of the font embedded in the page's ``@font-face`` rule."""
+    m = re.search(r'<style id="ws-font">@font-face\{font-family:"([^"]+)";[^{}]*?'
+                  r'src:url\(data:font/(woff2?|otf);base64,([A-Za-z0-9+/=]+)\) format\("\2"\)\}</style>', page)
+    assert m, "no @font-face with a data: URL"
+    assert m.group(1) == WEB_FONT_FAMILY
+    return m.group(2), base64.b64decode(m.group(3))
+
+
+def _chinese_layers(layers):
+    """Names with characters that are in no label of the package (only the user's data has them)."""
+    out = dict(layers)
+    st = layers["settlements"].copy()
+    st.loc[st["id"] == "V1", "name_zh"] = "甪直村"
+    out["settlements"] = st
+    return out
 
 
 def _xss_layers(layers):
@@ -190,6 +215,54 @@ def test_user_strings_are_escaped_in_the_page(tiny_layers, tiny_run):
     data = payload(page)
     assert XSS["name_zh"] + " " + XSS["name_en"] in data["settlements"]["label"]
     assert data["title"] == XSS["title"]
+
+
+def test_page_embeds_its_chinese_font_subset_to_the_page_text(tiny_run, tiny_layers):
+    from fontTools.ttLib import TTFont
+
+    page = map_html(_map(tiny_run, _chinese_layers(tiny_layers), title=("联惠社区供水图", "Lianhui water supply")))
+    flavor, data = embedded_font(page)
+    font = TTFont(io.BytesIO(data))
+    covered = set(map(chr, font.getBestCmap()))
+    on_page = set(page_characters(page))
+    # nothing but the page's characters (a layout feature may pull in a related glyph, e.g. ≤ with ≥) ...
+    assert len(covered - on_page) <= 3, sorted(covered - on_page)
+    # ... and every character of the labels, legends, popups, names and notes (data), and of the page's code
+    shown = set(json.dumps(payload(page), ensure_ascii=False)) | {"\u25b6", "\u2013", "\u2014", "\u00d7"}
+    assert shown <= covered, sorted(shown - covered)
+    assert {"甪", "联", "惠", "村", "一"} <= covered and set(map(chr, range(0x20, 0x7F))) <= covered
+    assert "龘" not in covered and "龘" not in page
+    assert len(font.getGlyphOrder()) <= len(covered) + 20  # no vertical or other-locale forms
+    assert len(data) < 60_000, f"embedded font is {len(data)} bytes"
+    assert "Open Font License" in font["name"].getDebugName(13)
+    assert flavor in ("woff", "woff2") and font.flavor == flavor
+    # the family comes first in every font stack; system fonts follow
+    assert FONT_STACK.startswith(f'"{WEB_FONT_FAMILY}",') and FONT_STACK.endswith("sans-serif")
+    assert f".leaflet-container{{font-family:{FONT_STACK}}}" in page
+    assert f"font:12px/1.35 {FONT_STACK};" in page
+    assert external_references(page) == []
+    # subsetting is deterministic: a fresh subset (not the cached one) of the shuffled characters is the same rule
+    chars = page_characters(page)
+    assert font_face_css.__wrapped__(chars[::-1]) == font_face_css(chars)
+    assert page.count("@font-face") == 1
+
+
+def test_page_characters_include_escapes_and_entities():
+    chars = page_characters('{"a":"\\u25b6 \\u003c"} &copy;&#x2212;\x01\ud800 ')
+    assert {"\u25b6", "<", "©", "\u2212"} <= set(chars)
+    assert "\x01" not in chars and "\ud800" not in chars
+    assert chars == "".join(sorted(set(chars)))
+
+
+def test_without_mplfonts_the_map_warns_and_falls_back_to_system_fonts(monkeypatch):
+    import watersupply.staticmap
+
+    def missing():
+        raise ImportError("Chinese labels need the mplfonts package (Noto Sans CJK SC): pip install mplfonts")
+
+    monkeypatch.setattr(watersupply.staticmap, "cjk_font_file", missing)
+    with pytest.warns(UserWarning, match="pip install mplfonts; the map relies on the viewer's fonts"):
+        assert font_face_css.__wrapped__("主管网 Mains") == ""
 
 
 @pytest.mark.parametrize("lang, present, absent", [
@@ -392,7 +465,11 @@ def test_tonghui_map_is_lean(tonghui_baseline, tmp_path, record_property):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    """Headless Debian Chromium through Playwright, with the CJK font of mplfonts for readable screenshots."""
+    """Headless Debian Chromium through Playwright, seeing no CJK font but the one the map embeds.
+
+    Fontconfig is limited to DejaVu (as on a bare intranet machine), so any 汉字 the
+    page cannot draw with its own font would show as a box.
+    """
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{CHROMIUM} is missing; the browser tests must run in CI (apt-get install chromium)")
@@ -403,19 +480,11 @@ def browser(tmp_path_factory):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("playwright is missing; pip install playwright")
         pytest.skip("playwright not installed")
-    env = dict(os.environ)
-    try:
-        import mplfonts
-
-        fc = tmp_path_factory.mktemp("fontconfig")
-        fonts = Path(mplfonts.__file__).parent / "fonts"
-        (fc / "fonts.conf").write_text(
-            '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
-            '<include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
-            f"<dir>{fonts}</dir>\n<cachedir>{fc / 'cache'}</cachedir>\n</fontconfig>\n", encoding="utf-8")
-        env["FONTCONFIG_FILE"] = str(fc / "fonts.conf")
-    except ImportError:
-        pass
+    fc = tmp_path_factory.mktemp("fontconfig")
+    (fc / "fonts.conf").write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
+        f"<dir>{BARE_FONTS}</dir>\n<cachedir>{fc / 'cache'}</cachedir>\n</fontconfig>\n", encoding="utf-8")
+    env = {**os.environ, "FONTCONFIG_FILE": str(fc / "fonts.conf")}
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=env)
         yield b
@@ -567,6 +636,46 @@ def test_browser_injected_names_run_nothing(browser, tiny_run, tiny_layers, tmp_
     assert page.locator("img").count() == 0 and page.locator("a[href^='javascript']").count() == 0
     scripts = page.eval_on_selector_all("script:not([type='application/json'])", "els => els.map(e => e.textContent)")
     assert not any("__xss" in s or "alert(" in s for s in scripts)  # the names only live in the JSON data block
+    v.assert_clean()
+    page.close()
+
+
+GLYPHS_JS = """([family, chars]) => {
+  const c = document.createElement("canvas"); c.width = 48; c.height = 48;
+  const ctx = c.getContext("2d");
+  ctx.font = '32px "' + family + '"'; ctx.textBaseline = "top"; ctx.fillStyle = "#000";
+  return [...chars].map(ch => {
+    ctx.clearRect(0, 0, 48, 48); ctx.fillText(ch, 4, 4);
+    const d = ctx.getImageData(0, 0, 48, 48).data; let h = 0, ink = 0;
+    for (let i = 3; i < d.length; i += 4) { h = (Math.imul(h, 31) + d[i]) >>> 0; ink += d[i] > 0; }
+    return [ch, h, ink, ctx.measureText(ch).width];
+  });
+}"""
+
+
+@pytest.mark.browser
+def test_browser_chinese_text_renders_with_the_embedded_font(browser, tiny_run, tiny_layers, tmp_path):
+    path = write_map(_map(tiny_run, _chinese_layers(tiny_layers), title=("联惠社区供水图", "Lianhui water supply")),
+                     tmp_path / "zh.html")
+    v = Visit(browser, path)
+    page = v.page
+    page.wait_for_function("window.__wsmap.fontsReady === true", timeout=5_000)
+    fam = WEB_FONT_FAMILY
+    assert page.evaluate(f"""document.fonts.check('16px "{fam}"', '联惠社区')""")
+    faces = page.evaluate("[...document.fonts].map(f => [f.family.replace(/\"/g, ''), f.status])")
+    assert faces == [[fam, "loaded"]]
+    for sel in (".ws-title", ".ws-label", ".ws-legend", ".leaflet-control-layers-overlays label", "#ws-pipe-colour",
+                "#ws-time-play"):
+        assert page.eval_on_selector(sel, "e => getComputedStyle(e).fontFamily").startswith(f'"{fam}"'), sel
+    # drawn with the page's font, each embedded character has its own glyph, 1 em wide; characters the page
+    # does not use fall back to the system fonts, which have none (they all draw the same missing-glyph box)
+    embedded = page.evaluate(GLYPHS_JS, [fam, "联惠社区供水图甪村"])
+    missing = page.evaluate(GLYPHS_JS, [fam, "龘龍"])
+    assert missing[0][1] == missing[1][1], "the test browser must not see a system CJK font"
+    assert len({h for _, h, _, _ in embedded}) == len(embedded) and missing[0][1] not in {h for _, h, _, _ in embedded}
+    assert all(ink > 40 and abs(w - 32) < 0.5 for _, _, ink, w in embedded), embedded
+    assert page.locator(".ws-title").inner_text() == "联惠社区供水图 Lianhui water supply"
+    page.screenshot(path=str(tmp_path / "zh_map.png"))
     v.assert_clean()
     page.close()
 

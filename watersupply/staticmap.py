@@ -57,7 +57,7 @@ from .webmap import (
     text,
 )
 
-__all__ = ["CJK_FONT_FILE", "cjk_font", "static_map", "write_png", "png_bytes"]
+__all__ = ["CJK_FONT_FILE", "cjk_font", "cjk_font_file", "static_map", "write_png", "png_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,8 @@ _CHANGE_COLOUR = "#c51b8a"
 _FACILITY_MARKERS = {"plant": ("s", 110), "pump_station": ("^", 90), "reservoir": ("o", 90)}
 
 
-@functools.lru_cache(maxsize=1)
-def cjk_font() -> str:
-    """Register Noto Sans CJK SC from ``mplfonts`` with matplotlib and return its family name.
+def cjk_font_file() -> Path:
+    """Path of Noto Sans CJK SC (:data:`CJK_FONT_FILE`) inside the installed ``mplfonts`` package.
 
     Raises
     ------
@@ -81,9 +80,22 @@ def cjk_font() -> str:
         with resources.as_file(path) as p:
             font_file = Path(p)
     except ModuleNotFoundError:
-        raise ImportError("PNG maps need the mplfonts package for Chinese labels: pip install mplfonts") from None
+        raise ImportError("Chinese labels need the mplfonts package (Noto Sans CJK SC): pip install mplfonts") from None
     if not font_file.is_file():
         raise ImportError(f"mplfonts does not ship {CJK_FONT_FILE}; reinstall it: pip install --force-reinstall mplfonts")
+    return font_file
+
+
+@functools.lru_cache(maxsize=1)
+def cjk_font() -> str:
+    """Register Noto Sans CJK SC from ``mplfonts`` with matplotlib and return its family name.
+
+    Raises
+    ------
+    ImportError
+        ``mplfonts`` (or its font file) is not installed (``pip install mplfonts``).
+    """
+    font_file = cjk_font_file()
     font_manager.fontManager.addfont(str(font_file))
     return font_manager.FontProperties(fname=str(font_file)).get_name()
 

@@ -18,9 +18,12 @@ with folium; :func:`write_map` writes it atomically. The map shows
 The file works offline: Leaflet 1.9.4 is inlined from the installed
 ``django-js-lib-leaflet`` package, folium's CDN resources are dropped and no
 image is used (circle markers and inline SVG only). Basemap tiles are off by
-default. All user data is embedded once as JSON (with ``<`` ``>`` ``&``
-escaped) and put on the page with ``textContent`` only, so names such as
-``<img src=x onerror=...>`` show as text.
+default. Chinese text does not depend on the viewer's fonts: Noto Sans CJK SC
+(from ``mplfonts``), subset to exactly the characters on the page, is embedded
+as a ``data:`` URL ``@font-face`` (:func:`font_face_css`). All user data is
+embedded once as JSON (with ``<`` ``>`` ``&`` escaped) and put on the page
+with ``textContent`` only, so names such as ``<img src=x onerror=...>`` show
+as text.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import base64
 import functools
 import html
+import io
 import json
 import logging
 import math
@@ -67,6 +71,10 @@ __all__ = [
     "read_district",
     "bundled_district",
     "leaflet_assets",
+    "page_characters",
+    "font_face_css",
+    "WEB_FONT_FAMILY",
+    "FONT_STACK",
     "text",
 ]
 
@@ -403,6 +411,104 @@ def external_references(page: str) -> list[str]:
     found += re.findall(r"""url\(\s*["']?([^"')\s]+)""", page)
     found += re.findall(r"""@import\s+["']([^"']+)""", page)
     return sorted({u for u in found if not u.startswith(("data:", "#"))})
+
+
+# --------------------------------------------------------------------------- web font
+
+#: CSS family of the Chinese font embedded in every map: a subset of Noto Sans CJK SC
+#: (SIL Open Font License 1.1) from the ``mplfonts`` package, so that 汉字 do not depend
+#: on the viewer's system fonts.
+WEB_FONT_FAMILY = "WS Noto Sans CJK SC"
+#: Font stack of all text on the map: the embedded font first, then system fonts.
+FONT_STACK = (f'"{WEB_FONT_FAMILY}","Helvetica Neue",Arial,"Noto Sans CJK SC","Source Han Sans SC",'
+              '"Microsoft YaHei","PingFang SC",sans-serif')
+# OpenType features kept for horizontal text; other-locale (locl) and vertical forms are dropped.
+_FONT_FEATURES = ("calt", "ccmp", "kern", "liga", "mark", "mkmk", "rlig")
+# name table records kept: family and style names, copyright (0) and the OFL licence (13, 14)
+_FONT_NAME_IDS = (0, 1, 2, 3, 4, 5, 6, 13, 14)
+_FONT_SLOT = '<style id="ws-font"></style>'  # filled by map_html; user text can never contain "<"
+_PRINTABLE_ASCII = frozenset(map(chr, range(0x20, 0x7F)))
+
+
+def page_characters(page: str) -> str:
+    r"""Every character a page can show, sorted and without repeats.
+
+    The literal text, the ``\uXXXX`` escapes (JSON data, scripts) and HTML
+    entities, plus printable ASCII; control characters and lone surrogates
+    are left out.
+
+    Examples
+    --------
+    >>> page_characters('<b>主管</b> "\\u2013" &#215;')[-5:]
+    '~×–主管'
+    """
+    decoded = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), page)
+    chars = set(page) | set(html.unescape(decoded)) | _PRINTABLE_ASCII
+    return "".join(sorted(c for c in chars
+                          if c >= " " and not "\x7f" <= c <= "\x9f" and not "\ud800" <= c <= "\udfff"))
+
+
+def _woff2_available() -> bool:
+    try:
+        import brotli  # noqa: F401  (fontTools compresses WOFF2 with it)
+    except ImportError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=16)
+def font_face_css(chars: str) -> str:
+    """A CSS ``@font-face`` rule embedding Noto Sans CJK SC, subset to `chars`, as a ``data:`` URL.
+
+    The font file is found with :func:`watersupply.staticmap.cjk_font_file`
+    and subset with ``fontTools.subset`` (hinting and vertical/locale forms
+    dropped), compressed as WOFF2 when ``brotli`` is installed, else WOFF
+    (zlib). The result depends only on `chars` and the installed font and
+    fontTools, so pages stay byte-identical between runs. Characters the
+    font lacks fall back to the next fonts of :data:`FONT_STACK`.
+
+    Returns
+    -------
+    str
+        The rule for family :data:`WEB_FONT_FAMILY`, or ``""`` (with a
+        warning) when ``mplfonts`` is not installed.
+
+    Examples
+    --------
+    >>> css = font_face_css("联惠社区 Lianhui 0123")
+    >>> css.startswith('@font-face{font-family:"WS Noto Sans CJK SC"') and ";base64," in css
+    True
+    """
+    from fontTools import subset
+
+    from .staticmap import cjk_font_file
+
+    try:
+        source = cjk_font_file()
+    except ImportError as exc:
+        warnings.warn(f"{exc}; the map relies on the viewer's fonts for Chinese text", stacklevel=3)
+        return ""
+    opts = subset.Options()
+    opts.flavor = "woff2" if _woff2_available() else "woff"
+    opts.layout_features = list(_FONT_FEATURES)
+    opts.name_IDs = list(_FONT_NAME_IDS)
+    opts.hinting = False
+    opts.desubroutinize = True
+    opts.recalc_timestamp = False
+    font = subset.load_font(str(source), opts, dontLoadGlyphNames=True)
+    try:
+        sub = subset.Subsetter(opts)
+        sub.populate(text="".join(sorted(set(chars))))
+        sub.subset(font)
+        buf = io.BytesIO()
+        subset.save_font(font, buf, opts)
+        log.debug("embedded font: %d characters, %d glyphs, %d bytes %s", len(set(chars)),
+                  len(font.getGlyphOrder()), buf.tell(), opts.flavor)
+    finally:
+        font.close()
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f'@font-face{{font-family:"{WEB_FONT_FAMILY}";font-style:normal;font-weight:400;font-display:block;'
+            f'src:url(data:font/{opts.flavor};base64,{data}) format("{opts.flavor}")}}')
 
 
 # --------------------------------------------------------------------------- classes
@@ -1271,7 +1377,7 @@ def service_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[st
     js, css = leaflet_assets()
     root = m.get_root()
     root._id = "page"
-    head = [f"<title>{html.escape(title_text or text('nodes', lang))}</title>",
+    head = [f"<title>{html.escape(title_text or text('nodes', lang))}</title>", _FONT_SLOT,
             f"<style>{css}</style>", f"<style>{_APP_CSS}</style>", f"<script>{js}</script>"]
     root.header.add_child(_Raw("\n".join(head)), name="ws_head", index=0)
     _ServiceLayers(_json_for_html(payload), "ws-data").add_to(m)
@@ -1279,8 +1385,18 @@ def service_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[st
 
 
 def map_html(m: folium.Map) -> str:
-    """The map as one self-contained HTML page."""
-    return m.get_root().render()
+    """The map as one self-contained HTML page.
+
+    A map from :func:`service_map` gets its Chinese font here: the page is
+    rendered, every character it can show is collected
+    (:func:`page_characters`) and the font subset to them is embedded
+    (:func:`font_face_css`).
+    """
+    page = m.get_root().render()
+    if _FONT_SLOT in page:
+        face = font_face_css(page_characters(page))
+        page = page.replace(_FONT_SLOT, f'<style id="ws-font">{face}</style>', 1)
+    return page
 
 
 def write_map(m: folium.Map, path: str | os.PathLike, *, max_mb: float | None = None) -> Path:
@@ -1416,8 +1532,10 @@ def _at(result: Any, hours: pd.Index) -> Any:
 # --------------------------------------------------------------------------- page code
 
 _APP_CSS = """
+.leaflet-container{font-family:%FONTS%}
+.leaflet-container button,.leaflet-container select,.leaflet-container input{font-family:inherit}
 .ws-box{background:rgba(255,255,255,.94);padding:6px 9px;border-radius:5px;box-shadow:0 1px 5px rgba(0,0,0,.35);
- font:12px/1.35 "Helvetica Neue",Arial,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;color:#222;max-width:300px}
+ font:12px/1.35 %FONTS%;color:#222;max-width:300px}
 .ws-title{font-weight:bold;font-size:15px;max-width:520px}
 .ws-legend{max-height:55vh;overflow:auto}
 .ws-legend h4{margin:6px 0 3px;font-size:12px}
@@ -1439,7 +1557,7 @@ _APP_CSS = """
 .ws-notes{max-width:340px;font-size:11px;color:#333}
 .ws-notes ul{margin:2px 0 0 14px;padding:0}
 .ws-notes summary{font-weight:bold;cursor:pointer}
-"""
+""".replace("%FONTS%", FONT_STACK)
 
 _APP_JS = r"""function (map, dataId) {
   "use strict";
@@ -1761,6 +1879,13 @@ _APP_JS = r"""function (map, dataId) {
   nc.addTo(map);
 
   drawLegend();
+  // labels are centred by their width: centre them again once the embedded font is in (some browsers load it late)
+  if (document.fonts && document.fonts.ready) {
+    document.fonts.ready.then(function () {
+      api.markers.settlements.forEach(function (p) { if (p.getTooltip()) { p.getTooltip().update(); } });
+      api.fontsReady = true;
+    });
+  }
   api.buildMs = ((window.performance && performance.now) ? performance.now() : 0) - t0;
   api.ready = true;
   document.documentElement.setAttribute("data-ws-ready", "1");
