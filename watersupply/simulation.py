@@ -162,7 +162,8 @@ def expected_demand(wn: wntr.network.WaterNetworkModel, hours: pd.Index) -> pd.D
     """
     t = wn.options.time
     step = float(t.pattern_timestep)
-    secs = np.asarray(hours, dtype=float) * 3600.0 + float(t.pattern_start) + float(t.start_clocktime)
+    # EPANET shifts demand patterns by PATTERN START only (not by START CLOCKTIME)
+    secs = np.asarray(hours, dtype=float) * 3600.0 + float(t.pattern_start)
     mult = float(wn.options.hydraulic.demand_multiplier)
     default = wn.options.hydraulic.pattern
     cols: dict[str, np.ndarray] = {}
