@@ -45,10 +45,11 @@ from .webmap import (
     MAP_LAYERS,
     PIPE_COLOURINGS,
     _check_diff,
-    _check_include,
     _check_lang,
     _check_layers,
+    _layers_to_show,
     _names,
+    _title_text,
     _pipe_colourings,
     classify,
     is_georeferenced,
@@ -226,20 +227,10 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
     if pipe_colour_by not in PIPE_COLOURINGS:
         raise ConfigError(f"pipe_colour_by must be one of {', '.join(PIPE_COLOURINGS)}, got {pipe_colour_by!r}")
     lay = _check_layers(layers)
-    avail = [k for k in ("settlements", "pipes", "facilities", "nodes") if k in lay and len(lay[k])]
-    if district is not None and len(district):
-        avail.append("district")
-    show = _check_include(include, avail)
-    missing = [k for k in show if k not in avail]
-    if missing:
-        raise NetworkDataError(f"layer(s) {', '.join(map(repr, missing))} asked for but not in the data "
-                               f"(available: {', '.join(avail) or 'none'})")
-    if not [k for k in show if k != "district"]:
-        raise NetworkDataError(f"nothing to map: give at least one of the layers {', '.join(MAP_LAYERS[:4])}")
+    show = _layers_to_show(lay, district, include)
     dff = _check_diff(diff, lay)
     proj, crs = _project({k: v for k, v in lay.items() if k in ("settlements", "pipes", "facilities", "nodes", "pumps")})
-    title_text = title if isinstance(title, str) else \
-        {"zh": title[0], "en": title[1]}.get(lang, " ".join(dict.fromkeys(x for x in title if x)))
+    title_text = _title_text(title, lang)
 
     with _rc():
         fig = Figure(figsize=figsize, dpi=100)

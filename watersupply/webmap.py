@@ -1197,6 +1197,34 @@ class _Raw(Element):
         return self._content
 
 
+def _layers_to_show(lay: Mapping[str, gpd.GeoDataFrame], district: gpd.GeoDataFrame | None,
+                    include: Any) -> list[str]:
+    """The layers to draw: those asked for (default all) among those with features.
+
+    Raises NetworkDataError when a layer asked for has no features, or nothing but
+    the district outline would be drawn.
+    """
+    avail = [k for k in ("settlements", "pipes", "facilities", "nodes") if k in lay and len(lay[k])]
+    if district is not None and len(district):
+        avail.append("district")
+    show = _check_include(include, avail)
+    missing = [k for k in show if k not in avail]
+    if missing:
+        raise NetworkDataError(f"layer(s) {', '.join(map(repr, missing))} asked for but not in the data "
+                               f"(available: {', '.join(avail) or 'none'})")
+    if not [k for k in show if k != "district"]:
+        raise NetworkDataError(f"nothing to map: give at least one of the layers {', '.join(MAP_LAYERS[:4])} "
+                               "with features")
+    return show
+
+
+def _title_text(title: str | tuple[str, str], lang: str) -> str:
+    """The title in the map's language: a (zh, en) pair gives one or both."""
+    if isinstance(title, tuple):
+        return {"zh": title[0], "en": title[1]}.get(lang, " ".join(dict.fromkeys(x for x in title if x)))
+    return str(title or "")
+
+
 def service_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str, str] = "", lang: str = "both",
                 pressure: pd.DataFrame | None = None, include: Iterable[str] | None = None,
                 pipe_colour_by: str = "class", audit: pd.DataFrame | None = None,
@@ -1294,22 +1322,9 @@ def service_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[st
         cx, cy = (b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0  # centre the drawing on 0°N 0°E
         local = SCHEMATIC_WEB_CRS.replace("+x_0=0 +y_0=0", f"+x_0={cx:.3f} +y_0={cy:.3f}")
         lay = {k: v.set_crs(local, allow_override=True) for k, v in lay.items()}
-    avail = [k for k in ("settlements", "pipes", "facilities", "nodes") if k in lay and len(lay[k])]
-    if district is not None and len(district):
-        avail.append("district")
-    show = _check_include(include, avail)
-    missing = [k for k in show if k not in avail]
-    if missing:
-        raise NetworkDataError(f"layer(s) {', '.join(map(repr, missing))} asked for but not in the data "
-                               f"(available: {', '.join(avail) or 'none'})")
-    if not show:
-        raise NetworkDataError("nothing to map: give at least one of the layers "
-                               f"{', '.join(MAP_LAYERS[:4])} with features")
+    show = _layers_to_show(lay, district, include)
     dff = _check_diff(diff, lay)
-    if isinstance(title, tuple):
-        title_text = {"zh": title[0], "en": title[1]}.get(lang, " ".join(dict.fromkeys(x for x in title if x)))
-    else:
-        title_text = str(title or "")
+    title_text = _title_text(title, lang)
 
     payload: dict[str, Any] = {"lang": lang, "title": title_text, "legends": {}}
     txt = {k: text(k, lang) for k in ("settlements", "mains", "branches", "facilities", "nodes", "district",
