@@ -744,3 +744,14 @@ def test_schematic_network_keeps_true_scale_and_refuses_basemaps(tiny_run, tiny_
     with pytest.warns(UserWarning, match="district outline is left out"):
         data = payload(map_html(_map(tiny_run, local, district=bundled_district("tonghui"))))
     assert "district" not in data
+
+
+def test_notebook_display_carries_the_embedded_font(tiny_net):
+    """Jupyter shows a map through _repr_html_: it must be the same page, Chinese font included."""
+    from watersupply.baseline import result_layers, run_baseline
+    from watersupply.webmap import service_map
+
+    run = run_baseline(tiny_net, duration_h=4, age=False)
+    shown = service_map(result_layers(run))._repr_html_()
+    assert shown.startswith("<iframe srcdoc=")
+    assert "@font-face" in shown and "ws-font" in shown

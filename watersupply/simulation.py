@@ -117,20 +117,26 @@ def quality_window(result: SimulationResult) -> pd.Index:
 
 @contextlib.contextmanager
 def _quiet_stdout() -> Iterator[None]:
-    """Silence what the EPANET C library prints on the process's stdout (fd 1)."""
+    """Silence what the EPANET C library prints on the process's stdout (file descriptor 1).
+
+    Works on the descriptor itself, so it also holds where ``sys.stdout`` is
+    replaced (Jupyter kernels, pytest capture).
+    """
     try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, ValueError, OSError):  # stdout replaced (pytest capture, notebooks)
+        sys.stdout.flush()
+    except (AttributeError, ValueError, OSError):
+        pass
+    try:
+        saved = os.dup(1)
+    except OSError:  # no descriptor 1 at all
         yield
         return
-    sys.stdout.flush()
-    saved = os.dup(fd)
     try:
         with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), fd)
+            os.dup2(devnull.fileno(), 1)
             yield
     finally:
-        os.dup2(saved, fd)
+        os.dup2(saved, 1)
         os.close(saved)
 
 

@@ -1396,7 +1396,16 @@ def service_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[st
             f"<style>{css}</style>", f"<style>{_APP_CSS}</style>", f"<script>{js}</script>"]
     root.header.add_child(_Raw("\n".join(head)), name="ws_head", index=0)
     _ServiceLayers(_json_for_html(payload), "ws-data").add_to(m)
+    # notebooks display the map through _repr_html_: give them the same page, embedded font included
+    m._repr_html_ = functools.partial(_notebook_html, m)
     return m
+
+
+def _notebook_html(m: folium.Map, **_: Any) -> str:
+    """The map as an iframe for Jupyter, with the page :func:`map_html` writes (font included)."""
+    page = html.escape(map_html(m), quote=True)
+    return (f'<iframe srcdoc="{page}" style="width:100%; height:620px; border:none" '
+            'sandbox="allow-scripts allow-same-origin"></iframe>')
 
 
 def map_html(m: folium.Map) -> str:

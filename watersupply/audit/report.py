@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from ..schema import Network
@@ -174,6 +175,7 @@ def audit_report(aud: AuditResult, *, baseline: AuditResult | None = None, title
             markdown_table(sub.sort_values("cross_subsidy_yuan_year", ascending=False)), ""]
     # worst dose
     worst = tb["cl_required_dose_mgL"].astype(float)
+    worst = worst[np.isfinite(worst)]
     if worst.notna().any():
         w = worst.idxmax()
         out += [f"最不利居民点 {w} {tb.loc[w, 'name_zh']} 需要出厂余氯 ≥ {worst[w]:.2f} mg/L(当前 {aud.dose_mgL:g} mg/L)。"

@@ -61,6 +61,9 @@ def _verdicts(sid: str, r: Mapping[str, Any], result: SimulationResult, m: Seque
             f"traced to plant(s) {plant_ids}; chain {r['supply_chain'] or '–'}")
 
     # 同质
+    def _dose(v: float) -> str:
+        return f"{v:.2f} mg/L" if np.isfinite(v) else "— (no dose reaches taps whose water has no chlorine)"
+
     thr = float(t["tap_chlorine_min_mgL"])
     age_warn = float(t["water_age_warn_h"])
     cl_rule = f"free chlorine >= {thr:g} mg/L at taps (GB 5749-2022)"
@@ -120,7 +123,7 @@ def _verdicts(sid: str, r: Mapping[str, Any], result: SimulationResult, m: Seque
         out["quality_reason"] = _say(
             f"全部节点余氯达标(最低 {r['cl_min_mgL']:.3f} mg/L),95% 水龄 {p95:.0f} h",
             f"all taps keep {cl_rule}, min {r['cl_min_mgL']:.3f} mg/L; 95th-percentile age {p95:.0f} h; "
-            f"plant dose needed {req:.2f} mg/L")
+            f"plant dose needed {_dose(req)}")
 
     # 服务压力
     comp = float(r["pressure_compliance"])
