@@ -62,7 +62,12 @@ faster by four means:
    library on request). Each closure sets the links' initial status to closed,
    re-initialises hydraulics (flows included, so answers never depend on which
    closure ran before) and steps through the run, reading pressures at report
-   times.
+   times. EPANET 2.3 solves about twice as fast but answers differently where
+   tanks run dry, and lets a pump keep drawing from a suction node cut off from
+   everything; 2.2 is the default for that reason (``benchmarks/criticality.py``
+   measures both). Its library is loaded by path with ctypes: it shares the
+   soname ``libepanet2.so`` with WNTR's, so owa-epanet's SWIG module cannot be
+   imported once WNTR's library is loaded in a process.
 
 Work is spread over local processes (``workers``) or a Dask distributed cluster
 (``scheduler``); each worker opens its own EPANET projects from INP text shipped
@@ -79,6 +84,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -619,27 +625,32 @@ def _compact(res: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_WORKER: dict[str, _Solver] = {}
+#: Solvers of this process, by (payload key, thread): an EPANET project is not shared between threads.
+_WORKER: dict[tuple[str, int], _Solver] = {}
+_WORKER_LOCK = threading.Lock()
 
 
 def _init_worker(payload: Mapping[str, Any]) -> None:
-    _WORKER["local"] = _Solver(payload)
+    _WORKER[("local", threading.get_ident())] = _Solver(payload)
 
 
 def _local_chunk(items: Sequence[tuple[str, tuple[str, ...]]]) -> list[dict[str, Any]]:
-    solver = _WORKER["local"]
+    solver = _WORKER[("local", threading.get_ident())]
     return [solver.solve(cid, links) for cid, links in items]
 
 
 def _dask_chunk(payload: Mapping[str, Any], items: Sequence[tuple[str, tuple[str, ...]]]) -> list[dict[str, Any]]:
-    """Dask task: open (once per worker process) the EPANET projects shipped in `payload`, solve `items`."""
-    key = payload["key"]
-    solver = _WORKER.get(key)
+    """Dask task: open (once per worker thread) the EPANET projects shipped in `payload`, solve `items`."""
+    me = (payload["key"], threading.get_ident())
+    with _WORKER_LOCK:
+        solver = _WORKER.get(me)
+        if solver is None:
+            for old in [k for k in _WORKER if k[1] == me[1] and k[0] not in ("local", me[0])]:
+                _WORKER.pop(old).close()  # this thread's projects of an earlier sweep
     if solver is None:
-        for old in list(_WORKER):
-            if old != "local":
-                _WORKER.pop(old).close()
-        solver = _WORKER[key] = _Solver(payload)
+        solver = _Solver(payload)
+        with _WORKER_LOCK:
+            _WORKER[me] = solver
     return [solver.solve(cid, links) for cid, links in items]
 
 
@@ -865,7 +876,7 @@ class _Plan:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _check_engine_loaded(engine: str) -> None:
+def _check_engine(engine: str) -> None:
     if engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
 
@@ -1385,7 +1396,7 @@ def pipe_criticality(net: Network, *, pipes: str | Iterable[str] = "all", segmen
         raise ConfigError(f"workers must be a whole number >= 1, got {workers!r}")
     if not (isinstance(duration_h, (int, float)) and duration_h > 0):
         raise ConfigError(f"duration_h must be > 0, got {duration_h!r}")
-    _check_engine_loaded(engine)
+    _check_engine(engine)
     timings = timings if timings is not None else {}
     t0 = time.perf_counter()
     client = _connect(scheduler) if scheduler else None
