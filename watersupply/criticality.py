@@ -745,6 +745,20 @@ def closure_sets(net: Network, *, pipes: str | Iterable[str] = "all", segments: 
     return out
 
 
+def _demand_people(net: Network) -> tuple[list[str], np.ndarray, list[str | None]]:
+    """Demand node ids, their population and their settlement id (None outside settlements)."""
+    from .metrics import demand_nodes
+
+    demand_ids = [str(x) for x in demand_nodes(net)]
+    nodes = net["nodes"].set_index(net["nodes"]["id"].astype(str))
+    pop = pd.to_numeric(nodes["population"], errors="coerce").reindex(demand_ids).fillna(0.0).to_numpy(float) \
+        if "population" in nodes else np.zeros(len(demand_ids))
+    settlement = [None if (s is None or (isinstance(s, float) and math.isnan(s))) else str(s)
+                  for s in (nodes["settlement_id"].reindex(demand_ids) if "settlement_id" in nodes
+                            else [None] * len(demand_ids))]
+    return demand_ids, pop, settlement
+
+
 def _expected_demand(wn: Any, times: np.ndarray, nodes: Sequence[str]) -> np.ndarray:
     """Expected (full) demand in m³/s, times × nodes — what ``wntr.metrics.expected_demand`` gives, vectorised."""
     mult = float(wn.options.hydraulic.demand_multiplier)
@@ -882,7 +896,6 @@ def _check_engine(engine: str) -> None:
 
 
 def _plan(net: Network, *, duration_h: float, engine: str, shortcuts: bool) -> _Plan:
-    from .metrics import demand_nodes
     from .model import to_wntr, write_inp
     from .standards import thresholds
 
@@ -903,13 +916,7 @@ def _plan(net: Network, *, duration_h: float, engine: str, shortcuts: bool) -> _
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    demand_ids = [str(x) for x in demand_nodes(net)]
-    nodes = net["nodes"].set_index(net["nodes"]["id"].astype(str))
-    pop = pd.to_numeric(nodes["population"], errors="coerce").reindex(demand_ids).fillna(0.0).to_numpy(float) \
-        if "population" in nodes else np.zeros(len(demand_ids))
-    settlement = [None if (s is None or (isinstance(s, float) and math.isnan(s))) else str(s)
-                  for s in (nodes["settlement_id"].reindex(demand_ids) if "settlement_id" in nodes
-                            else [None] * len(demand_ids))]
+    demand_ids, pop, settlement = _demand_people(net)
     expected = _expected_demand(wn, np.arange(T) * step, demand_ids)
 
     links = _links_info(wn)
@@ -1587,19 +1594,12 @@ def reference_criticality(net: Network, *, pipes: str | Iterable[str] = "all", s
 def _recipe_context(net: Network, wn: Any) -> dict[str, Any]:
     import wntr
 
-    from .metrics import demand_nodes
     from .standards import thresholds
 
     step = int(wn.options.time.report_timestep)
     duration = int(wn.options.time.duration)
     T = duration // step + 1
-    demand_ids = [str(x) for x in demand_nodes(net)]
-    nodes = net["nodes"].set_index(net["nodes"]["id"].astype(str))
-    pop = pd.to_numeric(nodes["population"], errors="coerce").reindex(demand_ids).fillna(0.0).to_numpy(float) \
-        if "population" in nodes else np.zeros(len(demand_ids))
-    settlement = [None if (s is None or (isinstance(s, float) and math.isnan(s))) else str(s)
-                  for s in (nodes["settlement_id"].reindex(demand_ids) if "settlement_id" in nodes
-                            else [None] * len(demand_ids))]
+    demand_ids, pop, settlement = _demand_people(net)
     exp = wntr.metrics.expected_demand(wn, start_time=0, end_time=duration, timestep=step)
     return dict(demand_ids=demand_ids, pop=pop, settlement=settlement, n_reports=T, step_h=step / 3600.0,
                 pmin=float(thresholds()["pdd_minimum_pressure_m"]),
