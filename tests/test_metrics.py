@@ -26,7 +26,7 @@ def test_summaries_join_on_ids(tiny_net, tiny_result):
     assert ns.loc["J3", "min_pressure_m"] <= ns.loc["J3", "mean_pressure_m"] <= ns.loc["J3", "max_pressure_m"]
     ps = metrics.pipe_summary(tiny_result, tiny_net)
     assert set(ps.index) == set(tiny_net["pipes"]["id"])
-    st = metrics.settlement_summary(tiny_result, tiny_net, nodes=ns)
+    st = metrics.settlement_summary(tiny_result, tiny_net)
     assert list(st.index) == ["V1", "C1"]
     assert st.loc["V1", "population"] == 830
     assert st.loc["C1", "demand_m3d"] == pytest.approx(600, rel=0.01)

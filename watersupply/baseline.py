@@ -84,7 +84,7 @@ def summarise(net: Network, result: SimulationResult, t: dict[str, float] | None
     ns = metrics.node_summary(result, net, t)
     return BaselineRun(net=net, result=result, nodes=ns, pipes=metrics.pipe_summary(result, net),
                        pumps=metrics.pump_energy(result, net, t),
-                       settlements=metrics.settlement_summary(result, net, t, nodes=ns),
+                       settlements=metrics.settlement_summary(result, net, t),
                        soundness=metrics.soundness(result, net, t))
 
 

@@ -684,7 +684,6 @@ def _valves(net: Network) -> gpd.GeoDataFrame:
     layer = wntr.network.generate_valve_layer(wn, placement_type="strategic", n=1, seed=SEED)
     pipes = net["pipes"].set_index("id")
     layer = layer[layer["link"].isin(pipes.index)].sort_values(["link", "node"]).reset_index(drop=True)
-    nodes = net["nodes"].set_index("id")
     geoms = []
     for link, node in zip(layer["link"], layer["node"]):
         line = pipes.geometry[link]

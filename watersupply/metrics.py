@@ -143,14 +143,8 @@ def pump_energy(result: SimulationResult, net: Network, t: Mapping[str, float] |
     return out
 
 
-def settlement_summary(result: SimulationResult, net: Network, t: Mapping[str, float] | None = None,
-                       nodes: pd.DataFrame | None = None) -> pd.DataFrame:
+def settlement_summary(result: SimulationResult, net: Network, t: Mapping[str, float] | None = None) -> pd.DataFrame:
     """One row per settlement: population, demand, pressure, service-head compliance, chlorine, age.
-
-    Parameters
-    ----------
-    nodes
-        A :func:`node_summary` already computed (it is computed when not given).
     """
     t = t or thresholds()
     st = net.get("settlements")
@@ -159,7 +153,6 @@ def settlement_summary(result: SimulationResult, net: Network, t: Mapping[str, f
             "min_chlorine_mgL", "max_age_h", "p95_age_h"]
     if st is None or not len(st):
         return pd.DataFrame(columns=cols)
-    ns = node_summary(result, net, t) if nodes is None else nodes
     layer = net["nodes"].set_index("id")
     ids = demand_nodes(net)
     sid = layer.loc[ids, "settlement_id"] if "settlement_id" in layer else pd.Series(None, index=ids)

@@ -37,12 +37,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from pyproj import Transformer
 
-from ._errors import ConfigError, NetworkDataError
+from ._errors import ConfigError
 from .io import atomic_path
 from .standards import thresholds
 from .webmap import (
     FACILITY_COLOURS,
-    MAP_LAYERS,
     PIPE_COLOURINGS,
     _check_diff,
     _check_lang,

@@ -302,7 +302,6 @@ def _geometric(node_ids: np.ndarray, node_geom: np.ndarray, pipe_ids: np.ndarray
     out: list[dict] = []
     start, end = _endpoints(pipe_geom)
     node_tree = shapely.STRtree(node_geom)
-    node_index = {nid: i for i, nid in enumerate(node_ids)}
     # orientation: match each pipe's geometry ends to its from/to nodes, either way round
     own = np.full((len(pipe_ids), 2), None, dtype=object)
     if has_ends:
