@@ -111,16 +111,12 @@ def load_mapping(mapping: Mapping[str, Any] | str | os.PathLike | None) -> dict[
         return {}
     source = "mapping"
     if isinstance(mapping, (str, os.PathLike)):
-        import yaml
+        from .io import read_yaml
 
         p = Path(mapping)
         source = str(p)
-        if not p.is_file():
-            raise ConfigError(f"{p}: mapping file not found; give a YAML file such as 'pipes: {{diameter: DN}}'")
-        try:
-            mapping = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{p}: not a YAML mapping ({' '.join(str(exc).split())})") from None
+        mapping = read_yaml(p, missing="mapping file not found; give a YAML file such as 'pipes: {diameter: DN}'",
+                            invalid="not a YAML mapping ({error})")
     if not isinstance(mapping, Mapping):
         raise ConfigError(f"{source}: a mapping must be a dict of layer -> {{our name: your column}}, "
                           f"got {type(mapping).__name__}")

@@ -14,6 +14,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -30,6 +31,7 @@ __all__ = [
     "write_network",
     "write_layers",
     "write_text",
+    "read_yaml",
     "write_csv",
 ]
 
@@ -85,6 +87,34 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                          Path(str(tmp_path) + "-shm")):
             if leftover.exists():
                 leftover.unlink()
+
+
+def read_yaml(path: str | os.PathLike, *, missing: str, invalid: str) -> Any:
+    """Read a small YAML file with the safe loader.
+
+    Parameters
+    ----------
+    missing, invalid
+        The fix to suggest when the file is absent, or is not YAML (``{error}``
+        in `invalid` is replaced by the parser's first message line).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file.
+    """
+    import yaml
+
+    from ._errors import ConfigError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: {missing}")
+    try:
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{p}: {invalid.format(error=first)}") from None
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:

@@ -33,16 +33,11 @@ def load_config(path: str | os.PathLike) -> dict[str, float]:
         File missing or not YAML, no ``thresholds`` mapping, an unknown key or
         threshold name (with the closest valid names), a non-numeric or negative value.
     """
-    import yaml
+    from ..io import read_yaml
 
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: config file not found; give a YAML file with a 'thresholds:' mapping")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{p}: not valid YAML ({first}); write e.g. 'thresholds: {{water_tariff_yuan_m3: 3.1}}'") from None
+    data = read_yaml(p, missing="config file not found; give a YAML file with a 'thresholds:' mapping",
+                     invalid="not valid YAML ({error}); write e.g. 'thresholds: {{water_tariff_yuan_m3: 3.1}}'")
     if data is None:
         data = {}
     if not isinstance(data, dict):
