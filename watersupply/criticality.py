@@ -1511,7 +1511,7 @@ def reference_criticality(net: Network, *, pipes: str | Iterable[str] = "all", s
     from wntr.network.base import LinkStatus
 
     from .model import to_wntr
-    from .simulation import _quiet_stdout
+    from .engine import quiet_stdout
 
     wn = to_wntr(net, duration_h=duration_h)
     wn.options.quality.parameter = "NONE"
@@ -1535,7 +1535,7 @@ def reference_criticality(net: Network, *, pipes: str | Iterable[str] = "all", s
         with tempfile.TemporaryDirectory(prefix="watersupply-recipe-") as tmp:
             prefix = str(Path(tmp) / "run")
             try:
-                with _quiet_stdout():
+                with quiet_stdout():
                     res = wntr.sim.EpanetSimulator(w2).run_sim(file_prefix=prefix, version=2.2)
             except Exception as exc:  # WNTR 1.5 may raise a bare ValueError when EPANET stops
                 msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -27,6 +27,8 @@ import pandas as pd
 import wntr
 
 from ._errors import HydraulicError
+from .engine import quiet_stdout
+from .hydraulics import expected_demand
 from .model import MGL_TO_KGM3, sim_options, to_wntr
 from .schema import Network
 
@@ -115,34 +117,9 @@ def quality_window(result: SimulationResult) -> pd.Index:
     return hours
 
 
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Silence what the EPANET C library prints on the process's stdout (file descriptor 1).
-
-    Works on the descriptor itself, so it also holds where ``sys.stdout`` is
-    replaced (Jupyter kernels, pytest capture).
-    """
-    try:
-        sys.stdout.flush()
-    except (AttributeError, ValueError, OSError):
-        pass
-    try:
-        saved = os.dup(1)
-    except OSError:  # no descriptor 1 at all
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def _epanet(wn: wntr.network.WaterNetworkModel, prefix: str, what: str, **kw: Any) -> wntr.sim.SimulationResults:
     try:
-        with _quiet_stdout():
+        with quiet_stdout():
             return wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=prefix, version=2.2, **kw)
     except Exception as exc:  # WNTR raises EpanetException, or a bare ValueError from the binary reader
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -157,42 +134,6 @@ def _hours(df: pd.DataFrame) -> pd.DataFrame:
     out.columns = out.columns.astype(str)
     out.columns.name = None
     return out
-
-
-def expected_demand(wn: wntr.network.WaterNetworkModel, hours: pd.Index) -> pd.DataFrame:
-    """Requested demand (m³/s) at every node and reporting hour: Σ base × pattern × multiplier.
-
-    A vectorised equivalent of ``wntr.metrics.expected_demand`` (which loops per
-    node and time step); patterns repeat, the default pattern applies where a
-    demand names none.
-    """
-    t = wn.options.time
-    step = float(t.pattern_timestep)
-    # EPANET shifts demand patterns by PATTERN START only (not by START CLOCKTIME)
-    secs = np.asarray(hours, dtype=float) * 3600.0 + float(t.pattern_start)
-    mult = float(wn.options.hydraulic.demand_multiplier)
-    default = wn.options.hydraulic.pattern
-    cols: dict[str, np.ndarray] = {}
-    cache: dict[str | None, np.ndarray] = {}
-
-    def factors(name: str | None) -> np.ndarray:
-        if name not in cache:
-            pat = wn.get_pattern(name) if name is not None and name in wn.pattern_name_list else None
-            if pat is None or len(pat.multipliers) == 0:
-                cache[name] = np.ones(len(secs))
-            else:
-                m = np.asarray(pat.multipliers, dtype=float)
-                cache[name] = m[(np.floor(secs / step).astype(int)) % len(m)]
-        return cache[name]
-
-    for name in wn.node_name_list:
-        node = wn.get_node(name)
-        total = np.zeros(len(secs))
-        for d in getattr(node, "demand_timeseries_list", []):
-            pname = d.pattern_name if d.pattern_name is not None else default
-            total = total + d.base_value * factors(pname)
-        cols[name] = total * mult
-    return pd.DataFrame(cols, index=pd.Index(hours, name="time_h"))
 
 
 def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: str | os.PathLike | None = None,

@@ -370,7 +370,7 @@ def trace_shares(net: Network, result: SimulationResult, sources: Sequence[str],
     from wntr.epanet import toolkit
 
     from ..model import to_wntr
-    from ..simulation import _quiet_stdout
+    from ..engine import quiet_stdout
 
     if initial not in ("chain", "zero"):
         raise ConfigError(f"initial must be 'chain' or 'zero', got {initial!r}")
@@ -426,7 +426,7 @@ def trace_shares(net: Network, result: SimulationResult, sources: Sequence[str],
                 node.initial_quality = c0
         en = toolkit.ENepanet(version=2.2)
         try:
-            with _quiet_stdout():
+            with quiet_stdout():
                 en.ENopen(inp, str(Path(tmp) / "trace.rpt"), "")
                 idx = {n: en.ENgetnodeindex(n) for n in w.node_name_list}
                 read_idx = [idx[n] for n in read]
