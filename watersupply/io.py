@@ -21,6 +21,7 @@ import pandas as pd
 import pyogrio
 
 from ._errors import NetworkDataError
+from ._resources import data_dir
 from .schema import LAYERS, Network, validate_network
 
 __all__ = [
@@ -37,7 +38,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
+#: Folder of the bundled networks (package data in a wheel, ``networks/`` in a checkout).
+NETWORKS_DIR = data_dir("networks")
 
 
 def get_path(name: str = "tonghui", *, kind: str = "gpkg") -> Path:
@@ -59,7 +61,7 @@ def get_path(name: str = "tonghui", *, kind: str = "gpkg") -> Path:
     path = NETWORKS_DIR / name / f"{name}.{kind}"
     if name not in available or not path.is_file():
         raise NetworkDataError(f"no bundled network {name!r} ({kind}); available: {', '.join(available) or 'none'}"
-                               " (install watersupply from its source tree with `pip install -e .`)")
+                               f" (looked in {NETWORKS_DIR}); give a network file instead")
     return path
 
 

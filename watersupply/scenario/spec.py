@@ -41,6 +41,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
                       model_validator)
 
 from .._errors import ScenarioError, closest
+from .._resources import data_dir
 from ..schema import Network
 
 __all__ = [
@@ -65,8 +66,8 @@ __all__ = [
     "resolve_scenario",
 ]
 
-#: Folder of the scenario files shipped with the project.
-SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+#: Folder of the scenario files shipped with the project (package data in a wheel, ``scenarios/`` in a checkout).
+SCENARIOS_DIR = data_dir("scenarios")
 
 SLUG = r"^[a-z0-9_-]{1,64}$"
 ELEMENT_ID = r"^[^\s]{1,64}$"
