@@ -76,7 +76,7 @@ class _MemoryWatch:
             self.peak_worker = max([self.peak_worker, *rss])
             self._stop.wait(every_s)
 
-    def __enter__(self) -> "_MemoryWatch":
+    def __enter__(self) -> _MemoryWatch:
         self._thread.start()
         return self
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pandas as pd
-import pytest
 from click.testing import CliRunner
 from shapely.geometry import LineString, Point
 
 from conftest import X0, Y0
 from watersupply import metrics
-from watersupply.baseline import run_baseline
 from watersupply.cli.main import cli
 from watersupply.io import write_network
 from watersupply.simulation import diagnose_topology, run_simulation

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import pandas as pd
-import pyogrio
 import pytest
 
 from watersupply._errors import NetworkDataError
@@ -74,10 +72,9 @@ def test_geographic_crs_is_refused(tiny_net):
 def test_atomic_path_leaves_previous_file_on_error(tmp_path):
     target = tmp_path / "report.md"
     write_text("old", target)
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half", encoding="utf-8")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half", encoding="utf-8")
+        raise RuntimeError("boom")
     assert target.read_text(encoding="utf-8") == "old"
     assert os.listdir(tmp_path) == ["report.md"]
 

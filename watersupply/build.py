@@ -63,6 +63,7 @@ from shapely.ops import substring
 
 from ._errors import ConfigError, NetworkDataError, closest
 from .schema import FACILITY_KINDS, Network, validate_network
+from .standards import DIURNAL_PATTERNS, MAIN_DIAMETER_MM, PATTERN_OF_KIND, PER_CAPITA_ESTIMATE_L_D
 from .validation import COLUMNS, validate_topology
 
 __all__ = ["DEFAULT_ROUGHNESS_C", "LOGICAL_COLUMNS", "build_network", "load_mapping", "write_built"]
@@ -686,7 +687,7 @@ def build_network(pipes: Any, *, nodes: Any = None, facilities: Any = None, sett
         raise NetworkDataError(f"{plabel}: pipe(s) {', '.join(map(repr, ids[:5]))} have length 0 after snapping "
                                f"their ends within {tol:g} m; remove them, or build with fix=True (--fix) to drop them")
     if "class" not in p.columns:
-        p["class"] = np.where(p["diameter_mm"] >= 150.0, "main", "branch")
+        p["class"] = np.where(p["diameter_mm"] >= MAIN_DIAMETER_MM, "main", "branch")
     if "zone" not in p.columns:
         p["zone"] = None
 
@@ -937,15 +938,13 @@ def _settlements(frame: tuple[gpd.GeoDataFrame, str], nodes: gpd.GeoDataFrame, n
 
 def _populate(nodes: gpd.GeoDataFrame, st: gpd.GeoDataFrame | None, notes: list[str]) -> None:
     """Fill demand from population or population from the settlements, where one is missing."""
-    from .convert import PER_CAPITA_L_D
-
     junction = nodes["kind"].eq("junction")
     demand = pd.to_numeric(nodes["base_demand_m3d"], errors="coerce").fillna(0.0)
     pop = pd.to_numeric(nodes["population"], errors="coerce") if "population" in nodes.columns \
         else pd.Series(np.nan, index=nodes.index)
     if not (demand > 0).any() and (pop.fillna(0) > 0).any():
-        demand = (pop.fillna(0) * PER_CAPITA_L_D / 1000.0).where(junction, 0.0)
-        notes.append(f"nodes have population but no demand: demand was estimated at {PER_CAPITA_L_D:g} "
+        demand = (pop.fillna(0) * PER_CAPITA_ESTIMATE_L_D / 1000.0).where(junction, 0.0)
+        notes.append(f"nodes have population but no demand: demand was estimated at {PER_CAPITA_ESTIMATE_L_D:g} "
                      "L/person/day")
     if pop.isna().all() and st is not None and len(st) and (demand > 0).any():
         sid = nodes["settlement_id"]
@@ -966,22 +965,20 @@ def _populate(nodes: gpd.GeoDataFrame, st: gpd.GeoDataFrame | None, notes: list[
 
 def _patterns(nodes: gpd.GeoDataFrame, st: gpd.GeoDataFrame | None, notes: list[str]) -> pd.DataFrame:
     """The generator's diurnal patterns; demand nodes without one get urban/rural by settlement kind."""
-    from .generator import PATTERN_OF, PATTERNS
-
     pat = nodes["pattern"].astype(object).where(nodes["pattern"].notna(), None)
-    unknown = sorted({str(v) for v in pat.dropna()} - set(PATTERNS))
+    unknown = sorted({str(v) for v in pat.dropna()} - set(DIURNAL_PATTERNS))
     if unknown:
         raise NetworkDataError(f"nodes use pattern(s) {', '.join(map(repr, unknown[:5]))}; a built network has the "
-                               f"patterns {', '.join(sorted(PATTERNS))} (leave the pattern empty to get one by "
+                               f"patterns {', '.join(sorted(DIURNAL_PATTERNS))} (leave the pattern empty to get one by "
                                "settlement kind)")
     kind_of = dict(zip(st["id"], st["kind"])) if st is not None and len(st) else {}
     need = (nodes["base_demand_m3d"] > 0) & pat.isna()
     if need.any():
-        pat[need] = [PATTERN_OF.get(kind_of.get(s, "village"), "rural") for s in nodes.loc[need, "settlement_id"]]
+        pat[need] = [PATTERN_OF_KIND.get(kind_of.get(s, "village"), "rural") for s in nodes.loc[need, "settlement_id"]]
         notes.append(f"{int(need.sum())} demand node(s) had no pattern: the diurnal pattern 'urban' (communities) "
                      "or 'rural' (villages and elsewhere) of watersupply.generator was assigned")
     nodes["pattern"] = pat
-    return pd.DataFrame([(k, h, v) for k in sorted(PATTERNS) for h, v in enumerate(PATTERNS[k])],
+    return pd.DataFrame([(k, h, v) for k in sorted(DIURNAL_PATTERNS) for h, v in enumerate(DIURNAL_PATTERNS[k])],
                         columns=["pattern", "hour", "multiplier"])
 
 

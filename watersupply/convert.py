@@ -56,6 +56,8 @@ import wntr
 from shapely.geometry import LineString, Point
 
 from ._errors import NetworkDataError
+from .standards import MAIN_DIAMETER_MM as STANDARD_MAIN_DIAMETER_MM
+from .standards import PER_CAPITA_ESTIMATE_L_D
 from .schema import Network, validate_network
 
 __all__ = [
@@ -81,15 +83,16 @@ SCHEMATIC_CRS = pyproj.CRS.from_wkt(
 )
 
 #: Assumed average-day domestic use per person (L/person/day) used to estimate
-#: the population of derived settlements from nodal demand. An assumption:
-#: typical Chinese residential use lies between 100 and 200 L/person/day.
-PER_CAPITA_L_D = 150.0
+#: the population of derived settlements from nodal demand
+#: (:data:`watersupply.standards.PER_CAPITA_ESTIMATE_L_D`, with its source).
+PER_CAPITA_L_D = PER_CAPITA_ESTIMATE_L_D
 
 #: Settlements estimated at this many people or more are ``community``; fewer, ``village``.
 COMMUNITY_MIN_POPULATION = 2000
 
-#: Pipes of at least this diameter are of class ``main``; smaller ones ``branch``.
-MAIN_DIAMETER_MM = 150.0
+#: Pipes of at least this diameter are of class ``main``; smaller ones ``branch``
+#: (:data:`watersupply.standards.MAIN_DIAMETER_MM`).
+MAIN_DIAMETER_MM = STANDARD_MAIN_DIAMETER_MM
 
 SECONDS_PER_DAY = 86_400.0
 GAMMA_WATER = 9810.0          # specific weight of water, N/m³

@@ -35,7 +35,9 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon
 
+from .hydraulics import hazen_williams_headloss
 from .schema import Network
+from .standards import DIURNAL_PATTERNS, PATTERN_OF_KIND, PER_CAPITA_DESIGN_L_D
 
 __all__ = ["LAYOUT", "CRS", "generate_tonghui", "write_tonghui"]
 
@@ -49,25 +51,15 @@ SEED = 20200101  # the system was built in 2020
 MAIN_KM = 177.0
 BRANCH_KM = 262.0
 
-#: Design per-capita demand, peak day (L/person/day) — FACTS (assumed).
-PER_CAPITA_L = {"community": 200.0, "village": 120.0}
+#: Design per-capita demand, peak day (L/person/day): :data:`watersupply.standards.PER_CAPITA_DESIGN_L_D`.
+PER_CAPITA_L = PER_CAPITA_DESIGN_L_D
 #: Food industrial park, existing demand (m³/d) — assumed; see README.
 FOOD_PARK_M3D = 1500.0
 
-#: Hourly demand patterns (24 values, normalised to mean 1).
-_RAW_PATTERNS = {
-    # urban: hourly peak ≈1.45 (GB 50013 hourly factor 1.2–1.6)
-    "urban": [0.55, 0.45, 0.42, 0.42, 0.50, 0.75, 1.20, 1.45, 1.35, 1.15, 1.05, 1.15,
-              1.25, 1.05, 0.95, 0.95, 1.00, 1.15, 1.40, 1.45, 1.30, 1.05, 0.85, 0.65],
-    # rural: hourly peak ≈2.0 (rural 1.6–3.0, assumed)
-    "rural": [0.25, 0.20, 0.20, 0.20, 0.30, 0.70, 1.60, 2.00, 1.50, 1.00, 0.90, 1.20,
-              1.50, 1.00, 0.80, 0.80, 1.00, 1.50, 2.00, 1.80, 1.30, 0.90, 0.50, 0.35],
-    # industrial: two shifts, 08:00–24:00
-    "industrial": [0.55, 0.50, 0.50, 0.50, 0.50, 0.55, 0.80, 1.20, 1.30, 1.30, 1.30, 1.25,
-                   1.10, 1.30, 1.30, 1.30, 1.25, 1.20, 1.10, 1.10, 1.05, 1.00, 0.80, 0.65],
-}
-PATTERNS = {k: [round(v / (sum(p) / 24.0), 4) for v in p] for k, p in _RAW_PATTERNS.items()}
-PATTERN_OF = {"community": "urban", "village": "rural", "industrial": "industrial"}
+#: Hourly demand patterns (24 values, normalised to mean 1) and the pattern of each settlement kind:
+#: :data:`watersupply.standards.DIURNAL_PATTERNS`, :data:`watersupply.standards.PATTERN_OF_KIND`.
+PATTERNS = DIURNAL_PATTERNS
+PATTERN_OF = PATTERN_OF_KIND
 
 #: Standard diameters (mm): transmission and community mains ductile iron DN150–DN500;
 #: village trunk mains PE DN100–DN200 (smaller than FACTS' DN150 floor: DN150 trunks carrying
@@ -138,8 +130,10 @@ LAYOUT = {
     "settlements": [
         SettlementSpec("C1", "联惠社区", "Lianhui Community", "community", True, 15000, -3.3, 2.1, 0.8, 262.0, "R1", 6, 6),
         SettlementSpec("C2", "新街子社区", "Xinjiezi Community", "community", True, 14000, -1.6, 2.9, 0.8, 268.0, "R1", 6, 6),
-        SettlementSpec("C3", "社区三(待核实)", "Community 3 (to be verified)", "community", False, 11000, -3.4, -1.8, 0.8, 256.0, "R2", 5, 6),
-        SettlementSpec("C4", "社区四(待核实)", "Community 4 (to be verified)", "community", False, 10000, -1.9, -2.7, 0.75, 262.0, "R2", 5, 6),
+        SettlementSpec("C3", "社区三(待核实)", "Community 3 (to be verified)", "community", False, 11000,
+                       -3.4, -1.8, 0.8, 256.0, "R2", 5, 6),
+        SettlementSpec("C4", "社区四(待核实)", "Community 4 (to be verified)", "community", False, 10000,
+                       -1.9, -2.7, 0.75, 262.0, "R2", 5, 6),
         SettlementSpec("V1", "桥坝村", "Qiaoba Village", "village", True, 2800, 0.9, 4.3, 1.4, 331.0, "R3", 2, 9),
         SettlementSpec("V2", "思南村", "Sinan Village", "village", True, 2400, 1.5, -0.4, 1.4, 351.0, "R4", 2, 9),
         SettlementSpec("V3", "柏林村", "Bailin Village", "village", True, 2600, 3.6, 4.6, 1.4, 401.0, "R5", 2, 9),
@@ -188,8 +182,8 @@ def _relief(x: float, y: float, key: str) -> float:
 
 
 def _hw_unit_headloss(q: float, d_m: float, c: float) -> float:
-    """Hazen-Williams unit headloss (m/m) for flow q (m³/s), SI form."""
-    return 10.67 * abs(q) ** 1.852 / (c ** 1.852 * d_m ** 4.87)
+    """Hazen-Williams unit headloss (m/m) for flow q (m³/s), SI form (:mod:`watersupply.hydraulics`)."""
+    return float(hazen_williams_headloss(abs(q), length_m=1.0, roughness_c=c, diameter_m=d_m))
 
 
 def _size(q: float, cls: str, material: str) -> int:
@@ -208,7 +202,7 @@ def _size(q: float, cls: str, material: str) -> int:
 _S_STEPS = 14
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _s_amplitude(factor: float) -> float:
     """Amplitude (share of the chord) of a full sine whose polyline is `factor` × the chord long."""
     t = np.linspace(0, 1, _S_STEPS + 1)
@@ -360,7 +354,7 @@ def _layout_network(branch_spacing: dict[str, float], groups: dict[str, int]) ->
         zone = sid
         suction = b.node(s.x - 0.01, s.y, s.z, kind="pump_station", zone=zone, nid=f"{sid}-S")
         outs = []
-        for k, rid in enumerate(fills, start=1):
+        for k, _rid in enumerate(fills, start=1):
             nid = f"{sid}-D{k}" if len(fills) > 1 else f"{sid}-D"
             outs.append(b.node(s.x + 0.01, s.y + 0.01 * (k - 1), s.z, kind="pump_station", zone=zone, nid=nid))
         stations[sid] = dict(suction=suction, discharge=outs, src=src, fills=fills)
@@ -513,7 +507,7 @@ def _design_flows(b: _Builder, stations: dict) -> dict:
         if rid in through:
             return through[rid]
         tot = zone_avg.get(rid, 0.0)
-        for sid, st in stations.items():
+        for st in stations.values():
             if st["src"] == rid:
                 tot += sum(throughput(r) for r in st["fills"])
         for r, src in LAYOUT["gravity_fill"].items():
@@ -529,7 +523,7 @@ def _design_flows(b: _Builder, stations: dict) -> dict:
         for rid in st["fills"]:
             pump_q[(sid, rid)] = PUMP_FACTOR * through[rid]
     # distribution: a BFS tree from each reservoir over its zone; pipe flow = peak demand downstream
-    for i, p in enumerate(b.pipes):
+    for p in b.pipes:
         if "rising_of" in p:
             p["q"] = pump_q[p["rising_of"]]
         elif "suction_of" in p:
@@ -538,7 +532,7 @@ def _design_flows(b: _Builder, stations: dict) -> dict:
         elif "gravity_fill" in p:
             p["q"] = PUMP_FACTOR * through[p["gravity_fill"]]
     plant_q = sum(pump_q[("PS1", r)] for r in stations["PS1"]["fills"])
-    for i, p in enumerate(b.pipes):
+    for p in b.pipes:
         if p["zone"] == "WTP":
             p["q"] = plant_q
     dist = nx.Graph()

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from .hydraulics import G, SECONDS_PER_DAY, SECONDS_PER_HOUR
 from .schema import Network
 from .simulation import SimulationResult, quality_window
 from .standards import service_head_m, thresholds
@@ -28,7 +29,7 @@ __all__ = [
     "people_without_water",
 ]
 
-G = 9.81
+#: Density of water (kg/m³), for pump power ρ g Q H.
 RHO = 1000.0
 
 
@@ -133,8 +134,8 @@ def pump_energy(result: SimulationResult, net: Network, t: Mapping[str, float] |
         # integrate over the reporting steps except the last instant
         qv = q.to_numpy()[:-1]
         hv = gain.to_numpy()[:-1]
-        vol = float(qv.sum() * step * 3600.0)
-        kwh = float((RHO * G * qv * hv / eff).sum() * step / 1000.0)
+        vol = float(qv.sum() * step * SECONDS_PER_HOUR)
+        kwh = float((RHO * G * qv * hv / eff).sum() * step / 1000.0)  # W·h → kWh
         rows[pid] = dict(station_id=str(getattr(row, "station_id", "")), volume_m3=vol, energy_kwh=kwh,
                          hours_running=float((qv > 1e-6).sum() * step),
                          kwh_per_m3=kwh / vol if vol > 0 else np.nan)
@@ -168,7 +169,7 @@ def settlement_summary(result: SimulationResult, net: Network, t: Mapping[str, f
         got = result.demand[members].sum().sum() if len(members) else 0.0
         rec = dict(id=str(row.id), name_zh=getattr(row, "name_zh", ""), name_en=getattr(row, "name_en", ""),
                    kind=row.kind, population=int(row.population),
-                   demand_m3d=float(result.expected_demand[members].mean().sum() * 86400.0) if len(members) else 0.0,
+                   demand_m3d=float(result.expected_demand[members].mean().sum() * SECONDS_PER_DAY) if len(members) else 0.0,
                    demand_served_pct=min(100.0, 100.0 * got / exp) if exp > 0 else np.nan)
         if len(members):
             rec.update(min_pressure_m=float(p[members].min().min()),

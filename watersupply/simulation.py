@@ -12,12 +12,9 @@ the elements involved; a solve that does not balance is reported, not hidden.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -1,4 +1,4 @@
-"""Thresholds from Chinese standards, as data, each with the clause it comes from.
+"""Thresholds from Chinese standards, and the design assumptions, as data, each with its source.
 
 One place for every limit the model is checked against. Values are SI (m head,
 mg/L, hours, m/s). Sources are those collected in the project's FACTS; where a
@@ -6,13 +6,26 @@ value is an engineering assumption the source says so.
 
 Use :func:`thresholds` to get the defaults, optionally overridden; the result
 records which names were overridden so reports can say so.
+
+The design assumptions (:data:`DESIGN`) are the values the model is *built*
+with rather than checked against: per-capita demand, diurnal patterns, the
+diameter that separates mains from branches. They are read by the generator,
+the GIS builder and the INP converter from here.
+
+>>> DESIGN["main_diameter_mm"].value, DESIGN["main_diameter_mm"].unit
+(150.0, 'mm')
+>>> PER_CAPITA_DESIGN_L_D["village"], PER_CAPITA_ESTIMATE_L_D
+(120.0, 150.0)
+>>> round(sum(DIURNAL_PATTERNS["urban"]) / 24, 3)
+1.0
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ._errors import ConfigError, closest
 
@@ -23,6 +36,13 @@ __all__ = [
     "urban_service_head_m",
     "rural_service_head_m",
     "service_head_m",
+    "DesignAssumption",
+    "DESIGN",
+    "PER_CAPITA_DESIGN_L_D",
+    "PER_CAPITA_ESTIMATE_L_D",
+    "DIURNAL_PATTERNS",
+    "PATTERN_OF_KIND",
+    "MAIN_DIAMETER_MM",
 ]
 
 
@@ -40,33 +60,51 @@ class Threshold:
 _ITEMS = [
     # Service pressure
     Threshold("urban_head_1_storey_m", 10.0, "m", "min service head at connection, 1 storey", "GB 50013-2018 §3.0.10"),
-    Threshold("urban_head_2_storeys_m", 12.0, "m", "min service head at connection, 2 storeys", "GB 50013-2018 §3.0.10"),
+    Threshold("urban_head_2_storeys_m", 12.0, "m", "min service head at connection, 2 storeys",
+              "GB 50013-2018 §3.0.10"),
     Threshold("urban_head_per_storey_m", 4.0, "m", "additional head per storey above 2", "GB 50013-2018 §3.0.10"),
-    Threshold("urban_planning_target_m", 28.0, "m", "urban planning service head target (≈6 storeys)", "GB 50282-2016 (paraphrase)"),
+    Threshold("urban_planning_target_m", 28.0, "m", "urban planning service head target (≈6 storeys)",
+              "GB 50282-2016 (paraphrase)"),
     Threshold("network_end_head_m", 14.0, "m", "minimum pressure at network ends", "CJ/T 316-2009 §6.2"),
-    Threshold("pressure_compliance_min", 0.97, "fraction", "pressure compliance rate (node-hours meeting service head)", "CJ/T 316-2009 §6.2"),
-    Threshold("rural_head_1_storey_m", 5.0, "m", "rural min service head, 1 storey", "村镇供水工程技术规范 (secondary source)"),
-    Threshold("rural_head_2_storeys_m", 10.0, "m", "rural min service head, 2 storeys (lower end of 10–12 m)", "村镇供水工程技术规范 (secondary source)"),
-    Threshold("rural_head_per_storey_m", 4.0, "m", "rural additional head per storey above 2 (upper end of 3.5–4 m)", "村镇供水工程技术规范 (secondary source)"),
-    Threshold("rural_max_static_head_m", 40.0, "m", "max static head at a rural tap (else reduce pressure)", "村镇供水工程技术规范 (secondary source)"),
-    Threshold("hydrant_residual_head_m", 10.0, "m", "min residual head at a hydrant during fire flow", "村镇供水工程技术规范 (secondary source)"),
+    Threshold("pressure_compliance_min", 0.97, "fraction", "pressure compliance rate (node-hours meeting service head)",
+              "CJ/T 316-2009 §6.2"),
+    Threshold("rural_head_1_storey_m", 5.0, "m", "rural min service head, 1 storey",
+              "村镇供水工程技术规范 (secondary source)"),
+    Threshold("rural_head_2_storeys_m", 10.0, "m", "rural min service head, 2 storeys (lower end of 10–12 m)",
+              "村镇供水工程技术规范 (secondary source)"),
+    Threshold("rural_head_per_storey_m", 4.0, "m", "rural additional head per storey above 2 (upper end of 3.5–4 m)",
+              "村镇供水工程技术规范 (secondary source)"),
+    Threshold("rural_max_static_head_m", 40.0, "m", "max static head at a rural tap (else reduce pressure)",
+              "村镇供水工程技术规范 (secondary source)"),
+    Threshold("hydrant_residual_head_m", 10.0, "m", "min residual head at a hydrant during fire flow",
+              "村镇供水工程技术规范 (secondary source)"),
     # Hydraulic simulation (pressure-dependent demand)
-    Threshold("pdd_required_pressure_m", 10.0, "m", "pressure at which a connection receives its full demand (PDD)", "assumed: GB 50013-2018 §3.0.10 1-storey head"),
-    Threshold("pdd_minimum_pressure_m", 1.0, "m", "pressure below which a connection receives no water (PDD); people at such nodes count as without water", "assumed"),
+    Threshold("pdd_required_pressure_m", 10.0, "m", "pressure at which a connection receives its full demand (PDD)",
+              "assumed: GB 50013-2018 §3.0.10 1-storey head"),
+    Threshold("pdd_minimum_pressure_m", 1.0, "m", "pressure below which a connection receives no water (PDD); "
+              "people at such nodes count as without water", "assumed"),
     # Water quality
     Threshold("tap_chlorine_min_mgL", 0.05, "mg/L", "free chlorine at the tap (末梢水)", "GB 5749-2022"),
-    Threshold("plant_chlorine_min_mgL", 0.3, "mg/L", "free chlorine at the plant outlet, minimum", "GB 5749-2022 (assumed from)"),
-    Threshold("plant_chlorine_max_mgL", 2.0, "mg/L", "free chlorine at the plant outlet, maximum", "GB 5749-2022 (assumed from)"),
-    Threshold("chlorine_node_share_min", 0.95, "fraction", "share of demand nodes whose tap chlorine stays compliant", "assumed (project soundness target)"),
-    Threshold("water_age_warn_h", 72.0, "h", "water age above which quality is at risk", "assumed (common utility practice)"),
+    Threshold("plant_chlorine_min_mgL", 0.3, "mg/L", "free chlorine at the plant outlet, minimum",
+              "GB 5749-2022 (assumed from)"),
+    Threshold("plant_chlorine_max_mgL", 2.0, "mg/L", "free chlorine at the plant outlet, maximum",
+              "GB 5749-2022 (assumed from)"),
+    Threshold("chlorine_node_share_min", 0.95, "fraction", "share of demand nodes whose tap chlorine stays compliant",
+              "assumed (project soundness target)"),
+    Threshold("water_age_warn_h", 72.0, "h", "water age above which quality is at risk",
+              "assumed (common utility practice)"),
     # Velocity
     Threshold("main_velocity_max_ms", 2.5, "m/s", "maximum velocity in mains", "GB 50013 (secondary), assumed"),
-    Threshold("main_velocity_economic_min_ms", 0.6, "m/s", "economic velocity in mains, lower end", "GB 50013 (secondary), assumed"),
-    Threshold("main_velocity_economic_max_ms", 1.5, "m/s", "economic velocity in mains, upper end", "GB 50013 (secondary), assumed"),
+    Threshold("main_velocity_economic_min_ms", 0.6, "m/s", "economic velocity in mains, lower end",
+              "GB 50013 (secondary), assumed"),
+    Threshold("main_velocity_economic_max_ms", 1.5, "m/s", "economic velocity in mains, upper end",
+              "GB 50013 (secondary), assumed"),
     # Storage
-    Threshold("reservoir_cycle_tolerance", 0.10, "fraction", "reservoir level at 72 h within this share of its level at 24 h", "assumed (project soundness target)"),
+    Threshold("reservoir_cycle_tolerance", 0.10, "fraction",
+              "reservoir level at 72 h within this share of its level at 24 h", "assumed (project soundness target)"),
     # Price
-    Threshold("water_tariff_yuan_m3", 2.35, "¥/m³", "uniform water tariff (同价); no Qijiang figure found", "news, secondary (one district under 同网同价同质)"),
+    Threshold("water_tariff_yuan_m3", 2.35, "¥/m³", "uniform water tariff (同价); no Qijiang figure found",
+              "news, secondary (one district under 同网同价同质)"),
     Threshold("electricity_tariff_yuan_kwh", 0.65, "¥/kWh", "electricity tariff for pumping", "assumed"),
     Threshold("pump_efficiency", 0.75, "fraction", "wire-to-water pump efficiency", "assumed"),
     # 同网·同价·同质 audit (watersupply.audit)
@@ -179,3 +217,68 @@ def service_head_m(kind: str, storeys: int, t: Mapping[str, float] | None = None
     if kind == "village":
         return rural_service_head_m(storeys, t)
     raise ConfigError(f"settlement kind must be 'village' or 'community', got {kind!r}")
+
+
+# ----------------------------------------------------------------------------- design assumptions
+
+
+@dataclass(frozen=True)
+class DesignAssumption:
+    """One value the model is built with: its value, unit, meaning and source (or "assumed")."""
+
+    name: str
+    value: Any
+    unit: str
+    meaning: str
+    source: str
+
+
+#: Hourly demand multipliers before normalisation (24 values from 00:00).
+_RAW_PATTERNS = {
+    # urban: hourly peak ≈1.45 (GB 50013 hourly factor 1.2–1.6)
+    "urban": [0.55, 0.45, 0.42, 0.42, 0.50, 0.75, 1.20, 1.45, 1.35, 1.15, 1.05, 1.15,
+              1.25, 1.05, 0.95, 0.95, 1.00, 1.15, 1.40, 1.45, 1.30, 1.05, 0.85, 0.65],
+    # rural: hourly peak ≈2.0 (rural 1.6–3.0, assumed)
+    "rural": [0.25, 0.20, 0.20, 0.20, 0.30, 0.70, 1.60, 2.00, 1.50, 1.00, 0.90, 1.20,
+              1.50, 1.00, 0.80, 0.80, 1.00, 1.50, 2.00, 1.80, 1.30, 0.90, 0.50, 0.35],
+    # industrial: two shifts, 08:00–24:00
+    "industrial": [0.55, 0.50, 0.50, 0.50, 0.50, 0.55, 0.80, 1.20, 1.30, 1.30, 1.30, 1.25,
+                   1.10, 1.30, 1.30, 1.30, 1.25, 1.20, 1.10, 1.10, 1.05, 1.00, 0.80, 0.65],
+}
+
+_DESIGN_ITEMS = [
+    DesignAssumption("per_capita_design_l_d", MappingProxyType({"community": 200.0, "village": 120.0}),
+                     "L/person/day", "design per-capita demand on the peak day, by settlement kind (the "
+                     "generator's nodal demand = population × this)", "FACTS (assumed)"),
+    DesignAssumption("per_capita_estimate_l_d", 150.0, "L/person/day",
+                     "average-day domestic use per person, to estimate a population from nodal demand (INP "
+                     "conversion) or a demand from a population (GIS build) when the data give only one; between "
+                     "the two design values above because the settlement kind is not known then",
+                     "assumed: typical Chinese residential use lies between 100 and 200 L/person/day"),
+    DesignAssumption("diurnal_patterns",
+                     MappingProxyType({k: tuple(round(v / (sum(p) / 24.0), 4) for v in p)
+                                       for k, p in _RAW_PATTERNS.items()}),
+                     "multiplier", "hourly demand patterns from 00:00, normalised to mean 1",
+                     "assumed: urban hourly peak ≈1.45 (GB 50013-2018 hourly factor 1.2–1.6), rural ≈2.0 "
+                     "(rural 1.6–3.0), industrial two shifts 08:00–24:00"),
+    DesignAssumption("pattern_of_kind",
+                     MappingProxyType({"community": "urban", "village": "rural", "industrial": "industrial"}),
+                     "pattern name", "the diurnal pattern of each settlement kind", "assumed"),
+    DesignAssumption("main_diameter_mm", 150.0, "mm",
+                     "pipes of at least this diameter are of class 'main'; smaller ones 'branch'",
+                     "assumed: FACTS' DN150 floor for mains"),
+]
+
+#: Design assumptions by name.
+DESIGN: Mapping[str, DesignAssumption] = MappingProxyType({a.name: a for a in _DESIGN_ITEMS})
+
+#: Peak-day design demand per person by settlement kind (L/person/day).
+PER_CAPITA_DESIGN_L_D: Mapping[str, float] = DESIGN["per_capita_design_l_d"].value
+#: Average-day use per person for estimating population ↔ demand (L/person/day).
+PER_CAPITA_ESTIMATE_L_D: float = DESIGN["per_capita_estimate_l_d"].value
+#: Hourly demand patterns (24 multipliers from 00:00, mean 1) by pattern name.
+DIURNAL_PATTERNS: Mapping[str, tuple[float, ...]] = DESIGN["diurnal_patterns"].value
+#: Pattern name of each settlement kind.
+PATTERN_OF_KIND: Mapping[str, str] = DESIGN["pattern_of_kind"].value
+#: Diameter from which a pipe is a main (mm).
+MAIN_DIAMETER_MM: float = DESIGN["main_diameter_mm"].value

@@ -46,7 +46,7 @@ def _check_settlements(net: Network, t: Mapping[str, float]) -> tuple[gpd.GeoDat
     notes: list[str] = []
     storeys: dict[str, int] = {}
     missing_storeys = []
-    for i, row in enumerate(st.itertuples(index=False)):
+    for row in st.itertuples(index=False):
         sid = str(row.id)
         name = _s(getattr(row, "name_zh", None)) or _s(getattr(row, "name_en", None)) or sid
         pop = pd.to_numeric(pd.Series([row.population]), errors="coerce").iloc[0]

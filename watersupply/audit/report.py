@@ -107,7 +107,7 @@ def audit_report(aud: AuditResult, *, baseline: AuditResult | None = None, title
         "overall verdict = the worst.", ""]
     # verdicts
     v = tb[["name_zh", "name_en", "kind", "population"]].copy()
-    for d, (zh, en) in DIMENSIONS.items():
+    for d, (zh, _en) in DIMENSIONS.items():
         v[zh] = [f"{VERDICT_ZH[x]} {x}" for x in tb[f"{d}_verdict"]]
     v["score"] = tb["score"]
     v["overall"] = [f"{VERDICT_ZH[x]} {x}" for x in tb["verdict"]]

@@ -177,7 +177,8 @@ def _verdicts(sid: str, r: Mapping[str, Any], result: SimulationResult, m: Seque
             f"cost to serve {cost:.2f} ¥/m³ ({breakdown}) > uniform tariff {tariff:.2f} ¥/m³: recovery "
             f"{_pct(rec_)} (fail below {_pct(t['cost_recovery_min'])}); cross-subsidised by ¥{sub:,.0f}/year")
         top_station = _costliest_station(r)
-        fixes.append(_say(f"水价说明:统一水价下每年需交叉补贴约 {sub:,.0f} 元" + (f";优先降低 {top_station} 的提升能耗" if top_station else ""),
+        fixes.append(_say(f"水价说明:统一水价下每年需交叉补贴约 {sub:,.0f} 元"
+                          + (f";优先降低 {top_station} 的提升能耗" if top_station else ""),
                           f"tariff note: budget a ¥{sub:,.0f}/year cross-subsidy (同价 compensation)"
                           + (f"; cut the lift energy of {top_station} first" if top_station else "")))
     else:

@@ -68,5 +68,5 @@ def command(network: Path | None, inp: Path | None, crs: str | None, out: Path |
     for w in run.result.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     console.print(f"Outputs in [bold]{out_dir}[/]:")
-    for fname, path in run.files.items():
+    for path in run.files.values():
         console.print(f"  {path}")

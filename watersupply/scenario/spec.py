@@ -34,7 +34,7 @@ import math
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
@@ -137,7 +137,7 @@ class DemandChange(_Timed):
     pattern: str | None = Field(None, pattern=ELEMENT_ID, description="time pattern of add_m3d; default constant")
 
     @model_validator(mode="after")
-    def _one_change(self) -> "DemandChange":
+    def _one_change(self) -> DemandChange:
         if (self.multiplier is None) == (self.add_m3d is None):
             raise ValueError("give exactly one of 'multiplier' (scale existing demand) or 'add_m3d' "
                              "(a new demand at 'node')")
@@ -187,7 +187,7 @@ class NewSource(_Timed):
     roughness_c: float = Field(130.0, gt=0, le=200)
 
     @model_validator(mode="after")
-    def _kind_fields(self) -> "NewSource":
+    def _kind_fields(self) -> NewSource:
         if self.kind == "tank":
             if self.diameter_m is None:
                 raise ValueError("a new tank needs 'diameter_m'")
@@ -215,8 +215,8 @@ class SetLink(_Timed):
         return v.upper() if isinstance(v, str) else v
 
 
-Event = Annotated[Union[PipeBreak, PumpStationOutage, PlantOutage, ReservoirOutOfService, DemandChange, FireFlow,
-                        NewSource, SetLink], Field(discriminator="type")]
+Event = Annotated[PipeBreak | PumpStationOutage | PlantOutage | ReservoirOutOfService | DemandChange | FireFlow
+                  | NewSource | SetLink, Field(discriminator="type")]
 
 EVENT_MODELS: dict[str, type[_Timed]] = {
     typing.get_args(m.model_fields["type"].annotation)[0]: m
