@@ -12,9 +12,10 @@ import pytest
 import wntr
 
 from watersupply import NetworkDataError
-from watersupply.convert import (PER_CAPITA_L_D, SCHEMATIC_CRS, hazen_williams_equivalent, load_network,
-                                 network_from_wntr, read_inp)
+from watersupply.convert import (PER_CAPITA_L_D, SCHEMATIC_CRS, hazen_williams_equivalent, network_from_wntr,
+                                 read_inp)
 from watersupply.io import read_network, write_network
+from watersupply.loader import load_network
 from watersupply.model import to_wntr, write_inp
 from watersupply.schema import validate_network
 

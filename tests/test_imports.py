@@ -85,7 +85,7 @@ def _cycles(g: nx.DiGraph) -> list[frozenset[str]]:
 def test_graph_sees_relative_absolute_and_deferred_imports():
     g = import_graph()
     assert g.has_edge("watersupply.io", "watersupply.schema")                 # module level, relative
-    assert g.has_edge("watersupply.cli._common", "watersupply.convert")       # inside a function
+    assert g.has_edge("watersupply.loader", "watersupply.convert")            # inside a function
     assert g.has_edge("watersupply.scenario.spec", "watersupply._resources")  # two dots up
     assert g.has_edge("watersupply.scenario", "watersupply.scenario.spec")    # a package's __init__
     assert len(g) >= 40

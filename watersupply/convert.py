@@ -3,8 +3,8 @@
 :func:`read_inp` reads an EPANET INP file (any flow units; WNTR converts to SI)
 and :func:`network_from_wntr` turns a ``WaterNetworkModel`` into a
 :data:`~watersupply.schema.Network`: nodes, pipes, pumps, control valves,
-facilities, settlements, patterns and metadata. :func:`load_network` is what the
-CLI calls for ``--network`` / ``--inp`` / ``--crs``.
+facilities, settlements, patterns and metadata. :func:`watersupply.loader.load_network`
+is what the CLI calls for ``--network`` / ``--inp`` / ``--crs``.
 
 What cannot be represented in the layout is dropped or approximated, each time
 with a :class:`UserWarning` saying what was done:
@@ -66,7 +66,6 @@ __all__ = [
     "MAIN_DIAMETER_MM",
     "network_from_wntr",
     "read_inp",
-    "load_network",
     "derive_settlements",
     "hazen_williams_equivalent",
 ]
@@ -931,46 +930,3 @@ def read_inp(path: str | os.PathLike, *, crs: Any = None) -> Network:
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
         raise NetworkDataError(f"{p}: the network in this INP file cannot be converted: "
                                f"{type(exc).__name__}: {exc}") from None
-
-
-def load_network(*, network: str | os.PathLike | None = None, inp: str | os.PathLike | None = None,
-                 crs: Any = None) -> Network:
-    """Load the network a command was given: a GeoPackage, an INP file, or the bundled Tonghui model.
-
-    Parameters
-    ----------
-    network
-        A network GeoPackage in the project's layout.
-    inp
-        An EPANET INP file (converted with :func:`read_inp`).
-    crs
-        CRS of the INP coordinates. With a GeoPackage it must match the file's CRS
-        (a GeoPackage carries its own).
-
-    Raises
-    ------
-    NetworkDataError
-        Both `network` and `inp` given, a file that cannot be read, or a `crs`
-        that contradicts the GeoPackage.
-
-    Examples
-    --------
-    >>> net = load_network()  # the bundled Tonghui network
-    >>> net["nodes"].crs.to_epsg()
-    4545
-    """
-    from .io import get_path, read_network
-
-    if network is not None and inp is not None:
-        raise NetworkDataError(f"give either a network GeoPackage ({network}) or an INP file ({inp}), not both")
-    if inp is not None:
-        return read_inp(inp, crs=crs)
-    path = Path(network) if network is not None else get_path("tonghui")
-    net = read_network(path)
-    if crs is not None:
-        want = _crs(crs)
-        have = net["nodes"].crs
-        if have != want:
-            raise NetworkDataError(f"{path}: the GeoPackage is in {have.to_string()}, but CRS {want.to_string()} was "
-                                   "given; --crs only applies to INP files — drop it, or reproject the GeoPackage")
-    return net

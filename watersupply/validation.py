@@ -44,7 +44,7 @@ elevation
 
 Examples
 --------
->>> from watersupply.convert import load_network
+>>> from watersupply.loader import load_network
 >>> findings = validate_topology(load_network())
 >>> list(findings.columns)
 ['check', 'severity', 'element_type', 'element_id', 'x', 'y', 'message']
@@ -164,7 +164,7 @@ def validate_topology(net: Mapping[str, Any], *, tolerance_m: float = 1.0) -> pd
 
     Examples
     --------
-    >>> from watersupply.convert import load_network
+    >>> from watersupply.loader import load_network
     >>> f = validate_topology(load_network(), tolerance_m=1.0)
     >>> sorted(f["severity"].unique()) in ([], ["warning"], ["error", "warning"], ["error"])
     True

@@ -56,10 +56,9 @@ def network_options(func: F) -> F:
 
 
 def load_network_arg(network: Path | None, inp: Path | None, crs: str | None) -> tuple[dict, str]:
-    """Load the network the user chose (see :func:`watersupply.convert.load_network`); return it and
+    """Load the network the user chose (see :func:`watersupply.loader.load_network`); return it and
     a short name for the output folder. Conversion warnings are shown on stderr."""
-    from ..convert import load_network
-    from ..io import get_path
+    from ..loader import load_network, network_name
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -67,8 +66,7 @@ def load_network_arg(network: Path | None, inp: Path | None, crs: str | None) ->
     for w in caught:
         if issubclass(w.category, UserWarning):
             click.echo(f"Warning: {w.message}", err=True)
-    name = Path(inp).stem if inp is not None else Path(network if network is not None else get_path("tonghui")).stem
-    return net, name
+    return net, network_name(network=network, inp=inp)
 
 
 def default_out(name: str) -> Path:

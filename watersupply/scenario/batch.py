@@ -4,6 +4,12 @@ All files are validated first (schema, then element ids against their network);
 if any is invalid nothing runs and nothing is written. Each run solves in its
 own temporary folder (EPANET's scratch files are per run), each worker process
 loads a network and solves its baseline once and reuses them.
+
+The reuse is a small per-process cache (:func:`clear_cache` empties it). A
+network is keyed by its file's resolved path, modification time (ns) and size
+(and the CRS of an INP), so an edited file is read again; a baseline is keyed by
+its network's key and the run's start, duration and water-age switch. At most
+:data:`CACHE_SIZE` of each are kept, least recently used dropped first.
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +28,7 @@ from ..schema import Network
 from ..simulation import SimulationResult
 from .spec import Scenario, check_scenario, load_scenario, resolve_scenario, scenario_network
 
-__all__ = ["ScenarioJob", "prepare_scenarios", "run_scenario_files"]
+__all__ = ["ScenarioJob", "prepare_scenarios", "run_scenario_files", "clear_cache", "CACHE_SIZE"]
 
 log = logging.getLogger(__name__)
 
@@ -38,30 +45,67 @@ class ScenarioJob:
     out_dir: Path
 
 
-_NETS: dict[tuple[str, str | None], tuple[Network, str]] = {}
-_BASES: dict[tuple, SimulationResult] = {}
+#: Networks and baselines kept per process (each), least recently used dropped first.
+CACHE_SIZE = 4
+
+_NETS: OrderedDict[Hashable, tuple[Network, str]] = OrderedDict()
+_BASES: OrderedDict[Hashable, SimulationResult] = OrderedDict()
 
 
-def _network_of(sc: Scenario, network: str | None, crs: str | None) -> tuple[Network, str]:
-    """The scenario's network, or the override; loaded once per process."""
+def clear_cache() -> None:
+    """Forget the networks and baselines this process has loaded (the next run reads and solves again).
+
+    Not needed after editing a network file (its modification time and size are
+    part of the key); useful to free memory.
+    """
+    _NETS.clear()
+    _BASES.clear()
+
+
+def _file_key(path: str | os.PathLike) -> tuple[str, int, int]:
+    """Resolved path, modification time (ns) and size: changes when the file is edited or replaced."""
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+    except OSError:  # missing: the loader raises the error that names the file
+        return (str(p), -1, -1)
+    return (str(p), st.st_mtime_ns, st.st_size)
+
+
+def _cached(cache: OrderedDict, key: Hashable, make: Callable[[], Any]) -> Any:
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = make()
+    cache[key] = value
+    while len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
+    return value
+
+
+def _network_key(sc: Scenario, network: str | None, crs: str | None) -> tuple:
+    if network is not None:
+        return ("override", _file_key(network), crs)
+    own = sc.network_path()
+    if own is None:
+        from ..io import get_path
+        from ..loader import DEFAULT_NETWORK
+
+        return ("bundled", _file_key(get_path(DEFAULT_NETWORK)))
+    return ("own", _file_key(own))
+
+
+def _network_of(sc: Scenario, network: str | None, crs: str | None) -> tuple[tuple, Network, str]:
+    """The scenario's network, or the override, with its cache key; read again when its file changed."""
+    key = _network_key(sc, network, crs)
     if network is None:
-        own = sc.network_path()
-        key = (str(own.resolve()) if own is not None else "<bundled>", None)
-        if key not in _NETS:
-            _NETS[key] = scenario_network(sc)
-        return _NETS[key]
-    key = (network, crs)
-    if key not in _NETS:
-        p = Path(network)
-        if p.suffix.lower() == ".inp":
-            from ..convert import read_inp
+        net, name = _cached(_NETS, key, lambda: scenario_network(sc))
+    else:
+        from ..loader import load_network, network_name
 
-            _NETS[key] = (read_inp(p, crs=crs), p.stem)
-        else:
-            from ..io import read_network
-
-            _NETS[key] = (read_network(p), p.stem)
-    return _NETS[key]
+        net, name = _cached(_NETS, key, lambda: (load_network(network=network, crs=crs),
+                                                 network_name(network=network)))
+    return key, net, name
 
 
 def prepare_scenarios(files: Sequence[str | os.PathLike], *, out: str | os.PathLike | None = None,
@@ -93,7 +137,7 @@ def prepare_scenarios(files: Sequence[str | os.PathLike], *, out: str | os.PathL
     for f in files:
         path = resolve_scenario(f)
         sc = load_scenario(path)
-        net, net_name = _network_of(sc, override, crs)
+        _, net, net_name = _network_of(sc, override, crs)
         check_scenario(sc, net)
         if sc.name in seen:
             raise ScenarioError(f"{path}: name {sc.name!r} is also the name of {seen[sc.name]}; both would write "
@@ -111,11 +155,10 @@ def _run_job(job: ScenarioJob, make_map: bool, age: bool) -> dict[str, Any]:
     from .output import write_scenario
 
     sc = load_scenario(job.path)
-    net, _ = _network_of(sc, job.network, job.crs)
-    bkey = (id(net), float(sc.start), float(sc.duration_h), age)
-    if bkey not in _BASES:
-        _BASES[bkey] = baseline_for(sc, net, age=age)
-    run = run_scenario(sc, net=net, baseline=_BASES[bkey], age=age)
+    nkey, net, _ = _network_of(sc, job.network, job.crs)
+    bkey = (nkey, float(sc.start), float(sc.duration_h), age)
+    baseline = _cached(_BASES, bkey, lambda: baseline_for(sc, net, age=age))
+    run = run_scenario(sc, net=net, baseline=baseline, age=age)
     run.network_name = job.network_name
     files = write_scenario(run, job.out_dir, make_map=make_map)
     return dict(name=job.name, out_dir=str(job.out_dir), files={k: str(v) for k, v in files.items()},

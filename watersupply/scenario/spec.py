@@ -623,20 +623,15 @@ def scenario_network(scenario: Scenario, *, net: Network | None = None) -> tuple
             d = dict(zip(md["key"].astype(str), md["value"].astype(str)))
             name = d.get("name", name)
         return net, name
-    from ..io import get_path, read_network
+    from ..loader import load_network, network_name
 
     path = scenario.network_path()
     if path is None:
-        return read_network(get_path("tonghui")), "tonghui"
+        return load_network(), network_name()
     if not path.is_file():
         raise ScenarioError(f"{scenario.where('network')}: network file {str(path)!r} not found (relative paths "
                             "resolve against the scenario file's folder); fix the path or omit 'network' for the "
                             "bundled Tonghui model")
-    suffix = path.suffix.lower()
-    if suffix == ".inp":
-        from ..convert import read_inp
-
-        return read_inp(path), path.stem
-    if suffix == ".gpkg":
-        return read_network(path), path.stem
+    if path.suffix.lower() in (".inp", ".gpkg"):
+        return load_network(network=path), network_name(network=path)
     raise ScenarioError(f"{scenario.where('network')}: {str(path)!r} is neither a .gpkg nor an .inp file")
