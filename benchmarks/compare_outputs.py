@@ -58,11 +58,11 @@ def _frames_differ(ref: pd.DataFrame, new: pd.DataFrame, *, rtol: float) -> list
                 cells = ", ".join(f"{label[i]}: {x[i]!r} -> {y[i]!r}" for i in np.flatnonzero(bad)[:SHOW])
                 out.append(f"{col}: {int(bad.sum())} value(s) differ (max relative {worst:.3g}); {cells}")
         else:
-            sa = a.astype(object).where(a.notna(), None).map(lambda v: None if v is None else str(v))
-            sb = b.astype(object).where(b.notna(), None).map(lambda v: None if v is None else str(v))
-            bad = (sa != sb).to_numpy()
+            sa = [None if m else str(v) for v, m in zip(a.tolist(), a.isna().tolist())]  # missing == missing
+            sb = [None if m else str(v) for v, m in zip(b.tolist(), b.isna().tolist())]
+            bad = np.array([u != v for u, v in zip(sa, sb)], dtype=bool)
             if bad.any():
-                cells = ", ".join(f"{label[i]}: {sa.iloc[i]!r} -> {sb.iloc[i]!r}" for i in np.flatnonzero(bad)[:SHOW])
+                cells = ", ".join(f"{label[i]}: {sa[i]!r} -> {sb[i]!r}" for i in np.flatnonzero(bad)[:SHOW])
                 out.append(f"{col}: {int(bad.sum())} value(s) differ; {cells}")
     return out
 

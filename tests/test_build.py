@@ -321,7 +321,7 @@ def test_disconnected_part_and_implausible_values() -> None:
 def test_not_gis_data(tmp_path: Path) -> None:
     junk = tmp_path / "pipes.gpkg"
     junk.write_text("id,diameter\nP1,100\n")
-    with pytest.raises(NetworkDataError, match=r"pipes\.gpkg: not GIS data"):
+    with pytest.raises(NetworkDataError, match=r"pipes\.gpkg: not readable as GIS data"):
         build(junk)
     table = tmp_path / "table.csv"
     table.write_text("id,diameter\nP1,100\n")
@@ -426,7 +426,7 @@ def test_cli_build_with_fix_lists_fixes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("case, expect", [
-    ("not_gis", "pipes.gpkg: not GIS data"),
+    ("not_gis", "pipes.gpkg: not readable as GIS data"),
     ("no_crs", "has no CRS; give the CRS"),
     ("mixed_crs", "mixed CRS"),
     ("bad_mapping_column", "the mapping gives column 'NOPE' for 'diameter'"),

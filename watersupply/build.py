@@ -54,7 +54,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import pyproj
 import shapely
 from scipy.spatial import cKDTree
@@ -62,6 +61,7 @@ from shapely.geometry import LineString, Point
 from shapely.ops import substring
 
 from ._errors import ConfigError, NetworkDataError, closest
+from .io import list_layers, read_layer
 from .schema import FACILITY_KINDS, Network, validate_network
 from .standards import DIURNAL_PATTERNS, MAIN_DIAMETER_MM, PATTERN_OF_KIND, PER_CAPITA_ESTIMATE_L_D
 from .validation import COLUMNS, validate_topology
@@ -151,13 +151,7 @@ def _read_layer(src: Any, role: str) -> tuple[gpd.GeoDataFrame, str]:
     if not isinstance(src, (str, os.PathLike)):
         raise TypeError(f"{role!r} should be a path or a GeoDataFrame, got {type(src).__name__}")
     p = Path(src)
-    if not p.exists():
-        raise NetworkDataError(f"{p}: file not found; give the {role} layer as a GeoPackage, GeoJSON or Shapefile")
-    try:
-        listed = [str(n) for n, _ in pyogrio.list_layers(p)]
-    except Exception as exc:  # DataSourceError, OSError...
-        raise NetworkDataError(f"{p}: not GIS data ({' '.join(str(exc).split())[:200]}); give the {role} layer "
-                               "as a GeoPackage, GeoJSON or Shapefile") from None
+    listed = list_layers(p, fix=f"give the {role} layer as a GeoPackage, GeoJSON or Shapefile")
     layer = None
     if len(listed) > 1:
         if role in listed:
@@ -165,10 +159,7 @@ def _read_layer(src: Any, role: str) -> tuple[gpd.GeoDataFrame, str]:
         else:
             raise NetworkDataError(f"{p}: has {len(listed)} layers ({', '.join(map(repr, listed[:10]))}) and none "
                                    f"is named {role!r}; name the layer {role!r} or give a file with one layer")
-    try:
-        df = pyogrio.read_dataframe(p, layer=layer)
-    except Exception as exc:
-        raise NetworkDataError(f"{p}: cannot be read as GIS data ({' '.join(str(exc).split())[:200]})") from None
+    df = read_layer(p, layer, id_columns=(), text_id=False)
     if not isinstance(df, gpd.GeoDataFrame) or df.geometry.isna().all():
         raise NetworkDataError(f"{p}: has no geometry (a plain table?); give the {role} layer as "
                                f"{_GEOMETRY[role]} features in a GeoPackage, GeoJSON or Shapefile")

@@ -26,7 +26,10 @@ from .schema import LAYERS, Network, validate_network
 
 __all__ = [
     "NETWORKS_DIR",
+    "ID_COLUMNS",
     "get_path",
+    "list_layers",
+    "read_layer",
     "atomic_path",
     "read_network",
     "write_network",
@@ -165,6 +168,64 @@ def write_network(net: Network, path: str | os.PathLike) -> Path:
     return write_layers(ordered, path)
 
 
+#: Columns that hold element ids: read as text (``None`` where empty), never as numbers.
+ID_COLUMNS = ("from_node", "to_node", "node_id", "settlement_id", "station_id", "link", "node", "control_node",
+              "zone")
+
+
+def _reason(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def list_layers(path: str | os.PathLike, *, fix: str) -> list[str]:
+    """Names of the layers of a GIS file (GeoPackage, GeoJSON, Shapefile...).
+
+    Parameters
+    ----------
+    fix
+        What to tell the user to give instead, should the file be missing or unreadable.
+
+    Raises
+    ------
+    NetworkDataError
+        ``<path>: file not found; <fix>`` or ``<path>: not readable as GIS data (<reason>); <fix>``.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise NetworkDataError(f"{p}: file not found; {fix}")
+    try:
+        return [str(name) for name, _geom in pyogrio.list_layers(p)]
+    except Exception as exc:  # pyogrio raises DataSourceError, OSError, ...
+        raise NetworkDataError(f"{p}: not readable as GIS data ({_reason(exc)}); {fix}") from None
+
+
+def read_layer(path: str | os.PathLike, layer: str | None = None, *,
+               id_columns: tuple[str, ...] = ID_COLUMNS, text_id: bool = True) -> pd.DataFrame:
+    """One layer of a GIS file, with ids as text: ``id`` as str (if `text_id`), `id_columns` as str or None.
+
+    Returns a GeoDataFrame for a layer with geometry, else a DataFrame. Raw user
+    layers (``watersupply build``) are read with ``id_columns=(), text_id=False``
+    and checked column by column afterwards.
+
+    Raises
+    ------
+    NetworkDataError
+        ``<path>: layer '<layer>' cannot be read (<reason>)``.
+    """
+    p = Path(path)
+    try:
+        df = pyogrio.read_dataframe(p, layer=layer)
+    except Exception as exc:
+        what = f"layer {layer!r}" if layer is not None else "the file"
+        raise NetworkDataError(f"{p}: {what} cannot be read ({_reason(exc)})") from None
+    if text_id and "id" in df.columns:
+        df["id"] = df["id"].astype(str)
+    for col in id_columns:
+        if col in df.columns:
+            df[col] = df[col].astype("string").astype(object).where(df[col].notna(), None)
+    return df
+
+
 def read_network(path: str | os.PathLike) -> Network:
     """Read a network GeoPackage written in the project's layout and validate it.
 
@@ -177,26 +238,12 @@ def read_network(path: str | os.PathLike) -> Network:
     if not p.is_file():
         raise NetworkDataError(f"{p}: file not found; give the path of a network GeoPackage "
                                "(or --inp for an EPANET file)")
-    try:
-        listed = pyogrio.list_layers(p)
-    except Exception as exc:  # pyogrio raises DataSourceError, OSError, ...
-        raise NetworkDataError(f"{p}: not readable as GIS data ({exc}); give a GeoPackage (.gpkg)") from None
-    names = [str(n) for n, _ in listed]
+    names = list_layers(p, fix="give a GeoPackage (.gpkg)")
     net: Network = {}
     for name in names:
         if name not in LAYERS and name not in ("zones",):
             continue
-        try:
-            df = pyogrio.read_dataframe(p, layer=name)
-        except Exception as exc:
-            raise NetworkDataError(f"{p}: layer {name!r} cannot be read ({exc})") from None
-        if "id" in df.columns:
-            df["id"] = df["id"].astype(str)
-        for col in ("from_node", "to_node", "node_id", "settlement_id", "station_id", "link", "node",
-                    "control_node", "zone"):
-            if col in df.columns:
-                df[col] = df[col].astype("string").astype(object).where(df[col].notna(), None)
-        net[name] = df
+        net[name] = read_layer(p, name)
     validate_network(net, source=str(p))
     log.debug("read %s: %s", p, {k: len(v) for k, v in net.items()})
     return net

@@ -47,15 +47,13 @@ def read_results(path: Path, net: dict, net_name: str) -> tuple[dict[str, Any], 
     beside it, if present).
     """
     import pandas as pd
-    import pyogrio
+
+    from ..io import list_layers, read_layer
 
     gpkg = path / "results.gpkg" if path.is_dir() else path
     if not gpkg.is_file():
         raise UserError(f"{path}: no results found; give the folder written by `watersupply run` or its results.gpkg")
-    try:
-        listed = [str(n) for n, _ in pyogrio.list_layers(gpkg)]
-    except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise UserError(f"{gpkg}: not readable as a GeoPackage ({exc}); give a results.gpkg") from None
+    listed = list_layers(gpkg, fix="give a results.gpkg")
     missing = [k for k in ("nodes", "pipes") if k not in listed]
     if missing:
         raise UserError(f"{gpkg}: layer(s) {', '.join(map(repr, missing))} missing; give a results.gpkg written by "
@@ -64,13 +62,9 @@ def read_results(path: Path, net: dict, net_name: str) -> tuple[dict[str, Any], 
     for name in RESULT_LAYERS:
         if name not in listed:
             continue
-        df = pyogrio.read_dataframe(gpkg, layer=name)
+        df = read_layer(gpkg, name, id_columns=("from_node", "to_node", "settlement_id", "station_id", "node_id"))
         if "id" not in df.columns:
             raise UserError(f"{gpkg}: layer {name!r} has no 'id' column; give a results.gpkg written by `watersupply run`")
-        df["id"] = df["id"].astype(str)
-        for col in ("from_node", "to_node", "settlement_id", "station_id", "node_id"):
-            if col in df.columns:
-                df[col] = df[col].astype("string").astype(object).where(df[col].notna(), None)
         if df.crs is None:
             raise UserError(f"{gpkg}: layer {name!r} has no CRS; rewrite the results with `watersupply run`")
         layers[name] = df
