@@ -14,8 +14,9 @@ from pyproj import CRS, Proj
 
 from watersupply._errors import ConfigError, NetworkDataError
 from watersupply.baseline import result_layers, run_baseline
-from watersupply.staticmap import CJK_FONT_FILE, _nice_length, _north_angle, cjk_font, png_bytes, static_map, write_png
-from watersupply.webmap import bundled_district
+from watersupply.maps import ScenarioOverlay, bundled_district, cjk_font, png_bytes, static_map, write_png
+from watersupply.maps.fonts import CJK_FONT_FILE
+from watersupply.maps.png import _nice_length, _north_angle
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -82,8 +83,8 @@ def test_english_map_has_no_chinese_labels(tiny_layers):
 
 def test_colourings_verdicts_and_changes(tiny_layers):
     audit = pd.DataFrame({"id": ["V1", "C1"], "verdict": ["warn", "pass"]})
-    diff = {"label": "M4 closed", "pipes": ["M4"], "settlements": pd.DataFrame(index=["C1"])}
-    fig = static_map(tiny_layers, lang="en", pipe_colour_by="velocity", audit=audit, diff=diff)
+    diff = ScenarioOverlay(label="M4 closed", pipes=["M4"], settlements=pd.DataFrame(index=["C1"]))
+    fig = static_map(tiny_layers, lang="en", pipe_colour_by="velocity", audit=audit, overlay=diff)
     legend = _legend(fig)
     assert "Villages & communities: verdict" in legend and "warn" in legend and "pass" in legend
     assert "Maximum velocity" in legend

@@ -22,7 +22,7 @@ from watersupply._errors import ConfigError, NetworkDataError
 from watersupply.baseline import result_layers, run_baseline
 from watersupply.io import NETWORKS_DIR
 from watersupply.simulation import run_simulation
-from watersupply.webmap import (
+from watersupply.maps import (
     FONT_STACK,
     PIPE_COLOURINGS,
     WEB_FONT_FAMILY,
@@ -34,7 +34,8 @@ from watersupply.webmap import (
     map_html,
     page_characters,
     read_district,
-    scenario_diff,
+    ScenarioOverlay,
+    scenario_overlay,
     service_map,
     settlement_status,
     text,
@@ -255,12 +256,12 @@ def test_page_characters_include_escapes_and_entities():
 
 
 def test_without_mplfonts_the_map_warns_and_falls_back_to_system_fonts(monkeypatch):
-    import watersupply.staticmap
+    import watersupply.maps.fonts
 
     def missing():
         raise ImportError("Chinese labels need the mplfonts package (Noto Sans CJK SC): pip install mplfonts")
 
-    monkeypatch.setattr(watersupply.staticmap, "cjk_font_file", missing)
+    monkeypatch.setattr(watersupply.maps.fonts, "cjk_font_file", missing)
     with pytest.warns(UserWarning, match="pip install mplfonts; the map relies on the viewer's fonts"):
         assert font_face_css.__wrapped__("主管网 Mains") == ""
 
@@ -344,8 +345,8 @@ def test_pipe_colourings_switchable_and_fallback(tiny_run, tiny_layers):
     ({"tiles": "tianditu", "tianditu_key": "abc\";alert(1)//"}, ConfigError, "tianditu_key must be"),
     ({"simplify_m": -1}, ConfigError, "simplify_m must be >= 0"),
     ({"include": ["district"]}, NetworkDataError, "'district' asked for but not in the data"),
-    ({"diff": {"pipes": ["NOPE"]}}, NetworkDataError, "diff: pipes id\\(s\\) 'NOPE'"),
-    ({"diff": {"closed": ["M1"]}}, ConfigError, "diff has unknown key"),
+    ({"overlay": ScenarioOverlay(pipes=["NOPE"])}, NetworkDataError, "scenario overlay: pipes id\\(s\\) 'NOPE'"),
+    ({"overlay": {"pipes": ["M1"]}}, TypeError, "'overlay' should be a ScenarioOverlay or CriticalityOverlay"),
 ])
 def test_bad_options_raise_clear_errors(tiny_run, kw, err, match):
     with pytest.raises(err, match=match):
@@ -414,7 +415,7 @@ def test_write_map_is_atomic_and_guards_size(tiny_run, tmp_path):
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["map.html"]
 
 
-# ----------------------------------------------------------------------------- scenario diff
+# ----------------------------------------------------------------------------- scenario overlay
 
 @pytest.fixture
 def closed_m4(tiny_net, tiny_run):
@@ -425,18 +426,18 @@ def closed_m4(tiny_net, tiny_run):
     return net, run_simulation(net, age=False)
 
 
-def test_scenario_diff_finds_closed_main_and_people_without_water(tiny_net, tiny_run, closed_m4):
+def test_scenario_overlay_finds_closed_main_and_people_without_water(tiny_net, tiny_run, closed_m4):
     net, res = closed_m4
-    diff = scenario_diff(tiny_run.result, res, tiny_net, label="M4 closed")
-    assert "M4" in diff["pipes"].index and diff["pipes"].loc["M4", "change"].startswith("closed")
-    st = diff["settlements"]
+    diff = scenario_overlay(tiny_run.result, res, tiny_net, label="M4 closed")
+    assert "M4" in diff.pipes.index and diff.pipes.loc["M4", "change"].startswith("closed")
+    st = diff.settlements
     assert list(st.index) == ["C1"]  # the village is fed by another branch
     assert st.loc["C1", "people_without_water_max"] == 3000
     assert st.loc["C1", "person_hours_without_water"] > 0
     assert st.loc["C1", "min_pressure_change_m"] < -10
-    data = payload(map_html(service_map(result_layers(tiny_run), diff=diff, lang="en")))
+    data = payload(map_html(service_map(result_layers(tiny_run), overlay=diff, lang="en")))
     pid = data["pipes"]["cols"]["id"]
-    assert [pid[i] for i in data["pipes"]["changed"]] == sorted(diff["pipes"].index, key=pid.index)
+    assert [pid[i] for i in data["pipes"]["changed"]] == sorted(diff.pipes.index, key=pid.index)
     assert data["settlements"]["changed"] == [1]
     assert data["settlements"]["cols"]["pww"] == [None, 3000]
     assert data["legends"]["changes"]["title"] == "Changes vs baseline: M4 closed"
@@ -683,11 +684,11 @@ def test_browser_chinese_text_renders_with_the_embedded_font(browser, tiny_run, 
 @pytest.mark.browser
 def test_browser_scenario_changes_layer(browser, tiny_net, tiny_run, closed_m4, tmp_path):
     _, res = closed_m4
-    diff = scenario_diff(tiny_run.result, res, tiny_net, label="M4 closed")
-    path = write_map(_map(tiny_run, diff=diff, lang="en"), tmp_path / "diff.html")
+    diff = scenario_overlay(tiny_run.result, res, tiny_net, label="M4 closed")
+    path = write_map(_map(tiny_run, overlay=diff, lang="en"), tmp_path / "diff.html")
     v = Visit(browser, path)
     page = v.page
-    assert page.locator("path.ws-change-pipe").count() == len(diff["pipes"])
+    assert page.locator("path.ws-change-pipe").count() == len(diff.pipes)
     assert page.locator("path.ws-change-settlement").count() == 1
     outline = page.locator("path.ws-change-settlement")
     outline.click(position={"x": outline.bounding_box()["width"] / 3, "y": 4})  # on the 4-px outline (no fill)
@@ -749,7 +750,7 @@ def test_schematic_network_keeps_true_scale_and_refuses_basemaps(tiny_run, tiny_
 def test_notebook_display_carries_the_embedded_font(tiny_net):
     """Jupyter shows a map through _repr_html_: it must be the same page, Chinese font included."""
     from watersupply.baseline import result_layers, run_baseline
-    from watersupply.webmap import service_map
+    from watersupply.maps import service_map
 
     run = run_baseline(tiny_net, duration_h=4, age=False)
     shown = service_map(result_layers(run))._repr_html_()
