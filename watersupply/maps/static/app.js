@@ -331,15 +331,17 @@ function wsServiceMap(map, dataId) {
   // would overlap one already placed is hidden at this zoom (it shows on hover, or once zoomed in far enough)
   function declutter() {
     if (!D.settlements || !api.layers.settlements || !map.hasLayer(api.layers.settlements)) { return; }
-    var placed = [], hidden = 0;
+    var placed = [], hidden = 0, items = [];
+    // read every box first, then write the classes: one layout, however many labels (hiding keeps the layout)
     D.settlements.order.forEach(function (i) {
       var tt = api.markers.settlements[i].getTooltip(), node = tt && tt.getElement();
-      if (!node) { return; }
-      node.classList.remove("ws-label-hidden");
-      var r = node.getBoundingClientRect();
-      var box = {l: r.left - 2, t: r.top - 1, r: r.right + 2, b: r.bottom + 1};
+      if (node) { items.push({node: node, r: node.getBoundingClientRect()}); }
+    });
+    items.forEach(function (it) {
+      var r = it.r, box = {l: r.left - 2, t: r.top - 1, r: r.right + 2, b: r.bottom + 1};
       var clash = placed.some(function (o) { return box.l < o.r && o.l < box.r && box.t < o.b && o.t < box.b; });
-      if (clash) { node.classList.add("ws-label-hidden"); hidden++; } else { placed.push(box); }
+      if (clash) { hidden++; } else { placed.push(box); }
+      it.node.classList.toggle("ws-label-hidden", clash);
     });
     api.labelsHidden = hidden;
     if (hidden) { labelNote.style.display = ""; }
