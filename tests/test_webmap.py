@@ -756,3 +756,175 @@ def test_notebook_display_carries_the_embedded_font(tiny_net):
     shown = service_map(result_layers(run))._repr_html_()
     assert shown.startswith("<iframe srcdoc=")
     assert "@font-face" in shown and "ws-font" in shown
+
+
+# ----------------------------------------------------------------------------- crowded settlement names
+
+def crowded_settlements(n: int = 30) -> gpd.GeoDataFrame:
+    """`n` small derived settlements side by side, with names far wider than their areas (as from read_inp)."""
+    from shapely.geometry import box
+
+    x0, y0, size = 368_000.0, 3_210_000.0, 200.0  # EPSG:4545, near Tonghui
+    geoms = [box(x0 + (i % 6) * 1.1 * size, y0 + (i // 6) * 1.1 * size,
+                 x0 + (i % 6) * 1.1 * size + size, y0 + (i // 6) * 1.1 * size + size) for i in range(n)]
+    return gpd.GeoDataFrame({"id": [f"S{i + 1:02d}" for i in range(n)],
+                             "name_zh": [f"居民点S{i + 1:02d}(推定)" for i in range(n)],
+                             "name_en": [f"Settlement S{i + 1:02d} (derived)" for i in range(n)],
+                             "kind": "village", "population": [100.0 * ((7 * i) % n + 1) for i in range(n)]},
+                            geometry=geoms, crs="EPSG:4545")
+
+
+def test_settlement_names_are_ordered_largest_first():
+    st = crowded_settlements()
+    data = payload(map_html(service_map({"settlements": st})))
+    order = data["settlements"]["order"]
+    assert sorted(order) == list(range(len(st)))
+    pop = st["population"].to_numpy()
+    assert all(pop[a] >= pop[b] for a, b in zip(order, order[1:]))
+
+
+VISIBLE_LABEL_OVERLAPS = """() => {
+  const boxes = [...document.querySelectorAll('.ws-label')]
+    .filter(e => getComputedStyle(e).visibility !== 'hidden').map(e => e.getBoundingClientRect());
+  let n = 0;
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) n++;
+  }
+  return [boxes.length, n];
+}"""
+
+
+@pytest.mark.browser
+def test_browser_crowded_settlement_names_never_overlap(browser, tmp_path):
+    st = crowded_settlements()
+    path = write_map(service_map({"settlements": st}, lang="both"), tmp_path / "crowded.html")
+    v = Visit(browser, path)
+    page = v.page
+    page.wait_for_function("window.__wsmap.fontsReady === true")
+    assert page.locator(".ws-label").count() == len(st)
+    shown, overlaps = page.evaluate(VISIBLE_LABEL_OVERLAPS)
+    assert overlaps == 0 and 0 < shown < len(st)
+    assert page.locator(".ws-note-labels").is_visible() is False  # inside the closed notes box ...
+    assert page.locator(".ws-note-labels").evaluate("e => e.style.display") == ""  # ... but listed there
+    page.screenshot(path=str(tmp_path / "crowded_fit.png"))
+    # zoomed in, names that now fit come back, still without overlap
+    page.evaluate("window.__wsmap.map.zoomIn(2, {animate: false})")
+    page.wait_for_function(f"document.querySelectorAll('.ws-label:not(.ws-label-hidden)').length > {shown}")
+    shown2, overlaps2 = page.evaluate(VISIBLE_LABEL_OVERLAPS)
+    assert overlaps2 == 0 and shown2 > shown
+    # a name left out shows while the pointer is on its settlement
+    page.evaluate("window.__wsmap.map.setZoom(window.__wsmap.map.getZoom() - 2, {animate: false})")
+    page.wait_for_function(f"document.querySelectorAll('.ws-label:not(.ws-label-hidden)').length === {shown}")
+    hidden = page.evaluate("window.__wsmap.markers.settlements.findIndex("
+                           "p => p.getTooltip().getElement().classList.contains('ws-label-hidden'))")
+    assert hidden >= 0
+    page.evaluate(f"window.__wsmap.markers.settlements[{hidden}].fire('mouseover')")
+    label = page.locator(".ws-label").nth(hidden)
+    assert label.evaluate("e => getComputedStyle(e).visibility") == "visible"
+    page.evaluate(f"window.__wsmap.markers.settlements[{hidden}].fire('mouseout')")
+    assert label.evaluate("e => getComputedStyle(e).visibility") == "hidden"
+    v.assert_clean()
+    page.close()
+
+
+@pytest.mark.browser
+def test_browser_tiny_map_shows_every_name_when_they_fit(browser, tiny_run, tmp_path):
+    path = write_map(_map(tiny_run), tmp_path / "map.html")
+    page = Visit(browser, path).page
+    page.wait_for_function("window.__wsmap.fontsReady === true")
+    assert page.evaluate("window.__wsmap.labelsHidden") == 0
+    assert page.locator(".ws-note-labels").evaluate("e => e.style.display") == "none"
+    page.close()
+
+
+# ----------------------------------------------------------------------------- package structure
+
+def test_map_code_is_in_asset_files_not_python_strings():
+    from importlib import resources
+
+    from watersupply.maps.assets import app_assets
+
+    static = resources.files("watersupply.maps") / "static"
+    js = (static / "app.js").read_text(encoding="utf-8")
+    js_loaded, css_loaded = app_assets()
+    assert js_loaded == js and "function wsServiceMap(map, dataId)" in js
+    assert ".ws-label.ws-label-hidden" in css_loaded and "__WS_FONT_STACK__" not in css_loaded
+    for mod in Path(resources.files("watersupply.maps")).glob("*.py"):
+        src = mod.read_text(encoding="utf-8")
+        assert "L.polygon(" not in src and "addEventListener(" not in src, f"JavaScript left in {mod.name}"
+        assert ".ws-box{" not in src and ".leaflet-container{" not in src, f"CSS left in {mod.name}"
+
+
+def test_maps_modules_import_only_downwards():
+    """No cycles inside watersupply.maps, and no module imports the package root or the render entry."""
+    import ast
+    from graphlib import CycleError, TopologicalSorter
+    from importlib import resources
+
+    root = Path(resources.files("watersupply.maps"))
+    graph: dict[str, set[str]] = {}
+    for mod in sorted(root.glob("*.py")):
+        name = mod.stem
+        deps = set()
+        for node in ast.walk(ast.parse(mod.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps.add(node.module or "__init__")
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("watersupply."):
+                assert not node.module.startswith("watersupply.maps"), f"{name} imports {node.module} absolutely"
+        graph[name] = deps
+        if name != "__init__":
+            assert "__init__" not in deps and ("render" not in deps or name == "__init__"), f"{name} imports upwards"
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        pytest.fail(f"import cycle in watersupply.maps: {exc.args[1]}")
+    assert order[-1] == "__init__"
+    for old in ("webmap.py", "staticmap.py"):  # the former pair that imported each other is gone
+        assert not (root.parent / old).exists()
+
+
+# ----------------------------------------------------------------------------- the one render entry
+
+def test_render_service_map_writes_html_and_png(tiny_run, tmp_path):
+    from watersupply.maps import render_service_map
+
+    path = render_service_map(result_layers(tiny_run), out_html=tmp_path / "map.html", title=("小网", "tiny"),
+                              pressure=_pressure(tiny_run), tank_level=tiny_run.result.tank_level,
+                              out_png=tmp_path / "map.png")
+    assert path == tmp_path / "map.html"
+    data = payload(path.read_text(encoding="utf-8"))
+    assert data["title"] == "小网 tiny" and "pressure" in data
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.html", "map.png"]
+
+
+def test_render_service_map_writes_nothing_on_bad_input(tiny_run, tmp_path):
+    from watersupply.maps import render_service_map
+
+    with pytest.raises(ConfigError, match="pipe_colour_by must be one of"):
+        render_service_map(result_layers(tiny_run), out_html=tmp_path / "map.html", pipe_colour_by="age",
+                           out_png=tmp_path / "map.png")
+    with pytest.raises(NetworkDataError, match="scenario overlay: settlements id\\(s\\) 'X9'"):
+        render_service_map(result_layers(tiny_run), out_html=tmp_path / "map.html",
+                           overlay=ScenarioOverlay(settlements=["X9"]), out_png=tmp_path / "map.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_criticality_overlay_colours_pipes_by_people_affected(tiny_run, tmp_path):
+    from watersupply.maps import CriticalityOverlay, render_service_map
+
+    layers = result_layers(tiny_run)
+    people = pd.Series({"M1": 3500.0, "M2": 40.0})
+    path = render_service_map(layers, out_html=tmp_path / "crit.html", lang="en",
+                              overlay=CriticalityOverlay(people=people), out_png=tmp_path / "crit.png")
+    pipes = payload(path.read_text(encoding="utf-8"))["pipes"]
+    assert pipes["mode"] == "criticality"
+    lg, idx = pipes["modes"]["criticality"]["legend"], pipes["modes"]["criticality"]["idx"]
+    by_id = dict(zip(pipes["cols"]["id"], idx))
+    assert lg["items"][by_id["M1"]][1] == "≥ 1,000 people" or "1,000" in lg["items"][by_id["M1"]][1]
+    assert lg["items"][by_id["M2"]][1] == "1–99 people"
+    assert lg["items"][by_id["M3"]][1] == "no data"
+    assert pipes["cols"]["crit"][pipes["cols"]["id"].index("M1")] == 3500
+    with pytest.raises(NetworkDataError, match="criticality overlay: pipes id\\(s\\) 'NOPE'"):
+        render_service_map(layers, out_html=tmp_path / "bad.html", overlay=CriticalityOverlay(people=pd.Series({"NOPE": 1})))
