@@ -149,3 +149,26 @@ def test_schematic_network_has_scale_bar_but_no_north_arrow(tiny_layers):
     gids = {a.get_gid() for a in fig.axes[0].get_children()}
     assert "scale-bar" in gids and "north-arrow" not in gids
     assert any("not georeferenced" in t for t in _texts(fig))
+
+
+def test_crowded_settlement_names_never_overlap(tmp_path):
+    from test_webmap import crowded_settlements
+
+    st = crowded_settlements()
+    fig = static_map({"settlements": st}, lang="both", title="crowded")
+    path = write_png(fig, tmp_path / "crowded.png", dpi=100)
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in fig.axes[0].texts if t.get_gid() == "settlement-label"]
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    assert 0 < len(labels) < len(st)
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+    # the largest settlement is always named; the footnote says how many names were left out
+    top = st.loc[st["population"].idxmax(), "id"]
+    assert labels[0].get_text() == f"居民点{top}(推定) Settlement {top} (derived)"
+    left_out = len(st) - len(labels)
+    assert any(f"{left_out} settlement names left out" in t for t in _texts(fig))
+    assert imread(path).shape[1] > 800
+    # with room for every name (a large sheet), none is left out
+    big = static_map({"settlements": st}, lang="en", figsize=(40, 30))
+    assert sum(t.get_gid() == "settlement-label" for t in big.axes[0].texts) == len(st)
+    assert not any("left out" in t for t in _texts(big))

@@ -327,21 +327,34 @@ function wsServiceMap(map, dataId) {
   };
   nc.addTo(map);
 
-  // ---- settlement names never pile up: placed in D.settlements.order (largest settlement first), a name that
-  // would overlap one already placed is hidden at this zoom (it shows on hover, or once zoomed in far enough)
+  // ---- settlement names never pile up: placed in D.settlements.order (largest settlement first), each on its
+  // settlement's centre or, failing that, one line above or below it; a name that still overlaps one already
+  // placed is hidden at this zoom (it shows on hover, or once zoomed in far enough)
   function declutter() {
     if (!D.settlements || !api.layers.settlements || !map.hasLayer(api.layers.settlements)) { return; }
     var placed = [], hidden = 0, items = [];
-    // read every box first, then write the classes: one layout, however many labels (hiding keeps the layout)
     D.settlements.order.forEach(function (i) {
       var tt = api.markers.settlements[i].getTooltip(), node = tt && tt.getElement();
-      if (node) { items.push({node: node, r: node.getBoundingClientRect()}); }
+      if (!node) { return; }
+      if (tt._wsShift) { tt.options.offset = L.point(0, 0); tt._wsShift = 0; tt.update(); }
+      items.push({tt: tt, node: node});
     });
+    // read every box first, then write: one layout however many names (hiding does not change the layout)
+    items.forEach(function (it) { it.r = it.node.getBoundingClientRect(); });
+    function free(r, dy) {
+      var box = {l: r.left - 2, t: r.top + dy - 1, r: r.right + 2, b: r.bottom + dy + 1};
+      return placed.some(function (o) { return box.l < o.r && o.l < box.r && box.t < o.b && o.t < box.b; }) ? null : box;
+    }
     items.forEach(function (it) {
-      var r = it.r, box = {l: r.left - 2, t: r.top - 1, r: r.right + 2, b: r.bottom + 1};
-      var clash = placed.some(function (o) { return box.l < o.r && o.l < box.r && box.t < o.b && o.t < box.b; });
-      if (clash) { hidden++; } else { placed.push(box); }
-      it.node.classList.toggle("ws-label-hidden", clash);
+      var h = it.r.height + 2, shifts = [0, -h, h], box = null, dy = 0;
+      for (var k = 0; k < shifts.length && !box; k++) { dy = shifts[k]; box = free(it.r, dy); }
+      if (box) {
+        placed.push(box);
+        if (dy) { it.tt.options.offset = L.point(0, dy); it.tt._wsShift = dy; it.tt.update(); }
+      } else {
+        hidden++;
+      }
+      it.node.classList.toggle("ws-label-hidden", !box);
     });
     api.labelsHidden = hidden;
     if (hidden) { labelNote.style.display = ""; }
