@@ -69,7 +69,7 @@ class CriticalityOverlay:
 
     Examples
     --------
-    >>> CriticalityOverlay(people=pd.Series({"M1": 1200.0})).people["M1"]
+    >>> float(CriticalityOverlay(people=pd.Series({"M1": 1200.0})).people["M1"])
     1200.0
     """
 
