@@ -50,7 +50,7 @@ def main(out: Path, name: str = "ky4") -> None:
         page.goto(html.resolve().as_uri())
         page.wait_for_selector("html[data-ws-ready='1']", timeout=30_000)
         page.wait_for_function("window.__wsmap.fontsReady === true", timeout=30_000)
-        for step in range(3):
+        for _ in range(3):
             shown, total, overlaps = page.evaluate(OVERLAPS_JS)
             zoom = page.evaluate("window.__wsmap.map.getZoom()")
             shot = out / f"{name}_zoom{zoom}.png"

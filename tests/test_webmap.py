@@ -21,11 +21,11 @@ from watersupply import metrics
 from watersupply._errors import ConfigError, NetworkDataError
 from watersupply.baseline import result_layers, run_baseline
 from watersupply.io import NETWORKS_DIR
-from watersupply.simulation import run_simulation
 from watersupply.maps import (
     FONT_STACK,
     PIPE_COLOURINGS,
     WEB_FONT_FAMILY,
+    ScenarioOverlay,
     bundled_district,
     external_references,
     font_face_css,
@@ -34,7 +34,6 @@ from watersupply.maps import (
     map_html,
     page_characters,
     read_district,
-    ScenarioOverlay,
     scenario_overlay,
     service_map,
     settlement_status,
@@ -42,6 +41,7 @@ from watersupply.maps import (
     wgs84_to_gcj02,
     write_map,
 )
+from watersupply.simulation import run_simulation
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

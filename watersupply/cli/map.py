@@ -145,8 +145,8 @@ def command(network: Path | None, inp: Path | None, crs: str | None, results: Pa
     import warnings
 
     from .. import metrics
-    from ..model import metadata
     from ..maps import bundled_district, render_service_map
+    from ..model import metadata
 
     include = parse_layers(layer_names)
     if duration_h is not None and not duration_h > 0:

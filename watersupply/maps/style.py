@@ -390,7 +390,8 @@ def label_order(settlements: gpd.GeoDataFrame) -> list[int]:
     pop = (pd.to_numeric(settlements["population"], errors="coerce").fillna(-1.0).to_numpy(dtype=float)
            if "population" in settlements.columns else np.full(n, -1.0))
     geom = settlements.geometry
-    area = (geom.area if is_georeferenced(geom.crs) and not geom.crs.is_geographic or not is_georeferenced(geom.crs)
-            else geom.to_crs(geom.estimate_utm_crs()).area).fillna(0.0).to_numpy(dtype=float)
+    if geom.crs is not None and geom.crs.is_geographic:
+        geom = geom.to_crs(geom.estimate_utm_crs())
+    area = geom.area.fillna(0.0).to_numpy(dtype=float)
     ids = settlements["id"].astype(str).to_numpy()
     return [int(i) for i in sorted(range(n), key=lambda i: (-pop[i], -area[i], ids[i]))]
