@@ -151,15 +151,23 @@ def test_schematic_network_has_scale_bar_but_no_north_arrow(tiny_layers):
     assert any("not georeferenced" in t for t in _texts(fig))
 
 
+def _label_boxes(fig):
+    """Display boxes of the settlement names, measured in the map's CJK font (as they are drawn)."""
+    from watersupply.maps.fonts import cjk_rc
+
+    with cjk_rc():
+        renderer = fig.canvas.get_renderer()
+        return [t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_gid() == "settlement-label"]
+
+
 def test_crowded_settlement_names_never_overlap(tmp_path):
     from test_webmap import crowded_settlements
 
     st = crowded_settlements()
     fig = static_map({"settlements": st}, lang="both", title="crowded")
     path = write_png(fig, tmp_path / "crowded.png", dpi=100)
-    renderer = fig.canvas.get_renderer()
     labels = [t for t in fig.axes[0].texts if t.get_gid() == "settlement-label"]
-    boxes = [t.get_window_extent(renderer) for t in labels]
+    boxes = _label_boxes(fig)
     assert 0 < len(labels) < len(st)
     assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
     # the largest settlement is always named; the footnote says how many names were left out
@@ -172,3 +180,23 @@ def test_crowded_settlement_names_never_overlap(tmp_path):
     big = static_map({"settlements": st}, lang="en", figsize=(40, 30))
     assert sum(t.get_gid() == "settlement-label" for t in big.axes[0].texts) == len(st)
     assert not any("left out" in t for t in _texts(big))
+
+
+@pytest.mark.slow
+def test_ky4_derived_settlement_names_never_overlap(tmp_path):
+    import warnings as w
+    from pathlib import Path
+
+    import wntr
+
+    from watersupply.convert import read_inp
+
+    with w.catch_warnings():
+        w.simplefilter("ignore")
+        net = read_inp(Path(wntr.library.__path__[0]) / "networks" / "ky4.inp")
+    layers = {k: net[k] for k in ("nodes", "pipes", "facilities", "settlements")}
+    fig = static_map(layers, title="ky4")
+    write_png(fig, tmp_path / "ky4.png")
+    boxes = _label_boxes(fig)
+    assert len(net["settlements"]) >= 20 and len(boxes) >= 10
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]

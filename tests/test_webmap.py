@@ -928,3 +928,36 @@ def test_criticality_overlay_colours_pipes_by_people_affected(tiny_run, tmp_path
     assert pipes["cols"]["crit"][pipes["cols"]["id"].index("M1")] == 3500
     with pytest.raises(NetworkDataError, match="criticality overlay: pipes id\\(s\\) 'NOPE'"):
         render_service_map(layers, out_html=tmp_path / "bad.html", overlay=CriticalityOverlay(people=pd.Series({"NOPE": 1})))
+
+
+@pytest.fixture(scope="module")
+def ky4_layers():
+    """WNTR's ky4 read as a user's INP: 27 settlements derived from clusters of demand nodes."""
+    import warnings
+
+    import wntr
+
+    from watersupply.convert import read_inp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = read_inp(Path(wntr.library.__path__[0]) / "networks" / "ky4.inp")
+    return {k: net[k] for k in ("nodes", "pipes", "facilities", "settlements", "pumps")}
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browser_ky4_derived_settlement_names_never_overlap(browser, ky4_layers, tmp_path):
+    path = write_map(service_map(ky4_layers, title="ky4"), tmp_path / "ky4.html")
+    page = Visit(browser, path).page
+    page.wait_for_function("window.__wsmap.fontsReady === true")
+    n = len(ky4_layers["settlements"])
+    assert n >= 20
+    shown, overlaps = page.evaluate(VISIBLE_LABEL_OVERLAPS)
+    page.screenshot(path=str(tmp_path / "ky4_fit.png"))
+    assert overlaps == 0 and 0 < shown < n
+    page.evaluate("window.__wsmap.map.zoomIn(2, {animate: false})")
+    page.wait_for_function(f"document.querySelectorAll('.ws-label:not(.ws-label-hidden)').length > {shown}")
+    shown2, overlaps2 = page.evaluate(VISIBLE_LABEL_OVERLAPS)
+    assert overlaps2 == 0 and shown2 > shown
+    page.close()

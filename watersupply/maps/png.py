@@ -172,7 +172,7 @@ def place_labels(ax: Any, settlements: gpd.GeoDataFrame, names: list[str], *, fo
         for dx, dy, ha, va in _LABEL_SPOTS:
             txt = ax.annotate(names[i], (p.x, p.y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
                               fontsize=fontsize, zorder=8, path_effects=halo, gid="settlement-label")
-            box = txt.get_window_extent(renderer).expanded(1.04, 1.12)
+            box = txt.get_window_extent(renderer).expanded(1.05, 1.3)
             inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
             if inside and not any(box.overlaps(b) for b in placed):
                 placed.append(box)
