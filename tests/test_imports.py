@@ -21,10 +21,7 @@ PACKAGE_DIR = Path(watersupply.__file__).resolve().parent
 
 #: Cycles tolerated for now, each as the set of modules of one strongly connected component.
 #: Only ever shrinks: an entry that no longer matches a cycle fails the test, so it is removed.
-#: - webmap <-> staticmap: the maps package of issue 12 splits them (remove on merge).
-EXEMPT: list[frozenset[str]] = [
-    frozenset({"watersupply.webmap", "watersupply.staticmap"}),
-]
+EXEMPT: list[frozenset[str]] = []
 
 
 def _module_name(path: Path) -> str:

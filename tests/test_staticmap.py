@@ -14,8 +14,9 @@ from pyproj import CRS, Proj
 
 from watersupply._errors import ConfigError, NetworkDataError
 from watersupply.baseline import result_layers, run_baseline
-from watersupply.staticmap import CJK_FONT_FILE, _nice_length, _north_angle, cjk_font, png_bytes, static_map, write_png
-from watersupply.webmap import bundled_district
+from watersupply.maps import ScenarioOverlay, bundled_district, cjk_font, png_bytes, static_map, write_png
+from watersupply.maps.fonts import CJK_FONT_FILE
+from watersupply.maps.png import _nice_length, _north_angle
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -82,8 +83,8 @@ def test_english_map_has_no_chinese_labels(tiny_layers):
 
 def test_colourings_verdicts_and_changes(tiny_layers):
     audit = pd.DataFrame({"id": ["V1", "C1"], "verdict": ["warn", "pass"]})
-    diff = {"label": "M4 closed", "pipes": ["M4"], "settlements": pd.DataFrame(index=["C1"])}
-    fig = static_map(tiny_layers, lang="en", pipe_colour_by="velocity", audit=audit, diff=diff)
+    diff = ScenarioOverlay(label="M4 closed", pipes=["M4"], settlements=pd.DataFrame(index=["C1"]))
+    fig = static_map(tiny_layers, lang="en", pipe_colour_by="velocity", audit=audit, overlay=diff)
     legend = _legend(fig)
     assert "Villages & communities: verdict" in legend and "warn" in legend and "pass" in legend
     assert "Maximum velocity" in legend
@@ -148,3 +149,54 @@ def test_schematic_network_has_scale_bar_but_no_north_arrow(tiny_layers):
     gids = {a.get_gid() for a in fig.axes[0].get_children()}
     assert "scale-bar" in gids and "north-arrow" not in gids
     assert any("not georeferenced" in t for t in _texts(fig))
+
+
+def _label_boxes(fig):
+    """Display boxes of the settlement names, measured in the map's CJK font (as they are drawn)."""
+    from watersupply.maps.fonts import cjk_rc
+
+    with cjk_rc():
+        renderer = fig.canvas.get_renderer()
+        return [t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_gid() == "settlement-label"]
+
+
+def test_crowded_settlement_names_never_overlap(tmp_path):
+    from test_webmap import crowded_settlements
+
+    st = crowded_settlements()
+    fig = static_map({"settlements": st}, lang="both", title="crowded")
+    path = write_png(fig, tmp_path / "crowded.png", dpi=100)
+    labels = [t for t in fig.axes[0].texts if t.get_gid() == "settlement-label"]
+    boxes = _label_boxes(fig)
+    assert 0 < len(labels) < len(st)
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+    # the largest settlement is always named; the footnote says how many names were left out
+    top = st.loc[st["population"].idxmax(), "id"]
+    assert labels[0].get_text() == f"居民点{top}(推定) Settlement {top} (derived)"
+    left_out = len(st) - len(labels)
+    assert any(f"{left_out} settlement names left out" in t for t in _texts(fig))
+    assert imread(path).shape[1] > 800
+    # with room for every name (a large sheet), none is left out
+    big = static_map({"settlements": st}, lang="en", figsize=(40, 30))
+    assert sum(t.get_gid() == "settlement-label" for t in big.axes[0].texts) == len(st)
+    assert not any("left out" in t for t in _texts(big))
+
+
+@pytest.mark.slow
+def test_ky4_derived_settlement_names_never_overlap(tmp_path):
+    import warnings as w
+    from pathlib import Path
+
+    import wntr
+
+    from watersupply.convert import read_inp
+
+    with w.catch_warnings():
+        w.simplefilter("ignore")
+        net = read_inp(Path(wntr.library.__path__[0]) / "networks" / "ky4.inp")
+    layers = {k: net[k] for k in ("nodes", "pipes", "facilities", "settlements")}
+    fig = static_map(layers, title="ky4")
+    write_png(fig, tmp_path / "ky4.png")
+    boxes = _label_boxes(fig)
+    assert len(net["settlements"]) >= 20 and len(boxes) >= 10
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]

@@ -21,11 +21,11 @@ from watersupply import metrics
 from watersupply._errors import ConfigError, NetworkDataError
 from watersupply.baseline import result_layers, run_baseline
 from watersupply.io import NETWORKS_DIR
-from watersupply.simulation import run_simulation
-from watersupply.webmap import (
+from watersupply.maps import (
     FONT_STACK,
     PIPE_COLOURINGS,
     WEB_FONT_FAMILY,
+    ScenarioOverlay,
     bundled_district,
     external_references,
     font_face_css,
@@ -34,13 +34,14 @@ from watersupply.webmap import (
     map_html,
     page_characters,
     read_district,
-    scenario_diff,
+    scenario_overlay,
     service_map,
     settlement_status,
     text,
     wgs84_to_gcj02,
     write_map,
 )
+from watersupply.simulation import run_simulation
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -255,12 +256,12 @@ def test_page_characters_include_escapes_and_entities():
 
 
 def test_without_mplfonts_the_map_warns_and_falls_back_to_system_fonts(monkeypatch):
-    import watersupply.staticmap
+    import watersupply.maps.fonts
 
     def missing():
         raise ImportError("Chinese labels need the mplfonts package (Noto Sans CJK SC): pip install mplfonts")
 
-    monkeypatch.setattr(watersupply.staticmap, "cjk_font_file", missing)
+    monkeypatch.setattr(watersupply.maps.fonts, "cjk_font_file", missing)
     with pytest.warns(UserWarning, match="pip install mplfonts; the map relies on the viewer's fonts"):
         assert font_face_css.__wrapped__("主管网 Mains") == ""
 
@@ -344,8 +345,8 @@ def test_pipe_colourings_switchable_and_fallback(tiny_run, tiny_layers):
     ({"tiles": "tianditu", "tianditu_key": "abc\";alert(1)//"}, ConfigError, "tianditu_key must be"),
     ({"simplify_m": -1}, ConfigError, "simplify_m must be >= 0"),
     ({"include": ["district"]}, NetworkDataError, "'district' asked for but not in the data"),
-    ({"diff": {"pipes": ["NOPE"]}}, NetworkDataError, "diff: pipes id\\(s\\) 'NOPE'"),
-    ({"diff": {"closed": ["M1"]}}, ConfigError, "diff has unknown key"),
+    ({"overlay": ScenarioOverlay(pipes=["NOPE"])}, NetworkDataError, "scenario overlay: pipes id\\(s\\) 'NOPE'"),
+    ({"overlay": {"pipes": ["M1"]}}, TypeError, "'overlay' should be a ScenarioOverlay or CriticalityOverlay"),
 ])
 def test_bad_options_raise_clear_errors(tiny_run, kw, err, match):
     with pytest.raises(err, match=match):
@@ -414,7 +415,7 @@ def test_write_map_is_atomic_and_guards_size(tiny_run, tmp_path):
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["map.html"]
 
 
-# ----------------------------------------------------------------------------- scenario diff
+# ----------------------------------------------------------------------------- scenario overlay
 
 @pytest.fixture
 def closed_m4(tiny_net, tiny_run):
@@ -425,18 +426,18 @@ def closed_m4(tiny_net, tiny_run):
     return net, run_simulation(net, age=False)
 
 
-def test_scenario_diff_finds_closed_main_and_people_without_water(tiny_net, tiny_run, closed_m4):
+def test_scenario_overlay_finds_closed_main_and_people_without_water(tiny_net, tiny_run, closed_m4):
     net, res = closed_m4
-    diff = scenario_diff(tiny_run.result, res, tiny_net, label="M4 closed")
-    assert "M4" in diff["pipes"].index and diff["pipes"].loc["M4", "change"].startswith("closed")
-    st = diff["settlements"]
+    diff = scenario_overlay(tiny_run.result, res, tiny_net, label="M4 closed")
+    assert "M4" in diff.pipes.index and diff.pipes.loc["M4", "change"].startswith("closed")
+    st = diff.settlements
     assert list(st.index) == ["C1"]  # the village is fed by another branch
     assert st.loc["C1", "people_without_water_max"] == 3000
     assert st.loc["C1", "person_hours_without_water"] > 0
     assert st.loc["C1", "min_pressure_change_m"] < -10
-    data = payload(map_html(service_map(result_layers(tiny_run), diff=diff, lang="en")))
+    data = payload(map_html(service_map(result_layers(tiny_run), overlay=diff, lang="en")))
     pid = data["pipes"]["cols"]["id"]
-    assert [pid[i] for i in data["pipes"]["changed"]] == sorted(diff["pipes"].index, key=pid.index)
+    assert [pid[i] for i in data["pipes"]["changed"]] == sorted(diff.pipes.index, key=pid.index)
     assert data["settlements"]["changed"] == [1]
     assert data["settlements"]["cols"]["pww"] == [None, 3000]
     assert data["legends"]["changes"]["title"] == "Changes vs baseline: M4 closed"
@@ -683,11 +684,11 @@ def test_browser_chinese_text_renders_with_the_embedded_font(browser, tiny_run, 
 @pytest.mark.browser
 def test_browser_scenario_changes_layer(browser, tiny_net, tiny_run, closed_m4, tmp_path):
     _, res = closed_m4
-    diff = scenario_diff(tiny_run.result, res, tiny_net, label="M4 closed")
-    path = write_map(_map(tiny_run, diff=diff, lang="en"), tmp_path / "diff.html")
+    diff = scenario_overlay(tiny_run.result, res, tiny_net, label="M4 closed")
+    path = write_map(_map(tiny_run, overlay=diff, lang="en"), tmp_path / "diff.html")
     v = Visit(browser, path)
     page = v.page
-    assert page.locator("path.ws-change-pipe").count() == len(diff["pipes"])
+    assert page.locator("path.ws-change-pipe").count() == len(diff.pipes)
     assert page.locator("path.ws-change-settlement").count() == 1
     outline = page.locator("path.ws-change-settlement")
     outline.click(position={"x": outline.bounding_box()["width"] / 3, "y": 4})  # on the 4-px outline (no fill)
@@ -749,9 +750,214 @@ def test_schematic_network_keeps_true_scale_and_refuses_basemaps(tiny_run, tiny_
 def test_notebook_display_carries_the_embedded_font(tiny_net):
     """Jupyter shows a map through _repr_html_: it must be the same page, Chinese font included."""
     from watersupply.baseline import result_layers, run_baseline
-    from watersupply.webmap import service_map
+    from watersupply.maps import service_map
 
     run = run_baseline(tiny_net, duration_h=4, age=False)
     shown = service_map(result_layers(run))._repr_html_()
     assert shown.startswith("<iframe srcdoc=")
     assert "@font-face" in shown and "ws-font" in shown
+
+
+# ----------------------------------------------------------------------------- crowded settlement names
+
+def crowded_settlements(n: int = 30) -> gpd.GeoDataFrame:
+    """`n` small derived settlements side by side, with names far wider than their areas (as from read_inp)."""
+    from shapely.geometry import box
+
+    x0, y0, size = 368_000.0, 3_210_000.0, 200.0  # EPSG:4545, near Tonghui
+    geoms = [box(x0 + (i % 6) * 1.1 * size, y0 + (i // 6) * 1.1 * size,
+                 x0 + (i % 6) * 1.1 * size + size, y0 + (i // 6) * 1.1 * size + size) for i in range(n)]
+    return gpd.GeoDataFrame({"id": [f"S{i + 1:02d}" for i in range(n)],
+                             "name_zh": [f"居民点S{i + 1:02d}(推定)" for i in range(n)],
+                             "name_en": [f"Settlement S{i + 1:02d} (derived)" for i in range(n)],
+                             "kind": "village", "population": [100.0 * ((7 * i) % n + 1) for i in range(n)]},
+                            geometry=geoms, crs="EPSG:4545")
+
+
+def test_settlement_names_are_ordered_largest_first():
+    st = crowded_settlements()
+    data = payload(map_html(service_map({"settlements": st})))
+    order = data["settlements"]["order"]
+    assert sorted(order) == list(range(len(st)))
+    pop = st["population"].to_numpy()
+    assert all(pop[a] >= pop[b] for a, b in zip(order, order[1:]))
+
+
+VISIBLE_LABEL_OVERLAPS = """() => {
+  const boxes = [...document.querySelectorAll('.ws-label')]
+    .filter(e => getComputedStyle(e).visibility !== 'hidden').map(e => e.getBoundingClientRect());
+  let n = 0;
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) n++;
+  }
+  return [boxes.length, n];
+}"""
+
+
+@pytest.mark.browser
+def test_browser_crowded_settlement_names_never_overlap(browser, tmp_path):
+    st = crowded_settlements()
+    path = write_map(service_map({"settlements": st}, lang="both"), tmp_path / "crowded.html")
+    v = Visit(browser, path)
+    page = v.page
+    page.wait_for_function("window.__wsmap.fontsReady === true")
+    assert page.locator(".ws-label").count() == len(st)
+    shown, overlaps = page.evaluate(VISIBLE_LABEL_OVERLAPS)
+    assert overlaps == 0 and 0 < shown < len(st)
+    assert page.locator(".ws-note-labels").is_visible() is False  # inside the closed notes box ...
+    assert page.locator(".ws-note-labels").evaluate("e => e.style.display") == ""  # ... but listed there
+    page.screenshot(path=str(tmp_path / "crowded_fit.png"))
+    # zoomed in, names that now fit come back, still without overlap
+    page.evaluate("window.__wsmap.map.zoomIn(2, {animate: false})")
+    page.wait_for_function(f"document.querySelectorAll('.ws-label:not(.ws-label-hidden)').length > {shown}")
+    shown2, overlaps2 = page.evaluate(VISIBLE_LABEL_OVERLAPS)
+    assert overlaps2 == 0 and shown2 > shown
+    # a name left out shows while the pointer is on its settlement
+    page.evaluate("window.__wsmap.map.setZoom(window.__wsmap.map.getZoom() - 2, {animate: false})")
+    page.wait_for_function(f"document.querySelectorAll('.ws-label:not(.ws-label-hidden)').length === {shown}")
+    hidden = page.evaluate("window.__wsmap.markers.settlements.findIndex("
+                           "p => p.getTooltip().getElement().classList.contains('ws-label-hidden'))")
+    assert hidden >= 0
+    page.evaluate(f"window.__wsmap.markers.settlements[{hidden}].fire('mouseover')")
+    label = page.locator(".ws-label").nth(hidden)
+    assert label.evaluate("e => getComputedStyle(e).visibility") == "visible"
+    page.evaluate(f"window.__wsmap.markers.settlements[{hidden}].fire('mouseout')")
+    assert label.evaluate("e => getComputedStyle(e).visibility") == "hidden"
+    v.assert_clean()
+    page.close()
+
+
+@pytest.mark.browser
+def test_browser_tiny_map_shows_every_name_when_they_fit(browser, tiny_run, tmp_path):
+    path = write_map(_map(tiny_run), tmp_path / "map.html")
+    page = Visit(browser, path).page
+    page.wait_for_function("window.__wsmap.fontsReady === true")
+    assert page.evaluate("window.__wsmap.labelsHidden") == 0
+    assert page.locator(".ws-note-labels").evaluate("e => e.style.display") == "none"
+    page.close()
+
+
+# ----------------------------------------------------------------------------- package structure
+
+def test_map_code_is_in_asset_files_not_python_strings():
+    from importlib import resources
+
+    from watersupply.maps.assets import app_assets
+
+    static = resources.files("watersupply.maps") / "static"
+    js = (static / "app.js").read_text(encoding="utf-8")
+    js_loaded, css_loaded = app_assets()
+    assert js_loaded == js and "function wsServiceMap(map, dataId)" in js
+    assert ".ws-label.ws-label-hidden" in css_loaded and "__WS_FONT_STACK__" not in css_loaded
+    for mod in Path(resources.files("watersupply.maps")).glob("*.py"):
+        src = mod.read_text(encoding="utf-8")
+        assert "L.polygon(" not in src and "addEventListener(" not in src, f"JavaScript left in {mod.name}"
+        assert ".ws-box{" not in src and ".leaflet-container{" not in src, f"CSS left in {mod.name}"
+
+
+def test_maps_modules_import_only_downwards():
+    """No cycles inside watersupply.maps, and no module imports the package root or the render entry."""
+    import ast
+    from graphlib import CycleError, TopologicalSorter
+    from importlib import resources
+
+    root = Path(resources.files("watersupply.maps"))
+    graph: dict[str, set[str]] = {}
+    for mod in sorted(root.glob("*.py")):
+        name = mod.stem
+        deps = set()
+        for node in ast.walk(ast.parse(mod.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps.add(node.module or "__init__")
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("watersupply."):
+                assert not node.module.startswith("watersupply.maps"), f"{name} imports {node.module} absolutely"
+        graph[name] = deps
+        if name != "__init__":
+            assert "__init__" not in deps and ("render" not in deps or name == "__init__"), f"{name} imports upwards"
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        pytest.fail(f"import cycle in watersupply.maps: {exc.args[1]}")
+    assert order[-1] == "__init__"
+    for old in ("webmap.py", "staticmap.py"):  # the former pair that imported each other is gone
+        assert not (root.parent / old).exists()
+
+
+# ----------------------------------------------------------------------------- the one render entry
+
+def test_render_service_map_writes_html_and_png(tiny_run, tmp_path):
+    from watersupply.maps import render_service_map
+
+    path = render_service_map(result_layers(tiny_run), out_html=tmp_path / "map.html", title=("小网", "tiny"),
+                              pressure=_pressure(tiny_run), tank_level=tiny_run.result.tank_level,
+                              out_png=tmp_path / "map.png")
+    assert path == tmp_path / "map.html"
+    data = payload(path.read_text(encoding="utf-8"))
+    assert data["title"] == "小网 tiny" and "pressure" in data
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.html", "map.png"]
+
+
+def test_render_service_map_writes_nothing_on_bad_input(tiny_run, tmp_path):
+    from watersupply.maps import render_service_map
+
+    with pytest.raises(ConfigError, match="pipe_colour_by must be one of"):
+        render_service_map(result_layers(tiny_run), out_html=tmp_path / "map.html", pipe_colour_by="age",
+                           out_png=tmp_path / "map.png")
+    with pytest.raises(NetworkDataError, match="scenario overlay: settlements id\\(s\\) 'X9'"):
+        render_service_map(result_layers(tiny_run), out_html=tmp_path / "map.html",
+                           overlay=ScenarioOverlay(settlements=["X9"]), out_png=tmp_path / "map.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_criticality_overlay_colours_pipes_by_people_affected(tiny_run, tmp_path):
+    from watersupply.maps import CriticalityOverlay, render_service_map
+
+    layers = result_layers(tiny_run)
+    people = pd.Series({"M1": 3500.0, "M2": 40.0})
+    path = render_service_map(layers, out_html=tmp_path / "crit.html", lang="en",
+                              overlay=CriticalityOverlay(people=people), out_png=tmp_path / "crit.png")
+    pipes = payload(path.read_text(encoding="utf-8"))["pipes"]
+    assert pipes["mode"] == "criticality"
+    lg, idx = pipes["modes"]["criticality"]["legend"], pipes["modes"]["criticality"]["idx"]
+    by_id = dict(zip(pipes["cols"]["id"], idx))
+    assert lg["items"][by_id["M1"]][1] == "≥ 1,000 people" or "1,000" in lg["items"][by_id["M1"]][1]
+    assert lg["items"][by_id["M2"]][1] == "1–99 people"
+    assert lg["items"][by_id["M3"]][1] == "no data"
+    assert pipes["cols"]["crit"][pipes["cols"]["id"].index("M1")] == 3500
+    with pytest.raises(NetworkDataError, match="criticality overlay: pipes id\\(s\\) 'NOPE'"):
+        render_service_map(layers, out_html=tmp_path / "bad.html", overlay=CriticalityOverlay(people=pd.Series({"NOPE": 1})))
+
+
+@pytest.fixture(scope="module")
+def ky4_layers():
+    """WNTR's ky4 read as a user's INP: 27 settlements derived from clusters of demand nodes."""
+    import warnings
+
+    import wntr
+
+    from watersupply.convert import read_inp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = read_inp(Path(wntr.library.__path__[0]) / "networks" / "ky4.inp")
+    return {k: net[k] for k in ("nodes", "pipes", "facilities", "settlements", "pumps")}
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_browser_ky4_derived_settlement_names_never_overlap(browser, ky4_layers, tmp_path):
+    path = write_map(service_map(ky4_layers, title="ky4"), tmp_path / "ky4.html")
+    page = Visit(browser, path).page
+    page.wait_for_function("window.__wsmap.fontsReady === true")
+    n = len(ky4_layers["settlements"])
+    assert n >= 20
+    shown, overlaps = page.evaluate(VISIBLE_LABEL_OVERLAPS)
+    page.screenshot(path=str(tmp_path / "ky4_fit.png"))
+    assert overlaps == 0 and 0 < shown < n
+    page.evaluate("window.__wsmap.map.zoomIn(2, {animate: false})")
+    page.wait_for_function(f"document.querySelectorAll('.ws-label:not(.ws-label-hidden)').length > {shown}")
+    shown2, overlaps2 = page.evaluate(VISIBLE_LABEL_OVERLAPS)
+    assert overlaps2 == 0 and shown2 > shown
+    page.close()

@@ -168,10 +168,10 @@ def run_baseline(net: Network, *, out_dir: str | os.PathLike | None = None, make
                                      title_zh=md.get("title_zh", md.get("name", "供水管网")),
                                      title_en=md.get("title_en", md.get("name", "Water network"))))
     if make_map:
-        from .webmap import bundled_district, service_map, write_map
+        from .maps import bundled_district, render_service_map
 
-        m = service_map(layers, title=(md.get("title_zh", ""), md.get("title_en", md.get("name", ""))),
-                        pressure=result.pressure.reindex(columns=demand), tank_level=result.tank_level,
-                        district=bundled_district(md.get("name")), t=t)
-        run.files["map.html"] = write_map(m, out / "map.html")
+        run.files["map.html"] = render_service_map(
+            layers, out_html=out / "map.html", title=(md.get("title_zh", ""), md.get("title_en", md.get("name", ""))),
+            pressure=result.pressure.reindex(columns=demand), tank_level=result.tank_level,
+            district=bundled_district(md.get("name")), t=t)
     return run

@@ -1672,19 +1672,13 @@ def write_criticality(net: Network, table: pd.DataFrame, out_dir: str | os.PathL
     files["criticality.csv"] = write_csv(csv, out / "criticality.csv")
     files["results.gpkg"] = write_layers(layers, gpkg)
     if make_map:
-        import inspect
-
-        from . import webmap
+        from .maps import CriticalityOverlay, render_service_map
 
         map_layers: dict[str, Any] = {"pipes": layer}
         for name in ("settlements", "facilities"):
             if name in net and len(net[name]):
                 map_layers[name] = net[name]
-        kw: dict[str, Any] = {"title": title}
-        params = inspect.signature(webmap.service_map).parameters
-        if "pipe_colour_by" in params:
-            choices = getattr(webmap, "PIPE_COLOURINGS", ())
-            kw["pipe_colour_by"] = "criticality" if "criticality" in choices else "people_without_water"
-        m = webmap.service_map(map_layers, **kw)
-        files["criticality_map.html"] = webmap.write_map(m, out / "criticality_map.html")
+        people = layer.set_index("id")["people_without_water"]
+        files["criticality_map.html"] = render_service_map(map_layers, out_html=out / "criticality_map.html",
+                                                           title=title, overlay=CriticalityOverlay(people=people))
     return files

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..webmap import LANGS, MAP_LAYERS, PIPE_COLOURINGS, TILES
+from ..maps import LANGS, MAP_LAYERS, PIPE_COLOURINGS, TILES
 from ._common import UserError, default_out, handle_errors, load_network_arg, network_options
 
 #: Layers of a results.gpkg that are mapped.
@@ -139,8 +139,8 @@ def command(network: Path | None, inp: Path | None, crs: str | None, results: Pa
     import warnings
 
     from .. import metrics
+    from ..maps import bundled_district, render_service_map
     from ..model import metadata
-    from ..webmap import bundled_district, service_map, write_map
 
     include = parse_layers(layer_names)
     if duration_h is not None and not duration_h > 0:
@@ -165,28 +165,15 @@ def command(network: Path | None, inp: Path | None, crs: str | None, results: Pa
         audit = read_audit_csv(audit_file)
     district = bundled_district(md.get("name") or name)
     title = (md.get("title_zh", ""), md.get("title_en", md.get("name", name)))
+    out_dir = out if out is not None else default_out(name)
+    png_path = out_dir / "map.png" if png else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        m = service_map(layers, title=title, lang=lang, pressure=pressure, include=include,
-                        pipe_colour_by=pipe_colour_by, audit=audit, tank_level=tank_level, district=district,
-                        tiles=tiles, tianditu_key=tianditu_key)
-        fig = None
-        if png:
-            from ..staticmap import png_bytes, static_map
-
-            fig = static_map(layers, title=title, lang=lang, include=include, pipe_colour_by=pipe_colour_by,
-                             audit=audit, district=district)
-            png_data = png_bytes(fig)
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            click.echo(f"Warning: {w.message}", err=True)
-    out_dir = out if out is not None else default_out(name)
-    path = write_map(m, out_dir / "map.html")
+        path = render_service_map(layers, out_html=out_dir / "map.html", title=title, lang=lang, pressure=pressure,
+                                  tank_level=tank_level, audit=audit, include=include, pipe_colour_by=pipe_colour_by,
+                                  district=district, tiles=tiles, tianditu_key=tianditu_key, out_png=png_path)
+    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
+        click.echo(f"Warning: {message}", err=True)
     click.echo(f"map: {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
-    if fig is not None:
-        from ..io import atomic_path
-
-        png_path = out_dir / "map.png"
-        with atomic_path(png_path) as tmp:
-            tmp.write_bytes(png_data)
+    if png_path is not None:
         click.echo(f"png: {png_path} ({os.path.getsize(png_path) / 1e6:.2f} MB)")

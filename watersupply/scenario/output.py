@@ -5,7 +5,6 @@ Every file goes through the atomic writers of :mod:`watersupply.io`.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import os
@@ -168,22 +167,14 @@ def scenario_report(run: ScenarioRun) -> str:
 
 
 def _map(run: ScenarioRun, layers: dict[str, pd.DataFrame], path: Path) -> Path:
-    from .. import webmap
+    from ..maps import render_service_map, scenario_overlay
 
     geo = {k: v for k, v in layers.items() if isinstance(v, gpd.GeoDataFrame)}
     demand = metrics.demand_nodes(run.net)
-    params = inspect.signature(webmap.service_map).parameters
-    kw: dict[str, object] = {"pressure": run.result.pressure.reindex(columns=demand)}
-    title = (run.scenario.title_zh, run.scenario.title_en)
-    if "diff" in params and hasattr(webmap, "scenario_diff"):
-        kw["diff"] = webmap.scenario_diff(run.baseline, run.result, run.net, label=run.scenario.title_en)
-    if "tank_level" in params:
-        kw["tank_level"] = run.result.tank_level
-    try:
-        m = webmap.service_map(geo, title=title, **kw)
-    except TypeError:  # an older service_map: plain title, no extras
-        m = webmap.service_map(geo, title=run.scenario.title_en, pressure=kw["pressure"])
-    return webmap.write_map(m, path)
+    overlay = scenario_overlay(run.baseline, run.result, run.net, label=run.scenario.title_en)
+    return render_service_map(geo, out_html=path, title=(run.scenario.title_zh, run.scenario.title_en),
+                              pressure=run.result.pressure.reindex(columns=demand),
+                              tank_level=run.result.tank_level, overlay=overlay)
 
 
 def write_scenario(run: ScenarioRun, out_dir: str | os.PathLike, *, make_map: bool = True) -> dict[str, Path]:

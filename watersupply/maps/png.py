@@ -1,35 +1,35 @@
 """Static PNG service maps for printed reports (matplotlib), with north arrow, scale bar and legend.
 
-The same layers and colours as the interactive map (:mod:`watersupply.webmap`):
+The same layers and colours as the interactive map (:mod:`watersupply.maps.html`):
 villages and communities by audit verdict or service level, pipes by diameter
 and class (or minimum pressure, maximum velocity, criticality), facilities,
-demand nodes by minimum pressure, and what a scenario changed. Maps are drawn
-in the layers' projected CRS (metres) so the scale bar is true; the north arrow
-points to true north (grid convergence included).
+demand nodes by minimum pressure, and an overlay (what a scenario changed, or
+criticality). Maps are drawn in the layers' projected CRS (metres) so the scale
+bar is true; the north arrow points to true north (grid convergence included).
+Settlement names are placed largest settlement first; a name that would overlap
+one already placed is moved beside its settlement or, failing that, left out
+(the footnote says how many).
 
-Chinese labels use Noto Sans CJK SC from the installed ``mplfonts`` package,
-registered with matplotlib's font manager (no system font is relied on).
+Chinese labels use Noto Sans CJK SC from the installed ``mplfonts`` package
+(:mod:`watersupply.maps.fonts`); no system font is relied on.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import io
 import logging
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from importlib import resources
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import matplotlib
+import matplotlib.patheffects as pe
 import numpy as np
 import pandas as pd
-from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
@@ -37,75 +37,33 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from pyproj import Transformer
 
-from ._errors import ConfigError
-from .io import atomic_path
-from .standards import thresholds
-from .webmap import (
+from .._errors import ConfigError
+from ..io import atomic_path
+from ..standards import thresholds
+from .fonts import cjk_rc
+from .i18n import check_lang, text
+from .overlays import CriticalityOverlay, Overlay, check_overlay, with_criticality
+from .style import (
+    CHANGE_COLOUR,
     FACILITY_COLOURS,
     PIPE_COLOURINGS,
-    _check_diff,
-    _check_lang,
-    _check_layers,
-    _layers_to_show,
-    _names,
-    _title_text,
-    _pipe_colourings,
+    check_layers,
     classify,
+    display_names,
     is_georeferenced,
+    label_order,
+    layers_to_show,
+    pipe_colourings,
     pressure_legend,
     settlement_status,
-    text,
+    title_text,
 )
 
-__all__ = ["CJK_FONT_FILE", "cjk_font", "cjk_font_file", "static_map", "write_png", "png_bytes"]
+__all__ = ["static_map", "write_png", "png_bytes", "place_labels"]
 
 log = logging.getLogger(__name__)
 
-#: The font file (inside the mplfonts package) used for Chinese labels.
-CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"
-_CHANGE_COLOUR = "#c51b8a"
 _FACILITY_MARKERS = {"plant": ("s", 110), "pump_station": ("^", 90), "reservoir": ("o", 90)}
-
-
-def cjk_font_file() -> Path:
-    """Path of Noto Sans CJK SC (:data:`CJK_FONT_FILE`) inside the installed ``mplfonts`` package.
-
-    Raises
-    ------
-    ImportError
-        ``mplfonts`` (or its font file) is not installed (``pip install mplfonts``).
-    """
-    try:
-        path = resources.files("mplfonts") / "fonts" / CJK_FONT_FILE
-        with resources.as_file(path) as p:
-            font_file = Path(p)
-    except ModuleNotFoundError:
-        raise ImportError("Chinese labels need the mplfonts package (Noto Sans CJK SC): pip install mplfonts") from None
-    if not font_file.is_file():
-        raise ImportError(f"mplfonts does not ship {CJK_FONT_FILE}; reinstall it: pip install --force-reinstall mplfonts")
-    return font_file
-
-
-@functools.lru_cache(maxsize=1)
-def cjk_font() -> str:
-    """Register Noto Sans CJK SC from ``mplfonts`` with matplotlib and return its family name.
-
-    Raises
-    ------
-    ImportError
-        ``mplfonts`` (or its font file) is not installed (``pip install mplfonts``).
-    """
-    font_file = cjk_font_file()
-    font_manager.fontManager.addfont(str(font_file))
-    return font_manager.FontProperties(fname=str(font_file)).get_name()
-
-
-@contextlib.contextmanager
-def _rc() -> Iterator[None]:
-    family = cjk_font()
-    with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": [family, "DejaVu Sans"],
-                                "axes.unicode_minus": False, "svg.fonttype": "none"}):
-        yield
 
 
 def _wrap(label: str, width: int = 44) -> str:
@@ -185,9 +143,51 @@ def _project(layers: Mapping[str, gpd.GeoDataFrame]) -> tuple[dict[str, gpd.GeoD
     return {k: v.to_crs(crs) for k, v in layers.items()}, crs
 
 
+#: Where a settlement name may go, tried in turn (offset in points, alignment): on its
+#: representative point, then above, below, right and left of it.
+_LABEL_SPOTS = ((0, 0, "center", "center"), (0, 7, "center", "bottom"), (0, -7, "center", "top"),
+                (7, 0, "left", "center"), (-7, 0, "right", "center"))
+
+
+def place_labels(ax: Any, settlements: gpd.GeoDataFrame, names: list[str], *, fontsize: float = 8.5) -> int:
+    """Write settlement names on `ax` so that no two overlap; return how many were left out.
+
+    Names are placed in :func:`~watersupply.maps.style.label_order` (largest
+    settlement first), each at the first of :data:`_LABEL_SPOTS` where it
+    overlaps no name already placed and stays inside the axes. Call it after
+    the axes limits are set.
+    """
+    fig = ax.get_figure()
+    renderer = fig.canvas.get_renderer()
+    ax.apply_aspect()
+    frame = ax.get_window_extent(renderer)
+    placed: list[Any] = []
+    omitted = 0
+    halo = [pe.withStroke(linewidth=2.5, foreground="white")]
+    for i in label_order(settlements):
+        geom = settlements.geometry.iloc[i]
+        if geom is None or geom.is_empty:
+            continue
+        p = geom.representative_point()
+        for dx, dy, ha, va in _LABEL_SPOTS:
+            txt = ax.annotate(names[i], (p.x, p.y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
+                              fontsize=fontsize, zorder=8, path_effects=halo, gid="settlement-label")
+            box = txt.get_window_extent(renderer).expanded(1.05, 1.3)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(b) for b in placed):
+                placed.append(box)
+                break
+            txt.remove()
+        else:
+            omitted += 1
+    if omitted:
+        log.info("%d of %d settlement names left out: they would overlap others", omitted, len(settlements))
+    return omitted
+
+
 def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str, str] = "", lang: str = "both",
-               include: Iterable[str] | None = None, pipe_colour_by: str = "class",
-               audit: pd.DataFrame | None = None, diff: Mapping[str, Any] | None = None,
+               include: Iterable[str] | None = None, pipe_colour_by: str | None = None,
+               audit: pd.DataFrame | None = None, overlay: Overlay | None = None,
                district: gpd.GeoDataFrame | None = None, t: Mapping[str, float] | None = None,
                figsize: tuple[float, float] = (11.69, 8.27), label_settlements: bool = True) -> Figure:
     """Draw the service map as a matplotlib Figure (A4 landscape by default).
@@ -195,18 +195,19 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
     Parameters
     ----------
     layers
-        GeoDataFrames by name, as for :func:`watersupply.webmap.service_map`.
+        GeoDataFrames by name, as for :func:`watersupply.maps.html.service_map`.
     title
         Title, or ``(zh, en)`` chosen by `lang`.
     lang
         ``zh``, ``en`` or ``both``.
     include
-        Layers to draw, from :data:`watersupply.webmap.MAP_LAYERS` (default: all available).
+        Layers to draw, from :data:`watersupply.maps.style.MAP_LAYERS` (default: all available).
     pipe_colour_by
         ``class`` (diameter, width by class), ``min_pressure``, ``velocity`` or
         ``criticality`` (falls back to ``class`` when the column is missing).
-    audit, diff
-        As for :func:`watersupply.webmap.service_map`.
+        None: ``criticality`` with a criticality overlay, else ``class``.
+    audit, overlay
+        As for :func:`watersupply.maps.html.service_map`.
     district
         District outline (any CRS), drawn behind the network.
     t
@@ -214,7 +215,8 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
     figsize
         Inches.
     label_settlements
-        Write settlement names on the map.
+        Write settlement names on the map (never on top of each other: see
+        :func:`~watersupply.maps.style.label_order`).
 
     Returns
     -------
@@ -222,16 +224,20 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
         Write it with :func:`write_png`.
     """
     t = t or thresholds()
-    _check_lang(lang)
+    check_lang(lang)
+    if pipe_colour_by is None:
+        pipe_colour_by = "criticality" if isinstance(overlay, CriticalityOverlay) else "class"
     if pipe_colour_by not in PIPE_COLOURINGS:
         raise ConfigError(f"pipe_colour_by must be one of {', '.join(PIPE_COLOURINGS)}, got {pipe_colour_by!r}")
-    lay = _check_layers(layers)
-    show = _layers_to_show(lay, district, include)
-    dff = _check_diff(diff, lay)
+    lay = check_layers(layers)
+    show = layers_to_show(lay, district, include)
+    dff = check_overlay(overlay, lay)
+    if isinstance(overlay, CriticalityOverlay) and "pipes" in lay:
+        lay = with_criticality(lay, overlay)
     proj, crs = _project({k: v for k, v in lay.items() if k in ("settlements", "pipes", "facilities", "nodes", "pumps")})
-    title_text = _title_text(title, lang)
+    heading = title_text(title, lang)
 
-    with _rc():
+    with cjk_rc():
         fig = Figure(figsize=figsize, dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_axes((0.02, 0.06, 0.66, 0.86))
@@ -259,10 +265,8 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
                     handles.append(Patch(facecolor=c, alpha=0.5, edgecolor="#444444", label=lab))
         if "pipes" in show:
             pp = proj["pipes"]
-            modes = _pipe_colourings(pp, lay.get("nodes"), t, lang)
+            modes = pipe_colourings(pp, lay.get("nodes"), t, lang)
             if pipe_colour_by not in modes:
-                import warnings
-
                 warnings.warn(f"pipe_colour_by={pipe_colour_by!r}: the pipes have no such results; colouring "
                               "by diameter and class instead", stacklevel=2)
                 pipe_colour_by = "class"
@@ -290,17 +294,17 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
             handles.append(Line2D([], [], color="#555555", linewidth=0.6, label=text("branches", lang)))
         if dff is not None:
             any_change = False
-            if len(dff["pipes"]) and "pipes" in proj:
-                ch = proj["pipes"][proj["pipes"]["id"].astype(str).isin(dff["pipes"].index)]
-                ch.plot(ax=ax, color=_CHANGE_COLOUR, linewidth=3.0, linestyle="--", zorder=6)
+            if len(dff.pipes) and "pipes" in proj:
+                ch = proj["pipes"][proj["pipes"]["id"].astype(str).isin(dff.pipes.index)]
+                ch.plot(ax=ax, color=CHANGE_COLOUR, linewidth=3.0, linestyle="--", zorder=6)
                 any_change = True
-            if len(dff["settlements"]) and "settlements" in proj:
-                ch = proj["settlements"][proj["settlements"]["id"].astype(str).isin(dff["settlements"].index)]
-                ch.boundary.plot(ax=ax, color=_CHANGE_COLOUR, linewidth=2.5, linestyle="--", zorder=6)
+            if len(dff.settlements) and "settlements" in proj:
+                ch = proj["settlements"][proj["settlements"]["id"].astype(str).isin(dff.settlements.index)]
+                ch.boundary.plot(ax=ax, color=CHANGE_COLOUR, linewidth=2.5, linestyle="--", zorder=6)
                 any_change = True
             if any_change:
-                header(text("changes", lang) + (f": {dff['label']}" if dff["label"] else ""))
-                handles.append(Line2D([], [], color=_CHANGE_COLOUR, linewidth=2.5, linestyle="--",
+                header(text("changes", lang) + (f": {dff.label}" if dff.label else ""))
+                handles.append(Line2D([], [], color=CHANGE_COLOUR, linewidth=2.5, linestyle="--",
                                       label=text("changed_pipe", lang) + " / " + text("affected_settlement", lang)))
         if "nodes" in show:
             nd = proj["nodes"]
@@ -313,7 +317,8 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
             lg = pressure_legend(t, lang=lang)
             minp = pd.to_numeric(sub.get("min_pressure_m", pd.Series(np.nan, index=sub.index)), errors="coerce")
             idx = classify(minp.to_numpy(dtype=float), lg)
-            ax.scatter(sub.geometry.x, sub.geometry.y, s=float(np.clip(6000.0 / max(len(sub), 1), 5.0, 30.0)), c=[lg["items"][i][0] for i in idx], linewidths=0.15,
+            size = float(np.clip(6000.0 / max(len(sub), 1), 5.0, 30.0))
+            ax.scatter(sub.geometry.x, sub.geometry.y, s=size, c=[lg["items"][i][0] for i in idx], linewidths=0.15,
                        edgecolors="#333333", zorder=4)
             header(lg["title"])
             for k, (c, lab) in enumerate(lg["items"]):
@@ -332,19 +337,12 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
                 handles.append(Line2D([], [], linestyle="none", marker=marker, markersize=9,
                                       markerfacecolor=FACILITY_COLOURS[kind], markeredgecolor="white",
                                       label=text(kind, lang)))
-        if label_settlements and "settlements" in show:
-            import matplotlib.patheffects as pe
-
-            st = proj["settlements"]
-            for name, geom in zip(_names(st, lang), st.geometry):
-                if geom is None or geom.is_empty:
-                    continue
-                p = geom.representative_point()
-                ax.text(p.x, p.y, name, ha="center", va="center", fontsize=8.5, zorder=8,
-                        path_effects=[pe.withStroke(linewidth=2.5, foreground="white")])
         pad_x, pad_y = (extent[2] - extent[0]) * 0.04 + 50, (extent[3] - extent[1]) * 0.04 + 50
         ax.set_xlim(extent[0] - pad_x, extent[2] + pad_x)
         ax.set_ylim(extent[1] - pad_y, extent[3] + pad_y)
+        omitted = 0
+        if label_settlements and "settlements" in show:
+            omitted = place_labels(ax, proj["settlements"], display_names(proj["settlements"], lang))
         if is_georeferenced(crs):
             _north_arrow(ax, crs, text("north", lang) if lang != "both" else "N 北")
         _scale_bar(ax)
@@ -357,12 +355,14 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
             if i in heads:
                 txt.set_fontsize(9)
                 txt.set_color("#000000")
-        if title_text:
-            fig.text(0.02, 0.965, title_text, fontsize=15, va="top", ha="left")
+        if heading:
+            fig.text(0.02, 0.965, heading, fontsize=15, va="top", ha="left")
         crs_name = getattr(crs, "name", str(crs))
         foot = f"{text('coordinates', lang)}: {crs_name}" if is_georeferenced(crs) else text("note_schematic", lang)
         if "district" in show:
             foot += " · " + text("note_district", lang)
+        if omitted:
+            foot += " · " + text("labels_omitted", lang, n=omitted)
         fig.text(0.02, 0.02, foot, fontsize=7, color="#444444", ha="left", va="bottom")
     return fig
 
@@ -370,7 +370,7 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
 def png_bytes(fig: Figure, *, dpi: int = 150) -> bytes:
     """The figure as PNG bytes (no file written)."""
     buf = io.BytesIO()
-    with _rc():
+    with cjk_rc():
         fig.savefig(buf, format="png", dpi=dpi, facecolor="white", metadata={"Software": "watersupply"})
     return buf.getvalue()
 
