@@ -25,14 +25,15 @@ TWO_PERIOD = {"name": "two", "title_zh": "两段", "title_en": "two periods", "s
                           {"kind": "peak", "price_yuan_kwh": 1.0, "hours": ["06:00-22:00"]}]}
 
 
-def one_pump_one_tank(**pump: object) -> dict:
-    """Plant → pump → hill tank → one constant demand (no pattern)."""
+def one_pump_one_tank(*, settlement: bool = False, **pump: object) -> dict:
+    """Plant → pump → hill tank → one constant demand (no pattern); with `settlement`, J1 is village V1."""
     nodes = [
         dict(id="WTP", kind="plant", x=0, y=0, elevation_m=100, head_m=100),
         dict(id="PS-S", kind="pump_station", x=20, y=0, elevation_m=100),
         dict(id="PS-D", kind="pump_station", x=30, y=0, elevation_m=100),
         dict(id="T1", kind="reservoir", x=500, y=0, elevation_m=130),
-        dict(id="J1", x=1000, y=0, elevation_m=100, base_demand_m3d=DEMAND_M3D, population=1800),
+        dict(id="J1", x=1000, y=0, elevation_m=100, base_demand_m3d=DEMAND_M3D, population=1800,
+             settlement_id="V1" if settlement else None),
     ]
     pipes = [dict(id="M1", from_node="WTP", to_node="PS-S", diameter_mm=300),
              dict(id="M2", from_node="PS-D", to_node="T1", diameter_mm=200),
@@ -42,7 +43,9 @@ def one_pump_one_tank(**pump: object) -> dict:
              dict(id="P2", station_id="PS1", from_node="PS-S", to_node="PS-D", design_flow_ls=10, design_head_m=40,
                   role="standby", status="CLOSED")]
     tanks = [dict(node_id="T1", diameter_m=12, min_level_m=0.2, max_level_m=5.0, init_level_m=2.5)]
-    return make_network(nodes, pipes, pumps=pumps, tanks=tanks, metadata={"name": "one_pump", "duration_h": "48"})
+    st = [dict(id="V1", kind="village", population=1800, storeys=2, bounds=(900, -100, 1100, 100), name_zh="村一")]
+    return make_network(nodes, pipes, pumps=pumps, tanks=tanks, settlements=st if settlement else (),
+                        metadata={"name": "one_pump", "duration_h": "48"})
 
 
 @pytest.fixture(scope="module")

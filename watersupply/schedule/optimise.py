@@ -322,20 +322,43 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
     base_checks.loc["max_starts_per_pump"] = dict(figure=float(bst.max()), target=f"<= {max_starts}",
                                                   passed=bool((bst <= max_starts).all()), detail="")
 
-    sur = build_surrogate(wn0, duty, eff, station=table["station_id"].to_dict(), reserve_fraction=reserve_fraction)
     fixed = {tk: float(base.day(base.levels).iloc[0][tk]) for tk in full_ok}
-    _fix_groups(sur, wn0, fixed, reserve_fraction)
-    base_lo = dict(sur.lo_m3)
+    level_ctl: list[str] = []
+    fails: dict[str, int] = {}
+
+    def make_surrogate(run: DayRun, wn: wntr.network.WaterNetworkModel, old: Surrogate | None,
+                       damping: float) -> tuple[Surrogate, dict[str, float]]:
+        pumps = [p for p in duty if p not in level_ctl]
+        if not pumps:
+            raise HydraulicError("no station could be scheduled: the surrogate could not predict any storage group "
+                                 "(see the log); keep the level controls")
+        new = build_surrogate(wn0, pumps, eff, station=table["station_id"].to_dict(),
+                              reserve_fraction=reserve_fraction)
+        _fix_groups(new, wn0, fixed, reserve_fraction)
+        lo = dict(new.lo_m3)
+        if old is not None:
+            for g in new.groups:
+                new.floor_raise_m[g] = old.floor_raise_m.get(g, 0.0)
+                new.periodic_margin_m3[g] = old.periodic_margin_m3.get(g, 0.0)
+                if g in old.hi_m3:
+                    new.hi_m3[g] = min(new.hi_m3[g], old.hi_m3[g])
+                if g in old.correction_m3s:
+                    new.correction_m3s[g] = old.correction_m3s[g]
+        # pumps left on level controls draw from their suction group: their flow lands in its correction
+        fit_surrogate(new, flow=run.day(run.flow)[pumps], head_gain=run.day(head_gain(run, wn, pumps)),
+                      levels=run.day(run.levels), demand=run.day(run.demand), wn=wn, damping=damping)
+        return new, lo
+
+    sur, base_lo = make_surrogate(base, wn0, None, 1.0)
     node_group = {n: g for g, members in _group_members(wn0, sur).items() for n in members}
-    fit_surrogate(sur, flow=base.day(base.flow)[duty], head_gain=base.day(head_gain(base, wn0, duty)),
-                  levels=base.day(base.levels), demand=base.day(base.demand), wn=wn0)
     dc_day = float(tariff.demand_charge_yuan_kw_month) / float(tariff.days_per_month)
     log_rows = []
     accepted = None
+    start = {tk: float(base.day(base.levels).iloc[0][tk]) for tk in wn0.tank_name_list}
     for it in range(1, max_iter + 1):
         _apply_floor(sur, base_lo)
         sched, v0, obj = solve_schedule(sur, prices, max_starts=max_starts, demand_charge_per_day=dc_day, seed=seed)
-        init = _levels_from_volumes(sur, wn0, v0, fixed)
+        init = {**start, **_levels_from_volumes(sur, wn0, v0, fixed)}
         wn_s = scheduled_model(wn0, sched, standby=standby, init_levels=init, days=days)
         run = simulate(wn_s, days=days, workdir=workdir)
         runs += 1
@@ -352,11 +375,19 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
             accepted = (sched, run, init)
             break
         short = short_node_hours(run, sh) - allowed
-        row["repair"] = "; ".join(_repair(sur, checks, run, wn_s, short, node_group, full_ok))
+        repairs = _repair(sur, checks, run, wn_s, short, node_group, full_ok)
+        bad_groups = {r.split(":")[0] for r in repairs}
+        for g in bad_groups:
+            fails[g] = fails.get(g, 0) + 1
+        give_up = [g for g in sorted(bad_groups) if fails[g] >= 2 and g in sur.groups]
+        for g in give_up:
+            moved = [p for p in sur.pumps if sur.into[p] == g]
+            level_ctl += moved
+            repairs.append(f"{g}: the surrogate failed twice — {', '.join(moved)} keep their level controls")
+        row["repair"] = "; ".join(repairs)
         log.info("repair: %s", row["repair"])
         log_rows.append(row)
-        fit_surrogate(sur, flow=run.day(run.flow)[duty], head_gain=run.day(head_gain(run, wn_s, duty)),
-                      levels=run.day(run.levels), demand=run.day(run.demand), wn=wn_s, damping=0.7)
+        sur, base_lo = make_surrogate(run, wn_s, sur, 0.7)
     if accepted is None:
         last = log_rows[-1]["failed"] if log_rows else "?"
         raise HydraulicError(f"no schedule passed every check in {max_iter} rounds (last round failed: {last}); "
@@ -370,9 +401,15 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
     opt = _as_dayrun(opt_res, wn_final, days)
     checks = check_day(opt, wn_final, service_head=sh, standby=standby, schedule=sched, max_starts=max_starts,
                        allowed_short=allowed, full_ok=full_ok)
-    full = sched.reindex(columns=list(table.index), fill_value=0).astype(int)
-    pumps = table.assign(fills=[sur.into.get(p) if p in sur.into else None for p in table.index])
+    observed = (opt.day(opt.flow)[list(table.index)].iloc[:HOURS] > 1e-6).astype(int)
+    full = sched.reindex(columns=list(table.index)).fillna(observed).fillna(0).astype(int)
+    full.index.name = "hour"
+    control = ["schedule" if p in sched.columns else "level" if p in level_ctl else "standby" for p in table.index]
+    pumps = table.assign(fills=[sur.into.get(p) if p in sur.into else None for p in table.index], control=control)
     notes = []
+    if level_ctl:
+        notes.append(f"pump(s) {', '.join(level_ctl)} keep their level controls: the mass-balance surrogate could "
+                     "not predict the storage they fill (their state in schedule.csv is EPANET's, not a decision)")
     if not checks["passed"].all():
         notes.append("the final run (with chlorine) failed: " +
                      ", ".join(checks.index[~checks["passed"]]))

@@ -321,11 +321,12 @@ def write_schedule(result: ScheduleResult, net: Network, out_dir: str | os.PathL
     on_hours = {p: ",".join(str(h) for h in range(24) if result.schedule.loc[h, p]) for p in result.schedule.columns}
     pumps["schedule_on_hours"] = pumps["id"].astype(str).map(on_hours).fillna("")
     layers["pump_schedule"] = pd.DataFrame(
-        [(p, h, int(result.schedule.loc[h, p]), kinds[h], float(result.prices[h]))
+        [(p, h, int(result.schedule.loc[h, p]), result.pumps.loc[p, "control"], kinds[h], float(result.prices[h]))
          for p in result.schedule.columns for h in range(24)],
-        columns=["pump", "hour", "on", "period", "price_yuan_kwh"])
+        columns=["pump", "hour", "on", "control", "period", "price_yuan_kwh"])
     layers["schedule_controls"] = pd.DataFrame(
-        [(p, h, s, f"LINK {p} {s} AT CLOCKTIME {h}:00") for p, h, s in pump_controls(result.schedule)],
+        [(p, h, s, f"LINK {p} {s} AT CLOCKTIME {h}:00") for p, h, s in pump_controls(
+            result.schedule[[p for p in result.schedule.columns if result.pumps.loc[p, "control"] == "schedule"]])],
         columns=["pump", "hour", "status", "epanet_control"])
     files["gpkg"] = write_layers(layers, out / "scheduled.gpkg")
     names = _station_names(net)

@@ -123,6 +123,9 @@ def build_surrogate(wn: wntr.network.WaterNetworkModel, pumps: list[str], effici
             comp_of[n] = name
     into = {p: comp_of.get(wn.get_link(p).end_node_name) for p in pumps}
     out_of = {p: comp_of.get(wn.get_link(p).start_node_name) for p in pumps}
+    groups = {g: tks for g, tks in groups.items() if any(into[p] == g for p in pumps)}
+    members = {g: members[g] for g in groups}
+    out_of = {p: (g if g in groups else None) for p, g in out_of.items()}
     orphans = [p for p in pumps if into[p] is None]
     if orphans:
         raise HydraulicError(f"pump(s) {', '.join(orphans)} fill no tank (no tank is joined by pipes to their "
