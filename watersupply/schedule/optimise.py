@@ -355,9 +355,29 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
     log_rows = []
     accepted = None
     start = {tk: float(base.day(base.levels).iloc[0][tk]) for tk in wn0.tank_name_list}
+    last_bad: set[str] = set()
+    last_run, last_wn = base, wn0
     for it in range(1, max_iter + 1):
         _apply_floor(sur, base_lo)
-        sched, v0, obj = solve_schedule(sur, prices, max_starts=max_starts, demand_charge_per_day=dc_day, seed=seed)
+        try:
+            sched, v0, obj = solve_schedule(sur, prices, max_starts=max_starts, demand_charge_per_day=dc_day,
+                                            seed=seed)
+        except HydraulicError:
+            # the groups just tightened made the MILP infeasible: leave their pumps on level controls
+            culprits = [g for g in sorted(last_bad) if g in sur.groups]
+            if not culprits:
+                raise
+            moved = [p for p in sur.pumps if sur.into[p] in culprits]
+            level_ctl += moved
+            log.info("MILP infeasible after tightening %s: %s keep their level controls", culprits, moved)
+            if log_rows:
+                log_rows[-1]["repair"] += (f"; {', '.join(culprits)}: no feasible schedule once tightened — "
+                                           f"{', '.join(moved)} keep their level controls")
+            # refit on the baseline run, where those pumps ran on their level controls too
+            sur, base_lo = make_surrogate(base, wn0, sur, 1.0)
+            _apply_floor(sur, base_lo)
+            sched, v0, obj = solve_schedule(sur, prices, max_starts=max_starts, demand_charge_per_day=dc_day,
+                                            seed=seed)
         init = {**start, **_levels_from_volumes(sur, wn0, v0, fixed)}
         wn_s = scheduled_model(wn0, sched, standby=standby, init_levels=init, days=days)
         run = simulate(wn_s, days=days, workdir=workdir)
@@ -377,17 +397,18 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
         short = short_node_hours(run, sh) - allowed
         repairs = _repair(sur, checks, run, wn_s, short, node_group, full_ok)
         bad_groups = {r.split(":")[0] for r in repairs}
+        last_bad, last_run, last_wn = bad_groups, run, wn_s
         for g in bad_groups:
             fails[g] = fails.get(g, 0) + 1
-        give_up = [g for g in sorted(bad_groups) if fails[g] >= 2 and g in sur.groups]
+        give_up = [g for g in sorted(bad_groups) if fails[g] >= 3 and g in sur.groups]
         for g in give_up:
             moved = [p for p in sur.pumps if sur.into[p] == g]
             level_ctl += moved
-            repairs.append(f"{g}: the surrogate failed twice — {', '.join(moved)} keep their level controls")
+            repairs.append(f"{g}: the surrogate failed three times — {', '.join(moved)} keep their level controls")
         row["repair"] = "; ".join(repairs)
         log.info("repair: %s", row["repair"])
         log_rows.append(row)
-        sur, base_lo = make_surrogate(run, wn_s, sur, 0.7)
+        sur, base_lo = make_surrogate(*((base, wn0, sur, 1.0) if give_up else (run, wn_s, sur, 0.7)))
     if accepted is None:
         last = log_rows[-1]["failed"] if log_rows else "?"
         raise HydraulicError(f"no schedule passed every check in {max_iter} rounds (last round failed: {last}); "

@@ -66,6 +66,7 @@ def schedule_summary(result: ScheduleResult) -> pd.DataFrame:
             baseline_volume_m3_day=vol_b, optimised_volume_m3_day=vol_o,
             baseline_yuan_per_m3=bc / vol_b if vol_b > 0 else np.nan,
             optimised_yuan_per_m3=oc / vol_o if vol_o > 0 else np.nan,
+            saving_per_m3_pct=100.0 * (1.0 - (oc / vol_o) / (bc / vol_b)) if vol_o > 0 and bc > 0 else np.nan,
             baseline_valley_kwh_pct=100.0 * valley_b / bk if bk > 0 else np.nan,
             optimised_valley_kwh_pct=100.0 * valley_o / ok if ok > 0 else np.nan))
     return pd.DataFrame(rows).set_index("station_id")
@@ -169,7 +170,8 @@ def plot_station(result: ScheduleResult, station: str, path: str | os.PathLike, 
 
     family = cjk_font()
     names = names or {}
-    pumps = [p for p in result.pumps.index[result.pumps["station_id"] == station]]
+    pumps = [p for p in result.pumps.index[(result.pumps["station_id"] == station)
+                                           & (result.pumps["control"] != "standby")]]
     groups = sorted({result.surrogate.into[p] for p in pumps if p in result.surrogate.into and result.surrogate.into[p]})
     tanks = [tk for g in groups for tk in result.surrogate.groups[g]]
     kinds = hourly_kinds(result.tariff)
@@ -248,7 +250,7 @@ def schedule_report(result: ScheduleResult, summary: pd.DataFrame, cost: pd.Data
         "demand node every hour.",
         "",
         f"**日电费 Daily energy cost: {_fmt(tot['baseline_cost_yuan_day'])} → {_fmt(tot['optimised_cost_yuan_day'])} ¥ "
-        f"(−{tot['saving_pct']:.1f} %); 电量 energy {_fmt(tot['baseline_kwh_day'])} → "
+        f"(−{tot['saving_pct']:.1f} %; 每立方米提升水量 per m³ lifted −{tot['saving_per_m3_pct']:.1f} %); 电量 energy {_fmt(tot['baseline_kwh_day'])} → "
         f"{_fmt(tot['optimised_kwh_day'])} kWh/day; 低谷电量占比 valley share "
         f"{tot['baseline_valley_kwh_pct']:.0f} % → {tot['optimised_valley_kwh_pct']:.0f} %.**",
         "",
@@ -278,6 +280,9 @@ def schedule_report(result: ScheduleResult, summary: pd.DataFrame, cost: pd.Data
               "- 能耗按整点流量与扬程计(调度整点切换;基准液位控制在小时内切换,其能耗按整点状态计,存在偏差)/ energy "
               "is integrated from hourly snapshots: exact for the schedule (it switches on the hour), approximate for "
               "the baseline level controls, which switch within the hour.",
+              "- 基准为液位控制下模拟最后一天(其提升水量可能与优化方案不同,故同时给出每立方米节省)/ the baseline is the "
+              "last simulated day under the level controls; its volume lifted can differ from the schedule's (tanks "
+              "not yet periodic), hence the saving per m³ lifted as well.",
               "- 水泵为单点特性曲线、固定效率(模型假定)/ pumps have single-point curves and a fixed efficiency (model "
               "assumptions): a real station's kWh differ.",
               "- 水池保留水深(下限以上 25 %,修复轮次按 EPANET 结果上调)为设计假定 / the tank reserve (25 % of the "

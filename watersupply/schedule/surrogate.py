@@ -237,7 +237,7 @@ def solve_schedule(sur: Surrogate, prices: np.ndarray, *, max_starts: int, deman
         pk = float(sur.power_kw[p])
         for h in range(H):
             c[ix(i, h)] = prices[h] * pk * (1.0 + 1e-6 * rng.random())
-            c[nx_ + ix(i, h)] = 1e-3 * pmin * max(pk, 1e-3)
+            c[nx_ + ix(i, h)] = 0.02 * pmin * max(pk, 1e-3)
     for k in range(nS):
         c[im + k] = demand_charge_per_day
     integrality = np.zeros(n)
