@@ -50,12 +50,15 @@ def command(network: Path | None, inp: Path | None, crs: str | None, tariff: Pat
     console = Console(highlight=False, width=max(Console().width, 110))
     tot = summary.loc["total"]
     console.print(f"{name}: daily pumping cost {tot['baseline_cost_yuan_day']:,.0f} → "
-                  f"{tot['optimised_cost_yuan_day']:,.0f} ¥ ({tot['saving_pct']:.1f} % saved) under "
+                  f"{tot['optimised_cost_yuan_day']:,.0f} ¥ ({tot['saving_pct']:.1f} % saved; "
+                  f"{tot['saving_per_m3_pct']:.1f} % per m³ lifted) under "
                   f"{tf.name}{' (assumed tariff)' if tf.assumed else ''}; {len(res.iterations)} round(s), "
                   f"{res.epanet_runs} EPANET runs, {res.seconds:.0f} s")
     for sid, r in summary.drop(index="total").iterrows():
         console.print(f"  {sid}: {r['baseline_cost_yuan_day']:,.0f} → {r['optimised_cost_yuan_day']:,.0f} ¥/day "
-                      f"({r['saving_pct']:.1f} %), {r['starts_per_day']} start(s)/day")
+                      f"({r['saving_pct']:.1f} %), {r['starts_per_day']} start(s)/day"
+                      + ("" if set(res.pumps.loc[res.pumps["station_id"] == sid, "control"]) - {"level", "standby"}
+                         else " — kept on its level controls"))
     failed = res.checks.index[~res.checks["passed"]]
     console.print("Checks: " + ("all passed" if not len(failed) else "[red]FAILED[/] " + ", ".join(failed)))
     console.print(f"Outputs in [bold]{out_dir}[/]:")

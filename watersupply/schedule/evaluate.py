@@ -238,7 +238,7 @@ def check_day(run: DayRun, wn: wntr.network.WaterNetworkModel, *, service_head: 
     riding = drift.reindex([t for t in full_ok if t in drift.index])
     add("tank_end_minus_start_m", float(ruled.min()) if len(ruled) else np.nan, f">= -{PERIODIC_TOL_M:g}",
         bool((ruled >= -PERIODIC_TOL_M).all()), ", ".join(f"{k} {v:+.3f} m" for k, v in ruled.nsmallest(3).items())
-        + ("; not ruled (ride full in the baseline too, inlet flapping within the hour): "
+        + ("; not ruled (riding full, or held by level controls): "
            + ", ".join(f"{k} {v:+.3f} m" for k, v in riding.items()) if len(riding) else ""))
     if schedule is not None:
         st = pd.concat([starts_per_day((run.day(run.flow, d)[list(schedule.columns)].iloc[:HOURS] > 1e-6).astype(int))

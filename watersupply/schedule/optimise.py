@@ -323,7 +323,12 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
                                                   passed=bool((bst <= max_starts).all()), detail="")
 
     fixed = {tk: float(base.day(base.levels).iloc[0][tk]) for tk in full_ok}
-    level_ctl: list[str] = []
+    # a storage group holding a tank that rides full (a gravity-fed tank whose inlet EPANET opens and closes
+    # within the hour) has no mass balance an hourly surrogate can follow: its pumps keep their level controls
+    probe = build_surrogate(wn0, duty, eff, station=table["station_id"].to_dict(), reserve_fraction=reserve_fraction)
+    level_ctl: list[str] = [p for p in duty if any(tk in full_ok for tk in probe.groups[probe.into[p]])]
+    if level_ctl:
+        log.info("pumps %s fill a group with a tank riding full: they keep their level controls", level_ctl)
     fails: dict[str, int] = {}
 
     def make_surrogate(run: DayRun, wn: wntr.network.WaterNetworkModel, old: Surrogate | None,
@@ -382,8 +387,9 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
         wn_s = scheduled_model(wn0, sched, standby=standby, init_levels=init, days=days)
         run = simulate(wn_s, days=days, workdir=workdir)
         runs += 1
+        exempt = full_ok | (set(wn0.tank_name_list) - set(sur.tank_group()))
         checks = check_day(run, wn_s, service_head=sh, standby=standby, schedule=sched, max_starts=max_starts,
-                           allowed_short=allowed, full_ok=full_ok)
+                           allowed_short=allowed, full_ok=exempt)
         cost = float(day_energy(run, wn_s, duty, eff, prices)["cost_yuan"].sum())
         failed = list(checks.index[~checks["passed"]])
         row = dict(iteration=it, surrogate_cost_yuan=obj, epanet_cost_yuan=cost,
@@ -395,7 +401,7 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
             accepted = (sched, run, init)
             break
         short = short_node_hours(run, sh) - allowed
-        repairs = _repair(sur, checks, run, wn_s, short, node_group, full_ok)
+        repairs = _repair(sur, checks, run, wn_s, short, node_group, exempt)
         bad_groups = {r.split(":")[0] for r in repairs}
         last_bad, last_run, last_wn = bad_groups, run, wn_s
         for g in bad_groups:
@@ -421,7 +427,7 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
     runs += 1
     opt = _as_dayrun(opt_res, wn_final, days)
     checks = check_day(opt, wn_final, service_head=sh, standby=standby, schedule=sched, max_starts=max_starts,
-                       allowed_short=allowed, full_ok=full_ok)
+                       allowed_short=allowed, full_ok=full_ok | (set(wn0.tank_name_list) - set(sur.tank_group())))
     observed = (opt.day(opt.flow)[list(table.index)].iloc[:HOURS] > 1e-6).astype(int)
     full = sched.reindex(columns=list(table.index)).fillna(observed).fillna(0).astype(int)
     full.index.name = "hour"

@@ -250,8 +250,8 @@ def schedule_report(result: ScheduleResult, summary: pd.DataFrame, cost: pd.Data
         "demand node every hour.",
         "",
         f"**日电费 Daily energy cost: {_fmt(tot['baseline_cost_yuan_day'])} → {_fmt(tot['optimised_cost_yuan_day'])} ¥ "
-        f"(−{tot['saving_pct']:.1f} %; 每立方米提升水量 per m³ lifted −{tot['saving_per_m3_pct']:.1f} %); 电量 energy {_fmt(tot['baseline_kwh_day'])} → "
-        f"{_fmt(tot['optimised_kwh_day'])} kWh/day; 低谷电量占比 valley share "
+        f"(−{tot['saving_pct']:.1f} %; 每立方米提升水量 per m³ lifted −{tot['saving_per_m3_pct']:.1f} %); "
+        f"电量 energy {_fmt(tot['baseline_kwh_day'])} → {_fmt(tot['optimised_kwh_day'])} kWh/day; 低谷电量占比 valley share "
         f"{tot['baseline_valley_kwh_pct']:.0f} % → {tot['optimised_valley_kwh_pct']:.0f} %.**",
         "",
         "| 泵站 station | 基准 kWh/d | 优化 kWh/d | 基准 ¥/d | 优化 ¥/d | 节省 saving | 启动 starts/d (基准 baseline) |",
