@@ -198,3 +198,11 @@ def test_tonghui_saves_at_least_15_percent(tonghui_net):
     assert r.saving_pct >= 15.0
     s = schedule_summary(r)
     assert (s["starts_per_day"] <= 6).all()
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib
+
+    for mod in ("watersupply.tariff", "watersupply.schedule.evaluate"):
+        assert doctest.testmod(importlib.import_module(mod)).failed == 0, mod

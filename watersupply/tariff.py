@@ -26,7 +26,7 @@ industrial-and-commercial structure whose hours and prices are **assumed**; the
 file says why.
 
 >>> tariff = load_tariff()
->>> tariff.assumed, [round(p, 2) for p in hourly_prices(tariff)[[0, 9, 12]]]
+>>> tariff.assumed, [round(float(p), 2) for p in hourly_prices(tariff)[[0, 9, 12]]]
 (True, [0.26, 0.65, 1.04])
 """
 

@@ -290,7 +290,13 @@ def schedule_report(result: ScheduleResult, summary: pd.DataFrame, cost: pd.Data
               "assumption.",
               "- 9 号水池由 8 号水池重力补水、无液位阀,EPANET 在小时内开关其进水 — 该区结果对初始水位敏感(模型人为因素)/ "
               "R9 is filled by gravity from R8 without an altitude valve; EPANET opens and closes its inlet within "
-              "the hour, so that zone's results are sensitive to start levels (a model artefact)." ]
+              "the hour, so that zone's results are sensitive to start levels (a model artefact).",
+              "- 仍用液位控制的水泵所供水池由其启停液位约束,但不逐日严格周期(不计入周期校核,列于校核明细)/ tanks "
+              "filled by pumps left on level controls stay within their control band but are not strictly periodic "
+              "day by day; they are listed, not ruled, in the periodicity check.",
+              "- 各水池日末水位可高于日初:在多日运行中水池逐日上升至满,EPANET 随即关闭进水(相当于浮球阀)/ tanks may "
+              "end the day above their start: over many days they rise until full, where EPANET closes the inlet "
+              "(as a float valve would)."]
     for n in notes + result.notes:
         lines.append(f"- {n}")
     lines.append("")
