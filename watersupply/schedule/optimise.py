@@ -234,7 +234,8 @@ def _apply_floor(sur: Surrogate, base_lo: dict[str, float]) -> None:
 
 def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None = None, max_starts: int = 6,
                       days: int = 2, seed: int = 0, max_iter: int = 8, reserve_fraction: float = 0.25,
-                      workdir: str | os.PathLike | None = None, **options: Any) -> ScheduleResult:
+                      preempt_full: bool = True, workdir: str | os.PathLike | None = None,
+                      **options: Any) -> ScheduleResult:
     """Minimise the daily pumping energy cost under a time-of-use tariff; verify with EPANET.
 
     Decision variables are the hourly on/off states of every duty pump: a tariff
@@ -270,6 +271,10 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
     reserve_fraction
         Share of each tank's depth (above its minimum level) kept as reserve by the surrogate (assumed);
         repair rounds raise it where EPANET finds pressure short.
+    preempt_full
+        Leave on their level controls, from the start, the pumps filling a group of tanks some of which ride
+        full in the baseline (a gravity-fed tank whose inlet EPANET opens and closes within the hour): an
+        hourly mass balance cannot follow it. Without it, such pumps fall back only after failed rounds.
     **options
         Simulation options for :func:`watersupply.model.to_wntr`.
 
@@ -326,7 +331,9 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
     # a storage group holding a tank that rides full (a gravity-fed tank whose inlet EPANET opens and closes
     # within the hour) has no mass balance an hourly surrogate can follow: its pumps keep their level controls
     probe = build_surrogate(wn0, duty, eff, station=table["station_id"].to_dict(), reserve_fraction=reserve_fraction)
-    level_ctl: list[str] = [p for p in duty if any(tk in full_ok for tk in probe.groups[probe.into[p]])]
+    level_ctl: list[str] = [p for p in duty if any(tk in full_ok for tk in probe.groups[probe.into[p]])
+                            and not all(tk in full_ok for tk in probe.groups[probe.into[p]])
+                            and preempt_full]
     if level_ctl:
         log.info("pumps %s fill a group with a tank riding full: they keep their level controls", level_ctl)
     fails: dict[str, int] = {}
