@@ -12,7 +12,6 @@ import wntr
 
 from conftest import make_network
 from watersupply import ConfigError
-from watersupply.hydraulics import SECONDS_PER_DAY
 from watersupply.metrics import service_heads, demand_nodes
 from watersupply.schedule import optimise_schedule, pump_controls, starts_per_day
 from watersupply.schedule.output import schedule_summary, write_schedule

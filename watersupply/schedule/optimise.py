@@ -368,7 +368,6 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
     accepted = None
     start = {tk: float(base.day(base.levels).iloc[0][tk]) for tk in wn0.tank_name_list}
     last_bad: set[str] = set()
-    last_run, last_wn = base, wn0
     for it in range(1, max_iter + 1):
         _apply_floor(sur, base_lo)
         try:
@@ -410,7 +409,7 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
         short = short_node_hours(run, sh) - allowed
         repairs = _repair(sur, checks, run, wn_s, short, node_group, exempt)
         bad_groups = {r.split(":")[0] for r in repairs}
-        last_bad, last_run, last_wn = bad_groups, run, wn_s
+        last_bad = bad_groups
         for g in bad_groups:
             fails[g] = fails.get(g, 0) + 1
         give_up = [g for g in sorted(bad_groups) if fails[g] >= 3 and g in sur.groups]

@@ -166,7 +166,7 @@ def plot_station(result: ScheduleResult, station: str, path: str | os.PathLike, 
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from ..staticmap import cjk_font
+    from ..maps.fonts import cjk_font
 
     family = cjk_font()
     names = names or {}
@@ -213,8 +213,8 @@ def plot_station(result: ScheduleResult, station: str, path: str | os.PathLike, 
         ax1.set_title(f"{station} {zh} — 水位与水泵启停(虚线 基准液位控制,实线 优化调度)\n"
                       f"{en}: tank level and pump state (dashed baseline level controls, solid schedule)",
                       fontsize=10)
-        bands = [Patch(color=_BAND[k], label=f"{PERIOD_LABELS[k][0]} {PERIOD_LABELS[k][1]} "
-                                             f"{result.tariff.periods[[q.kind for q in result.tariff.periods].index(k)].price_yuan_kwh:.2f} 元/kWh")
+        price = {q.kind: q.price_yuan_kwh for q in reversed(result.tariff.periods)}
+        bands = [Patch(color=_BAND[k], label=f"{PERIOD_LABELS[k][0]} {PERIOD_LABELS[k][1]} {price[k]:.2f} 元/kWh")
                  for k in dict.fromkeys(kinds)]
         h1, l1 = ax1.get_legend_handles_labels()
         ax1.legend(h1 + bands, l1 + [b.get_label() for b in bands], fontsize=7, ncol=2, loc="lower left")

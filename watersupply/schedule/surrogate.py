@@ -105,7 +105,7 @@ def build_surrogate(wn: wntr.network.WaterNetworkModel, pumps: list[str], effici
     """
     g = nx.Graph()
     g.add_nodes_from(wn.node_name_list)
-    for name, link in wn.links():
+    for _name, link in wn.links():
         if link.link_type != "Pump":
             g.add_edge(link.start_node_name, link.end_node_name)
     tanks = set(wn.tank_name_list)
