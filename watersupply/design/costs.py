@@ -132,8 +132,10 @@ def check_candidates(table: pd.DataFrame, *, source: str = "candidate table") ->
         raise ConfigError(f"{source}: rows {', '.join(rows)} repeat diameter "
                           f"{out.loc[dup, 'diameter_mm'].iloc[0]:g} mm; keep one row per size (and material)")
     out = out.sort_values(["diameter_mm", "unit_cost"], kind="stable").reset_index(drop=True)
-    if (np.diff(out["unit_cost"].to_numpy()) < 0).any():
-        warnings.warn(f"{source}: unit cost falls as the diameter grows somewhere; a larger pipe that is "
+    falls = any((np.diff(g["unit_cost"].to_numpy()) < 0).any() for _m, g in out.groupby("material", sort=True))
+    if falls:
+        warnings.warn(f"{source}: unit cost falls as the diameter grows somewhere (within one material); a larger "
+                      "pipe that is "
                       "cheaper makes the smaller one pointless — check the table", UserWarning, stacklevel=2)
     out.attrs["currency"] = _currency(ccol)
     out.attrs["source"] = source
