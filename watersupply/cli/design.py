@@ -61,8 +61,8 @@ def _progress(quiet: bool):
 @click.option("--max-velocity", type=float, default=None, metavar="M/S",
               help="Velocity limit in the pipes laid (scenario default: the standard's 2.5 m/s; else none).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed, same answer).")
-@click.option("--pop-size", type=int, default=None, help="GA population (default 100; 40 for a scenario).")
-@click.option("--generations", type=int, default=None, help="GA generations (default 300; 40 for a scenario).")
+@click.option("--pop-size", type=int, default=None, help="GA population (default 200; 40 for a scenario).")
+@click.option("--generations", type=int, default=None, help="GA generations (default 250; 40 for a scenario).")
 @click.option("--time-limit", type=float, default=None, metavar="S", help="Stop the GA after this many seconds.")
 @click.option("--pareto", is_flag=True, help="Also trace the cost–resilience (Todini) front: pareto.csv and pareto.png.")
 @click.option("--engine", type=click.Choice(("epanet2.2", "epanet2.3")), default="epanet2.2", show_default=True,
@@ -125,7 +125,7 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
             wn, units = to_wntr(net), "LPS"
         result = design_network(wn, table, min_pressure=min_pressure, pipes=pipes or "all",
                                 action=action or "size", max_velocity_ms=max_velocity, seed=seed,
-                                pop_size=pop_size or 100, generations=generations or 300, time_limit_s=time_limit,
+                                pop_size=pop_size or 200, generations=generations or 250, time_limit_s=time_limit,
                                 pareto=pareto, engine=engine, progress=report)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -30,7 +30,7 @@ from .._errors import ConfigError, HydraulicError
 from ..engine import quiet_stdout
 from ..hydraulics import MM_TO_M
 from .optimize import best_design, pareto_front, polish, run_ga
-from .problem import DesignSpace, Evaluator, design_space, dup_name
+from .problem import PRESSURE_FLOOR_M, DesignSpace, Evaluator, design_space, dup_name
 
 __all__ = ["DesignResult", "InfeasibleDesignError", "design_network", "apply_design", "works_table",
            "verify_design", "auto_candidates", "todini"]
@@ -260,7 +260,9 @@ def auto_candidates(wn: wntr.network.WaterNetworkModel, results: wntr.sim.Simula
     on_path: set[str] = set()
     if failing:
         g = _graph(wn, loss)
-        sources = [s for s in list(wn.reservoir_name_list) + list(wn.tank_name_list) if s in g]
+        # paths from the fixed-head sources (plants), through pumps and tanks: a tank that runs dry is fed
+        # through the pipes upstream of it, and those are the ones that may need to grow
+        sources = [s for s in wn.reservoir_name_list if s in g] or [s for s in wn.tank_name_list if s in g]
         _dist, paths = nx.multi_source_dijkstra(g, sources, weight="w")
         for node in failing:
             path = paths.get(node)
@@ -271,6 +273,10 @@ def auto_candidates(wn: wntr.network.WaterNetworkModel, results: wntr.sim.Simula
     ranked = loss[[c for c in loss.index if c in pool_set and (not on_path or c in on_path)]]
     ranked = ranked.sort_values(ascending=False, kind="stable")
     return [str(c) for c in ranked.index[:n]]
+
+
+def _pressure_text(p: float) -> str:
+    return "no water (tank dry or cut off)" if p <= PRESSURE_FLOOR_M + 1e-9 else f"{p:.1f} m"
 
 
 def _required_series(wn: wntr.network.WaterNetworkModel, min_pressure: float | pd.Series | None,
@@ -289,7 +295,7 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
                    min_pressure: float | pd.Series | None = None, nodes: list[str] | None = None,
                    pipes: str | list[str] = "all", action: str = "size", max_velocity_ms: float | None = None,
                    tank_tolerance: float = 0.10, tank_baseline_drop_m: dict[str, float] | None = None,
-                   seed: int = 1, pop_size: int = 100, generations: int = 300, time_limit_s: float | None = None,
+                   seed: int = 1, pop_size: int = 200, generations: int = 250, time_limit_s: float | None = None,
                    pareto: bool = False, pareto_generations: int = 60, engine: str = "epanet2.2",
                    progress: Callable[[str, int, float], None] | None = None) -> DesignResult:
     """Least-cost design: pymoo's GA on the candidate options, polishing, a full EPANET verification.
@@ -350,7 +356,7 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
         top = ev.evaluate(space.upper)
         if not top.feasible:
             b = ev.binding(space.upper)
-            names = ", ".join(f"{n} ({r.min_pressure_m:.1f} m < {r.required_m:.1f} m)"
+            names = ", ".join(f"{n} ({_pressure_text(r.min_pressure_m)} < {r.required_m:.1f} m)"
                               for n, r in b.head(8).iterrows())
             extra = ""
             if top.velocity_excess_ms > 0:

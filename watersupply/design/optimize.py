@@ -204,16 +204,47 @@ def perturb(ev: Evaluator, x: np.ndarray, *, seed: int = 1, kicks: int = 30, siz
     t0 = time.perf_counter()
     for k in range(kicks):
         y = best.copy()
-        for i in rng.choice(n, size=min(size, n), replace=False):
-            y[i] = min(int(up[i]), int(y[i]) + int(rng.integers(1, 3)))
-        y = polish(ev, y)
-        if ev.evaluate(y).feasible and ev.space.cost(y) < ev.space.cost(best) - 1e-9:
-            best = y
+        if k % 2 == 0:  # up-kick: stays feasible
+            for i in rng.choice(n, size=min(size, n), replace=False):
+                y[i] = min(int(up[i]), int(y[i]) + int(rng.integers(1, 3)))
+        else:  # destroy and repair: a few pipes down, then the most effective upsizing until feasible
+            for i in rng.choice(n, size=min(max(size // 2, 1), n), replace=False):
+                y[i] = max(0, int(y[i]) - int(rng.integers(1, 3)))
+            y = _repair(ev, y)
+        if y is not None and ev.evaluate(y).feasible:
+            y = polish(ev, y)
+            if ev.space.cost(y) < ev.space.cost(best) - 1e-9:
+                best = y
         if progress is not None:
             progress("kick", k + 1, ev.space.cost(best))
         if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
             break
     return best
+
+
+def _repair(ev: Evaluator, y: np.ndarray, *, max_steps: int = 200) -> np.ndarray | None:
+    """Greedy repair: repeatedly take the one-size-up move with the best violation reduction per cost."""
+    sp = ev.space
+    e = ev.evaluate(y)
+    unit = np.append(sp.table["unit_cost"].to_numpy(), 0.0)
+    for _ in range(max_steps):
+        if e.feasible:
+            return y
+        best = None
+        for j in range(len(y)):
+            if y[j] >= sp.upper[j]:
+                continue
+            z = y.copy()
+            z[j] += 1
+            ez = ev.evaluate(z)
+            dc = max(float((unit[sp.options[j][z[j]]] - unit[sp.options[j][y[j]]]) * sp.lengths_m[j]), 1e-9)
+            key = (not ez.feasible, -(e.violation - ez.violation) / dc, j)
+            if best is None or key < best[0]:
+                best = (key, z, ez)
+        if best is None or best[2].violation >= e.violation:
+            return None
+        _k, y, e = best
+    return y if e.feasible else None
 
 
 def _drop_repair(ev: Evaluator, x: np.ndarray, pipe_cost: Callable[[int, int], float]) -> np.ndarray | None:
