@@ -253,3 +253,9 @@ def test_design_scenario_makes_it_pass(tmp_path):
     wn = wntr.network.WaterNetworkModel(str(files["designed.inp"]))
     res = wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=str(tmp_path / "chk"))
     assert res.node["pressure"][["B", "C"]].min().min() >= 10.0 - 1e-3
+
+
+def test_time_limit_stops_the_search_and_says_so():
+    res = design_network(tree_model(), table(), min_pressure=MIN_P, pop_size=20, generations=500, time_limit_s=0.5)
+    assert res.settings["stopped_at_time_limit"] and any("time limit" in n for n in res.notes)
+    assert res.feasible  # the best design found by then, verified

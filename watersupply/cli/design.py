@@ -63,7 +63,11 @@ def _progress(quiet: bool):
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed, same answer).")
 @click.option("--pop-size", type=int, default=None, help="GA population (default 200; 40 for a scenario).")
 @click.option("--generations", type=int, default=None, help="GA generations (default 250; 40 for a scenario).")
-@click.option("--time-limit", type=float, default=None, metavar="S", help="Stop the GA after this many seconds.")
+@click.option("--kicks", type=int, default=0, show_default=True,
+              help="Rounds of iterated local search after the GA and polishing (seeded).")
+@click.option("--time-limit", type=float, default=None, metavar="S",
+              help="Budget of the whole search in seconds (default: none; 1200 for a scenario); the best design "
+                   "found by then is verified and reported, with a note.")
 @click.option("--pareto", is_flag=True, help="Also trace the cost–resilience (Todini) front: pareto.csv and pareto.png.")
 @click.option("--engine", type=click.Choice(("epanet2.2", "epanet2.3")), default="epanet2.2", show_default=True,
               help="EPANET library for the search (the verification always uses WNTR's EPANET 2.2).")
@@ -72,7 +76,7 @@ def _progress(quiet: bool):
 @handle_errors
 def command(scenario: str | None, network: Path | None, inp: Path | None, crs: str | None, candidates: str | None,
             min_pressure: float | None, pipes: str | None, n_auto: int, action: str | None,
-            max_velocity: float | None, seed: int, pop_size: int | None, generations: int | None,
+            max_velocity: float | None, seed: int, pop_size: int | None, generations: int | None, kicks: int,
             time_limit: float | None, pareto: bool, engine: str, out: Path | None) -> None:
     """Least-cost pipe works that make SCENARIO pass, or that meet --min-pressure on a network.
 
@@ -92,6 +96,10 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
         raise UserError("give a scenario or --min-pressure, not both (a scenario sets its own service heads)")
     if scenario is None and min_pressure is None:
         raise UserError("give a scenario (e.g. food_park_expansion) or a pressure target with --min-pressure M")
+    if time_limit is not None and not time_limit > 0:
+        raise UserError(f"--time-limit must be > 0 s, got {time_limit}")
+    if kicks < 0:
+        raise UserError(f"--kicks must be ≥ 0, got {kicks}")
     if n_auto < 1:
         raise UserError(f"--n-auto must be ≥ 1, got {n_auto}")
     if max_velocity is not None and not max_velocity > 0:
@@ -108,7 +116,8 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
         click.echo(f"Designing the works for scenario {sc.name} ({sc.title_en}) …", err=True)
         sd = design_scenario(sc, net=net, candidates=table, pipes=pipes or "auto", n_auto=n_auto,
                              action=action or "replace", max_velocity_ms=max_velocity, seed=seed,
-                             pop_size=pop_size or 40, generations=generations or 40, time_limit_s=time_limit,
+                             pop_size=pop_size or 40, generations=generations or 40, kicks=kicks,
+                             time_limit_s=time_limit if time_limit is not None else 1200.0,
                              pareto=pareto, engine=engine, progress=report)
         result, name = sd.design, sd.network_name
         out_dir = out if out is not None else default_out(name) / "design"
@@ -125,7 +134,8 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
             wn, units = to_wntr(net), "LPS"
         result = design_network(wn, table, min_pressure=min_pressure, pipes=pipes or "all",
                                 action=action or "size", max_velocity_ms=max_velocity, seed=seed,
-                                pop_size=pop_size or 200, generations=generations or 250, time_limit_s=time_limit,
+                                pop_size=pop_size or 200, generations=generations or 250, kicks=kicks,
+                                time_limit_s=time_limit,
                                 pareto=pareto, engine=engine, progress=report)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

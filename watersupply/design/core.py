@@ -29,7 +29,7 @@ import wntr
 from .._errors import ConfigError, HydraulicError
 from ..engine import quiet_stdout
 from ..hydraulics import MM_TO_M
-from .optimize import best_design, pareto_front, polish, run_ga
+from .optimize import best_design, pareto_front, perturb, polish, run_ga
 from .problem import PRESSURE_FLOOR_M, DesignSpace, Evaluator, design_space, dup_name
 
 __all__ = ["DesignResult", "InfeasibleDesignError", "design_network", "apply_design", "works_table",
@@ -296,7 +296,7 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
                    pipes: str | list[str] = "all", action: str = "size", max_velocity_ms: float | None = None,
                    tank_tolerance: float = 0.10, tank_baseline_drop_m: dict[str, float] | None = None,
                    seed: int = 1, pop_size: int = 200, generations: int = 250, time_limit_s: float | None = None,
-                   pareto: bool = False, pareto_generations: int = 60, engine: str = "epanet2.2",
+                   kicks: int = 0, pareto: bool = False, pareto_generations: int = 60, engine: str = "epanet2.2",
                    progress: Callable[[str, int, float], None] | None = None) -> DesignResult:
     """Least-cost design: pymoo's GA on the candidate options, polishing, a full EPANET verification.
 
@@ -316,8 +316,13 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
         ``"size"``, ``"replace"`` or ``"parallel"`` (see :mod:`watersupply.design.problem`).
     max_velocity_ms
         Velocity limit in the pipes laid; None for none.
-    seed, pop_size, generations, time_limit_s
-        GA settings (the time limit is a safety stop).
+    seed, pop_size, generations
+        GA settings.
+    time_limit_s
+        Budget for the whole search (GA, polishing, kicks, front): a safety stop; the best
+        feasible design found by then is returned (reproducible only when it does not bind).
+    kicks
+        Rounds of iterated local search after polishing (:func:`~watersupply.design.optimize.perturb`).
     pareto
         Also trace the cost–resilience front (Todini's index) with NSGA-II.
     engine
@@ -352,6 +357,8 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
     space = design_space(wn, candidates, pipes=pipes, action=action)
     ev = Evaluator(wn, space, required, max_velocity_ms=max_velocity_ms, tank_tolerance=tank_tolerance,
                    tank_baseline_drop_m=dict(tank_baseline_drop_m or {}), resilience=pareto, engine=engine)
+    if time_limit_s is not None:
+        ev.deadline = time.perf_counter() + time_limit_s
     try:
         top = ev.evaluate(space.upper)
         if not top.feasible:
@@ -367,15 +374,16 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
                 f"infeasible: even the largest candidate on all {len(space.pipes)} candidate pipes leaves "
                 f"{len(b)} node(s) below the target — binding: {names}{' …' if len(b) > 8 else ''}{extra}. "
                 "Add larger sizes, more candidate pipes, or other works (pumps, storage, a new source)", b)
-        x = run_ga(ev, seed=seed, pop_size=pop_size, generations=generations, time_limit_s=time_limit_s,
-                   progress=progress)
+        x = run_ga(ev, seed=seed, pop_size=pop_size, generations=generations, progress=progress)
         x = polish(ev, x, progress=progress)
+        if kicks > 0:
+            x = perturb(ev, x, seed=seed, kicks=kicks, progress=progress)
         x = best_design(ev) if ev.evaluate(best_design(ev)).cost < ev.evaluate(x).cost else x
         front = None
         if pareto:
-            front = pareto_front(ev, seed=seed, generations=pareto_generations, seeds=[x],
-                                 time_limit_s=time_limit_s, progress=progress)
+            front = pareto_front(ev, seed=seed, generations=pareto_generations, seeds=[x], progress=progress)
         evaluations = ev.evaluations
+        stopped = ev.expired()
     finally:
         ev.close()
     designed = apply_design(wn, space, x)
@@ -389,12 +397,16 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
             verified.append(float(todini(r, wn, required).min()))
         front = front.assign(resilience_verified=verified)
     settings = {"action": action, "candidates": len(space.pipes), "seed": seed, "pop_size": pop_size,
-                "generations": generations, "engine": engine,
+                "generations": generations, "kicks": kicks, "engine": engine,
                 "max_velocity_ms": max_velocity_ms if max_velocity_ms is not None else np.nan}
     result = DesignResult(wn=designed, space=space, x=x, works=works_table(space, x), cost=space.cost(x),
                           currency=str(candidates.attrs.get("currency", "")), evaluations=evaluations,
                           time_s=time.perf_counter() - t0, verification=ver, required=required, pareto=front,
                           settings=settings)
+    if stopped:
+        result.notes.append(f"the search stopped at its time limit ({time_limit_s:g} s): the design is the best "
+                            "found by then, not a converged answer")
+    result.settings["stopped_at_time_limit"] = bool(stopped)
     if not result.feasible:
         result.notes.append("the full EPANET run of the design misses the target at "
                             f"{len(ver['binding'])} node(s) (worst {ver['worst_node']}, "

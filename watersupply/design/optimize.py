@@ -91,7 +91,7 @@ class _Clock:
             opt = algorithm.opt
             best = float(opt[0].F[0]) if len(opt) and opt[0].feasible else float("nan")
             self.progress("ga", int(algorithm.n_gen), best)
-        if self.limit_s is not None and time.perf_counter() - self.t0 > self.limit_s:
+        if (self.limit_s is not None and time.perf_counter() - self.t0 > self.limit_s) or self.ev.expired():
             algorithm.termination.force_termination = True
 
 
@@ -151,7 +151,7 @@ def polish(ev: Evaluator, x: np.ndarray, *, max_rounds: int = 50,
             moves = sorted(((pipe_cost(i, x[i]) - pipe_cost(i, x[i] - 1), i) for i in range(n) if x[i] > 0),
                            key=lambda m: (-m[0], m[1]))
             for saving, i in moves:
-                if saving <= 0:
+                if saving <= 0 or ev.expired():
                     continue
                 y = x.copy()
                 y[i] -= 1
@@ -171,6 +171,8 @@ def polish(ev: Evaluator, x: np.ndarray, *, max_rounds: int = 50,
                     pairs.append((down - up, i, j))
         pairs.sort(key=lambda m: (-m[0], m[1], m[2]))
         for _saving, i, j in pairs:
+            if ev.expired():
+                break
             y = x.copy()
             y[i] -= 1
             y[j] += 1
@@ -179,13 +181,13 @@ def polish(ev: Evaluator, x: np.ndarray, *, max_rounds: int = 50,
                 break
         # 3. drop and repair: one size down on i, then the most effective one-size-up moves until
         #    feasible again; kept when the result is cheaper
-        if not improved:
+        if not improved and not ev.expired():
             y = _drop_repair(ev, x, pipe_cost)
             if y is not None:
                 x, improved = y, True
         if progress is not None:
             progress("polish", rnd + 1, ev.space.cost(x))
-        if not improved:
+        if not improved or ev.expired():
             break
     return x
 
@@ -217,7 +219,7 @@ def perturb(ev: Evaluator, x: np.ndarray, *, seed: int = 1, kicks: int = 30, siz
                 best = y
         if progress is not None:
             progress("kick", k + 1, ev.space.cost(best))
-        if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
+        if (time_limit_s is not None and time.perf_counter() - t0 > time_limit_s) or ev.expired():
             break
     return best
 
@@ -228,8 +230,8 @@ def _repair(ev: Evaluator, y: np.ndarray, *, max_steps: int = 200) -> np.ndarray
     e = ev.evaluate(y)
     unit = np.append(sp.table["unit_cost"].to_numpy(), 0.0)
     for _ in range(max_steps):
-        if e.feasible:
-            return y
+        if e.feasible or ev.expired():
+            return y if e.feasible else None
         best = None
         for j in range(len(y)):
             if y[j] >= sp.upper[j]:
@@ -254,10 +256,12 @@ def _drop_repair(ev: Evaluator, x: np.ndarray, pipe_cost: Callable[[int, int], f
     order = sorted((i for i in range(n) if x[i] > 0),
                    key=lambda i: (-(pipe_cost(i, x[i]) - pipe_cost(i, x[i] - 1)), i))
     for i in order:
+        if ev.expired():
+            return None
         y = x.copy()
         y[i] -= 1
         e = ev.evaluate(y)
-        while not e.feasible:
+        while not e.feasible and not ev.expired():
             best = None
             for j in range(n):
                 if j == i or y[j] >= sp.upper[j]:
@@ -279,6 +283,10 @@ def _drop_repair(ev: Evaluator, x: np.ndarray, pipe_cost: Callable[[int, int], f
     return None
 
 
+#: Most points of a cost–resilience front kept (each is verified by a full EPANET run).
+MAX_FRONT_POINTS = 25
+
+
 def pareto_front(ev: Evaluator, *, seed: int = 1, pop_size: int = 60, generations: int = 100,
                  seeds: list[np.ndarray] | None = None, time_limit_s: float | None = None,
                  progress: Callable[[str, int, float], None] | None = None) -> pd.DataFrame:
@@ -287,7 +295,8 @@ def pareto_front(ev: Evaluator, *, seed: int = 1, pop_size: int = 60, generation
     Returns
     -------
     DataFrame
-        One row per non-dominated feasible design, cheapest first: ``cost``,
+        One row per non-dominated feasible design (at most :data:`MAX_FRONT_POINTS`, evenly
+        thinned), cheapest first: ``cost``,
         ``resilience`` (Todini, lowest over the report times) and ``x`` (option positions).
     """
     from pymoo.algorithms.moo.nsga2 import NSGA2
@@ -310,4 +319,7 @@ def pareto_front(ev: Evaluator, *, seed: int = 1, pop_size: int = 60, generation
         if res > best + 1e-12:
             front.append({"cost": cost, "resilience": res, "x": np.array(k, dtype=int)})
             best = res
+    if len(front) > MAX_FRONT_POINTS:  # evenly thinned along the front, both ends kept
+        keep = np.unique(np.rint(np.linspace(0, len(front) - 1, MAX_FRONT_POINTS)).astype(int))
+        front = [front[i] for i in keep]
     return pd.DataFrame(front)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import ctypes
+import time
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 import wntr
 
-from .._errors import ConfigError, HydraulicError, NetworkDataError, closest
+from .._errors import ConfigError, NetworkDataError, closest
 from ..criticality import _engine_library, _Project
 from ..engine import quiet_stdout
 from ..hydraulics import MM_TO_M
@@ -278,6 +279,11 @@ class Evaluator:
     engine: str = "epanet2.2"
     evaluations: int = 0
     cache: dict[tuple[int, ...], Evaluation] = field(default_factory=dict)
+    deadline: float | None = None
+
+    def expired(self) -> bool:
+        """Whether the search's time budget (``deadline``, a :func:`time.perf_counter` value) is spent."""
+        return self.deadline is not None and time.perf_counter() > self.deadline
 
     def __post_init__(self) -> None:
         self._last: np.ndarray | None = None
