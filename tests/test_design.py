@@ -259,3 +259,10 @@ def test_time_limit_stops_the_search_and_says_so():
     res = design_network(tree_model(), table(), min_pressure=MIN_P, pop_size=20, generations=500, time_limit_s=0.5)
     assert res.settings["stopped_at_time_limit"] and any("time limit" in n for n in res.notes)
     assert res.feasible  # the best design found by then, verified
+
+
+def test_restarts_in_worker_processes_agree():
+    one = design_network(tree_model(), table(), min_pressure=MIN_P, pop_size=12, generations=6, seed=5)
+    two = design_network(tree_model(), table(), min_pressure=MIN_P, pop_size=12, generations=6, seed=5,
+                         restarts=2, workers=2)
+    assert two.feasible and two.cost <= one.cost and two.evaluations > one.evaluations

@@ -65,6 +65,10 @@ def _progress(quiet: bool):
 @click.option("--generations", type=int, default=None, help="GA generations (default 250; 40 for a scenario).")
 @click.option("--kicks", type=int, default=0, show_default=True,
               help="Rounds of iterated local search after the GA and polishing (seeded).")
+@click.option("--restarts", type=int, default=None,
+              help="Independent seeded GA runs, the cheapest kept (default 2 in network mode, 1 for a scenario).")
+@click.option("--workers", type=int, default=None,
+              help="Processes for the restarts (default: min(restarts, 2)).")
 @click.option("--time-limit", type=float, default=None, metavar="S",
               help="Budget of the whole search in seconds (default: none; 1200 for a scenario); the best design "
                    "found by then is verified and reported, with a note.")
@@ -77,6 +81,7 @@ def _progress(quiet: bool):
 def command(scenario: str | None, network: Path | None, inp: Path | None, crs: str | None, candidates: str | None,
             min_pressure: float | None, pipes: str | None, n_auto: int, action: str | None,
             max_velocity: float | None, seed: int, pop_size: int | None, generations: int | None, kicks: int,
+            restarts: int | None, workers: int | None,
             time_limit: float | None, pareto: bool, engine: str, out: Path | None) -> None:
     """Least-cost pipe works that make SCENARIO pass, or that meet --min-pressure on a network.
 
@@ -98,6 +103,10 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
         raise UserError("give a scenario (e.g. food_park_expansion) or a pressure target with --min-pressure M")
     if time_limit is not None and not time_limit > 0:
         raise UserError(f"--time-limit must be > 0 s, got {time_limit}")
+    if restarts is not None and restarts < 1:
+        raise UserError(f"--restarts must be ≥ 1, got {restarts}")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be ≥ 1, got {workers}")
     if kicks < 0:
         raise UserError(f"--kicks must be ≥ 0, got {kicks}")
     if n_auto < 1:
@@ -117,6 +126,7 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
         sd = design_scenario(sc, net=net, candidates=table, pipes=pipes or "auto", n_auto=n_auto,
                              action=action or "replace", max_velocity_ms=max_velocity, seed=seed,
                              pop_size=pop_size or 40, generations=generations or 40, kicks=kicks,
+                             restarts=restarts or 1, workers=workers or min(restarts or 1, 2),
                              time_limit_s=time_limit if time_limit is not None else 1200.0,
                              pareto=pareto, engine=engine, progress=report)
         result, name = sd.design, sd.network_name
@@ -135,6 +145,7 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
         result = design_network(wn, table, min_pressure=min_pressure, pipes=pipes or "all",
                                 action=action or "size", max_velocity_ms=max_velocity, seed=seed,
                                 pop_size=pop_size or 200, generations=generations or 250, kicks=kicks,
+                                restarts=restarts or 2, workers=workers or min(restarts or 2, 2),
                                 time_limit_s=time_limit,
                                 pareto=pareto, engine=engine, progress=report)
         with warnings.catch_warnings():

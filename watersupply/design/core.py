@@ -275,6 +275,59 @@ def auto_candidates(wn: wntr.network.WaterNetworkModel, results: wntr.sim.Simula
     return [str(c) for c in ranked.index[:n]]
 
 
+def _search(ev: Evaluator, *, seed: int, pop_size: int, generations: int, kicks: int,
+            progress: Callable[[str, int, float], None] | None = None) -> np.ndarray:
+    """One seeded run: GA, polishing, optional kicks; the cheapest feasible design it met."""
+    x = run_ga(ev, seed=seed, pop_size=pop_size, generations=generations, progress=progress)
+    x = polish(ev, x, progress=progress)
+    if kicks > 0:
+        x = perturb(ev, x, seed=seed, kicks=kicks, progress=progress)
+    return x
+
+
+def _better(ev: Evaluator, a: np.ndarray, b: np.ndarray) -> bool:
+    ea, eb = ev.evaluate(a), ev.evaluate(b)
+    if ea.feasible != eb.feasible:
+        return ea.feasible
+    key_a = (ea.cost, tuple(a)) if ea.feasible else (ea.violation, ea.cost)
+    key_b = (eb.cost, tuple(b)) if eb.feasible else (eb.violation, eb.cost)
+    return key_a < key_b
+
+
+def _worker_run(payload: dict[str, Any]) -> tuple[np.ndarray, int]:
+    """A restart in a worker process: its own EPANET project, the same problem, another seed."""
+    wn = wntr.network.WaterNetworkModel(payload["inp"])
+    a = payload["args"]
+    space = design_space(wn, payload["table"], pipes=payload["pipes"], action=payload["action"])
+    ev = Evaluator(wn, space, payload["required"], max_velocity_ms=a["max_velocity_ms"],
+                   tank_tolerance=a["tank_tolerance"], tank_baseline_drop_m=a["tank_baseline_drop_m"],
+                   engine=a["engine"])
+    if a["deadline_s"] is not None:
+        ev.deadline = time.perf_counter() + a["deadline_s"]
+    try:
+        x = _search(ev, seed=payload["seed"], pop_size=a["pop_size"], generations=a["generations"],
+                    kicks=a["kicks"])
+        return x, ev.evaluations
+    finally:
+        ev.close()
+
+
+def _parallel_runs(wn: wntr.network.WaterNetworkModel, space: DesignSpace, required: pd.Series, seeds: list[int],
+                   *, workers: int, args: dict[str, Any]) -> list[tuple[np.ndarray, int]]:
+    """Start restarts with other seeds in worker processes (results in seed order)."""
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    with tempfile.TemporaryDirectory(prefix="ws_design_mp_") as tmp:
+        inp = str(Path(tmp) / "problem.inp")
+        model = copy.deepcopy(wn)
+        wntr.network.write_inpfile(model, inp, units="LPS", version=2.2)
+        payloads = [{"inp": inp, "args": args, "table": space.table, "pipes": list(space.pipes),
+                     "action": space.action, "required": required, "seed": sd} for sd in seeds]
+        with ProcessPoolExecutor(max_workers=min(workers, len(seeds))) as pool:
+            return list(pool.map(_worker_run, payloads))
+
+
 def _pressure_text(p: float) -> str:
     return "no water (tank dry or cut off)" if p <= PRESSURE_FLOOR_M + 1e-9 else f"{p:.1f} m"
 
@@ -296,7 +349,7 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
                    pipes: str | list[str] = "all", action: str = "size", max_velocity_ms: float | None = None,
                    tank_tolerance: float = 0.10, tank_baseline_drop_m: dict[str, float] | None = None,
                    seed: int = 1, pop_size: int = 200, generations: int = 250, time_limit_s: float | None = None,
-                   kicks: int = 0, pareto: bool = False, pareto_generations: int = 60, engine: str = "epanet2.2",
+                   kicks: int = 0, restarts: int = 1, workers: int = 1, pareto: bool = False, pareto_generations: int = 60, engine: str = "epanet2.2",
                    progress: Callable[[str, int, float], None] | None = None) -> DesignResult:
     """Least-cost design: pymoo's GA on the candidate options, polishing, a full EPANET verification.
 
@@ -323,6 +376,9 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
         feasible design found by then is returned (reproducible only when it does not bind).
     kicks
         Rounds of iterated local search after polishing (:func:`~watersupply.design.optimize.perturb`).
+    restarts, workers
+        Independent seeded runs (seeds ``seed``, ``seed + 1000``, …), the cheapest kept; with
+        ``workers > 1`` the extra runs go to worker processes while this one runs the first.
     pareto
         Also trace the cost–resilience front (Todini's index) with NSGA-II.
     engine
@@ -374,11 +430,22 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
                 f"infeasible: even the largest candidate on all {len(space.pipes)} candidate pipes leaves "
                 f"{len(b)} node(s) below the target — binding: {names}{' …' if len(b) > 8 else ''}{extra}. "
                 "Add larger sizes, more candidate pipes, or other works (pumps, storage, a new source)", b)
-        x = run_ga(ev, seed=seed, pop_size=pop_size, generations=generations, progress=progress)
-        x = polish(ev, x, progress=progress)
-        if kicks > 0:
-            x = perturb(ev, x, seed=seed, kicks=kicks, progress=progress)
-        x = best_design(ev) if ev.evaluate(best_design(ev)).cost < ev.evaluate(x).cost else x
+        seeds = [seed + 1000 * r for r in range(max(restarts, 1))]
+        others: list[tuple[np.ndarray, int]] = []
+        if len(seeds) > 1 and workers > 1:
+            others = _parallel_runs(wn, space, required, seeds[1:], workers=workers - 1,
+                                    args=dict(max_velocity_ms=max_velocity_ms, tank_tolerance=tank_tolerance,
+                                              tank_baseline_drop_m=dict(tank_baseline_drop_m or {}), engine=engine,
+                                              pop_size=pop_size, generations=generations, kicks=kicks,
+                                              deadline_s=time_limit_s))
+            seeds = seeds[:1]
+        x = None
+        for sd in seeds:
+            xs = _search(ev, seed=sd, pop_size=pop_size, generations=generations, kicks=kicks, progress=progress)
+            x = xs if x is None or _better(ev, xs, x) else x
+        for xs, n_ev in others:
+            ev.evaluations += n_ev
+            x = xs if _better(ev, xs, x) else x
         front = None
         if pareto:
             front = pareto_front(ev, seed=seed, generations=pareto_generations, seeds=[x], progress=progress)
@@ -397,7 +464,7 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
             verified.append(float(todini(r, wn, required).min()))
         front = front.assign(resilience_verified=verified)
     settings = {"action": action, "candidates": len(space.pipes), "seed": seed, "pop_size": pop_size,
-                "generations": generations, "kicks": kicks, "engine": engine,
+                "generations": generations, "kicks": kicks, "restarts": restarts, "engine": engine,
                 "max_velocity_ms": max_velocity_ms if max_velocity_ms is not None else np.nan}
     result = DesignResult(wn=designed, space=space, x=x, works=works_table(space, x), cost=space.cost(x),
                           currency=str(candidates.attrs.get("currency", "")), evaluations=evaluations,

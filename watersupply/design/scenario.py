@@ -165,7 +165,7 @@ def _pool(net: Network, wn: wntr.network.WaterNetworkModel, pipes: str | list[st
 def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd.DataFrame | None = None,
                     pipes: str | list[str] = "auto", n_auto: int = 30, action: str = "replace",
                     max_velocity_ms: float | None = None, seed: int = 1, pop_size: int = 40, generations: int = 40,
-                    kicks: int = 0,
+                    kicks: int = 0, restarts: int = 1, workers: int = 1,
                     time_limit_s: float | None = None, pareto: bool = False, engine: str = "epanet2.2",
                     rerun: bool = True, t: dict[str, float] | None = None,
                     progress: Callable[[str, int, float], None] | None = None) -> ScenarioDesign:
@@ -229,7 +229,7 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
     result = design_network(wn, table, min_pressure=required, pipes=sel, action=action, max_velocity_ms=vmax,
                             tank_tolerance=float(t["reservoir_cycle_tolerance"]), tank_baseline_drop_m=tank_drop,
                             seed=seed, pop_size=pop_size, generations=generations, kicks=kicks,
-                            time_limit_s=time_limit_s,
+                            restarts=restarts, workers=workers, time_limit_s=time_limit_s,
                             pareto=pareto, engine=engine, progress=progress)
     result.settings.update({"scenario": sc.name, "pipes_option": pipes if isinstance(pipes, str) else "list",
                             "relaxed_nodes": len(relaxed)})
