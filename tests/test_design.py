@@ -266,3 +266,12 @@ def test_restarts_in_worker_processes_agree():
     two = design_network(tree_model(), table(), min_pressure=MIN_P, pop_size=12, generations=6, seed=5,
                          restarts=2, workers=2)
     assert two.feasible and two.cost <= one.cost and two.evaluations > one.evaluations
+
+
+def test_nothing_to_do_when_the_network_already_passes():
+    wn = tree_model()
+    for p in TREE_PIPES:
+        wn.get_link(p).diameter = 0.25
+    res = design_network(wn, table(), min_pressure=MIN_P, action="replace", pop_size=10, generations=50)
+    assert res.feasible and res.cost == 0 and res.works.empty and res.evaluations <= 2
+    assert any("no search needed" in n for n in res.notes)

@@ -432,6 +432,12 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
                 "Add larger sizes, more candidate pipes, or other works (pumps, storage, a new source)", b)
         seeds = [seed + 1000 * r for r in range(max(restarts, 1))]
         others: list[tuple[np.ndarray, int]] = []
+        cheapest = np.zeros(len(space.pipes), dtype=int)
+        if ev.evaluate(cheapest).feasible:  # e.g. nothing to do: the network already meets the target
+            seeds = []
+            result_note = "the cheapest option on every candidate already meets the target: no search needed"
+        else:
+            result_note = ""
         if len(seeds) > 1 and workers > 1:
             others = _parallel_runs(wn, space, required, seeds[1:], workers=workers - 1,
                                     args=dict(max_velocity_ms=max_velocity_ms, tank_tolerance=tank_tolerance,
@@ -439,7 +445,7 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
                                               pop_size=pop_size, generations=generations, kicks=kicks,
                                               deadline_s=time_limit_s))
             seeds = seeds[:1]
-        x = None
+        x = cheapest if not seeds else None
         for sd in seeds:
             xs = _search(ev, seed=sd, pop_size=pop_size, generations=generations, kicks=kicks, progress=progress)
             x = xs if x is None or _better(ev, xs, x) else x
@@ -470,6 +476,8 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
                           currency=str(candidates.attrs.get("currency", "")), evaluations=evaluations,
                           time_s=time.perf_counter() - t0, verification=ver, required=required, pareto=front,
                           settings=settings)
+    if result_note:
+        result.notes.append(result_note)
     if stopped:
         result.notes.append(f"the search stopped at its time limit ({time_limit_s:g} s): the design is the best "
                             "found by then, not a converged answer")
