@@ -275,3 +275,16 @@ def test_nothing_to_do_when_the_network_already_passes():
     res = design_network(wn, table(), min_pressure=MIN_P, action="replace", pop_size=10, generations=50)
     assert res.feasible and res.cost == 0 and res.works.empty and res.evaluations <= 2
     assert any("no search needed" in n for n in res.notes)
+
+
+@pytest.mark.slow
+def test_scenario_beyond_pipe_works_names_binding_nodes_and_capacity():
+    from watersupply.scenario import parse_scenario
+
+    net = scenario_net()
+    sc = parse_scenario({"name": "huge", "title_zh": "超大", "title_en": "Huge", "duration_h": 24,
+                         "events": [{"type": "demand_change", "multiplier": 100.0}]})
+    with pytest.raises(InfeasibleDesignError, match=r"huge: infeasible: .*binding: B") as info:
+        design_scenario(sc, net=net, candidates=pipe_costs("pe"), pipes="all", pop_size=8, generations=2,
+                        rerun=False)
+    assert "B" in info.value.binding.index

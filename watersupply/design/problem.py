@@ -431,7 +431,10 @@ class Evaluator:
         if error:
             min_p = np.where(np.isfinite(min_p), min_p, PRESSURE_FLOOR_M)
         deficit = np.maximum(self._req - min_p, 0.0)
-        v_ex = float(np.maximum(vmax - self.max_velocity_ms, 0.0).sum()) if self.max_velocity_ms is not None else 0.0
+        v_ex = 0.0
+        if self.max_velocity_ms is not None:  # only in the pipes laid (a kept pipe is not this design's work)
+            laid = self.space.rows(xa) >= 0
+            v_ex = float((np.maximum(vmax - self.max_velocity_ms, 0.0) * laid).sum())
         short = 0.0
         if t24 and tend:
             for k, (name, _i, rng) in enumerate(self._tanks):

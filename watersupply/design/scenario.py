@@ -40,7 +40,7 @@ from ..metrics import demand_nodes, service_heads
 from ..model import to_wntr
 from ..schema import Network
 from ..standards import thresholds
-from .core import DesignResult, auto_candidates, design_network
+from .core import DesignResult, InfeasibleDesignError, auto_candidates, design_network
 from .costs import pipe_costs
 
 __all__ = ["ScenarioDesign", "design_scenario", "designed_network", "scenario_verdict"]
@@ -162,6 +162,33 @@ def _pool(net: Network, wn: wntr.network.WaterNetworkModel, pipes: str | list[st
     return pipes, own
 
 
+def _capacity_hint(wn: wntr.network.WaterNetworkModel, res: wntr.sim.SimulationResults) -> str:
+    """Pumps that run all the time and tanks that run dry in the scenario: where pipe works cannot help."""
+    parts = []
+    if wn.pump_name_list:
+        on = (res.link["status"][wn.pump_name_list] > 0).mean()
+        busy = [p for p in wn.pump_name_list if on[p] >= 0.95]
+        if busy:
+            parts.append("pumps running ≥ 95 % of the time: " + ", ".join(busy))
+    dry = []
+    for tk in wn.tank_name_list:
+        level = res.node["pressure"][tk]
+        if float(level.min()) <= wn.get_node(tk).min_level + 0.05:
+            dry.append(tk)
+    if dry:
+        parts.append("tanks reaching their minimum level: " + ", ".join(dry))
+    return (" — in the scenario on the existing network, " + "; ".join(parts) +
+            " (pumping or storage capacity, which pipe works cannot add)") if parts else ""
+
+
+def _design(wn, table, required, sel, action, vmax, t, tank_drop, seed, pop_size, generations, kicks, restarts,
+            workers, time_limit_s, pareto, engine, progress) -> DesignResult:
+    return design_network(wn, table, min_pressure=required, pipes=sel, action=action, max_velocity_ms=vmax,
+                          tank_tolerance=float(t["reservoir_cycle_tolerance"]), tank_baseline_drop_m=tank_drop,
+                          seed=seed, pop_size=pop_size, generations=generations, kicks=kicks, restarts=restarts,
+                          workers=workers, time_limit_s=time_limit_s, pareto=pareto, engine=engine, progress=progress)
+
+
 def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd.DataFrame | None = None,
                     pipes: str | list[str] = "auto", n_auto: int = 30, action: str = "replace",
                     max_velocity_ms: float | None = None, seed: int = 1, pop_size: int = 40, generations: int = 40,
@@ -222,15 +249,15 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
 
     wn = _model(net, sc, events=True)
     sel, own = _pool(net, wn, pipes)
+    res = _run(wn)
     if sel == "auto":
-        res = _run(wn)
         sel = auto_candidates(wn, res, required, n=n_auto, pool=own)
         log.info("design %s: %d automatic candidate pipes", sc.name, len(sel))
-    result = design_network(wn, table, min_pressure=required, pipes=sel, action=action, max_velocity_ms=vmax,
-                            tank_tolerance=float(t["reservoir_cycle_tolerance"]), tank_baseline_drop_m=tank_drop,
-                            seed=seed, pop_size=pop_size, generations=generations, kicks=kicks,
-                            restarts=restarts, workers=workers, time_limit_s=time_limit_s,
-                            pareto=pareto, engine=engine, progress=progress)
+    try:
+        result = _design(wn, table, required, sel, action, vmax, t, tank_drop, seed, pop_size, generations, kicks,
+                         restarts, workers, time_limit_s, pareto, engine, progress)
+    except InfeasibleDesignError as exc:
+        raise InfeasibleDesignError(f"{sc.name}: {exc}{_capacity_hint(wn, res)}", exc.binding) from None
     result.settings.update({"scenario": sc.name, "pipes_option": pipes if isinstance(pipes, str) else "list",
                             "relaxed_nodes": len(relaxed)})
     if len(relaxed):
