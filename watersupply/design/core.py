@@ -472,7 +472,7 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
         front = front.assign(resilience_verified=verified)
     settings = {"action": action, "candidates": len(space.pipes), "seed": seed, "pop_size": pop_size,
                 "generations": generations, "kicks": kicks, "restarts": restarts, "engine": engine,
-                "max_velocity_ms": max_velocity_ms if max_velocity_ms is not None else np.nan}
+                "velocity_limit_ms": max_velocity_ms if max_velocity_ms is not None else np.nan}
     result = DesignResult(wn=designed, space=space, x=x, works=works_table(space, x), cost=space.cost(x),
                           currency=str(candidates.attrs.get("currency", "")), evaluations=evaluations,
                           time_s=time.perf_counter() - t0, verification=ver, required=required, pareto=front,

@@ -99,9 +99,9 @@ def design_report(result: DesignResult, *, title: str, scenario: ScenarioDesign 
         f"最低压力 minimum pressure {s['min_pressure_m']:.2f} m at {s['worst_node']} "
         f"(margin 余量 {s['worst_margin_m']:+.2f} m)",
     ]
-    if pd.notna(result.settings.get("max_velocity_ms")):
+    if pd.notna(result.settings.get("velocity_limit_ms")) and len(result.works):
         lines.append(f"- 新管最大流速 Peak velocity in the pipes laid: {s['max_velocity_ms']:.2f} m/s "
-                     f"(limit 限值 {result.settings['max_velocity_ms']:g} m/s)")
+                     f"(limit 限值 {result.settings['velocity_limit_ms']:g} m/s)")
     for note in result.notes:
         lines.append(f"- 注 Note: {note}")
     if scenario is not None and scenario.verdict_after:
