@@ -158,7 +158,8 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
     click.echo(f"Total cost {result.cost:,.0f} {result.currency}: {len(result.works)} pipes, "
                f"{result.evaluations:,} EPANET evaluations, {result.time_s:,.0f} s")
     click.echo(f"Full EPANET check: {'feasible' if result.feasible else 'NOT feasible'}, minimum pressure "
-               f"{v['min_pressure_m']:.2f} m at {v['worst_node']} (margin {v['worst_margin_m']:+.2f} m)")
+               f"{v['min_pressure_m']:.2f} m, smallest margin over the required head {v['worst_margin_m']:+.2f} m "
+               f"at {v['worst_node']}")
     if sd is not None and sd.verdict_after:
         b, a = sd.verdict_before, sd.verdict_after
         click.echo(f"Scenario re-run: existing network {'passes' if b['passes'] else 'fails'} "

@@ -96,8 +96,8 @@ def design_report(result: DesignResult, *, title: str, scenario: ScenarioDesign 
         f"{result.settings['generations']} generations) + local search",
         f"- EPANET 计算次数 Evaluations: {result.evaluations:,}; 用时 time: {result.time_s:,.0f} s",
         f"- 复核 Verification (full EPANET run, WNTR): {'可行 feasible' if result.feasible else '不可行 NOT feasible'}; "
-        f"最低压力 minimum pressure {s['min_pressure_m']:.2f} m at {s['worst_node']} "
-        f"(margin 余量 {s['worst_margin_m']:+.2f} m)",
+        f"最低压力 minimum pressure {s['min_pressure_m']:.2f} m; 最小余量 smallest margin over the required "
+        f"head {s['worst_margin_m']:+.2f} m at {s['worst_node']}",
     ]
     if pd.notna(result.settings.get("velocity_limit_ms")) and len(result.works):
         lines.append(f"- 新管最大流速 Peak velocity in the pipes laid: {s['max_velocity_ms']:.2f} m/s "
