@@ -92,3 +92,21 @@ def test_design_bad_cost_table_names_the_row(tree_files, tmp_path):
 def test_design_unknown_scenario(tmp_path):
     res = CliRunner().invoke(cli, ["design", "food_park_expanson", "-o", str(tmp_path / "o")])
     assert res.exit_code == 2 and "food_park_expansion" in res.output
+
+
+def test_design_on_a_network_geopackage(tmp_path):
+    from test_design import scenario_net
+    from watersupply.io import write_network
+
+    gpkg = write_network(scenario_net(), tmp_path / "tiny.gpkg")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["design", "--network", str(gpkg), "--candidates", "di", "--min-pressure", "15",
+                                   "--action", "replace", "--pop-size", "10", "--generations", "5", "--restarts", "1",
+                                   "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    import geopandas as gpd
+
+    works = gpd.read_file(out / "designed.gpkg", layer="works")
+    summary = pd.read_csv(out / "design_summary.csv")
+    assert bool(summary.loc[0, "feasible"]) and summary.loc[0, "currency"] == "yuan"
+    assert len(works) == summary.loc[0, "pipes_laid"] and works.crs is not None
