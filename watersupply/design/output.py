@@ -54,7 +54,10 @@ def pareto_figure(front: pd.DataFrame, path: str | os.PathLike, *, currency: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..staticmap import cjk_font
+    try:  # the maps package (after the map renderer's refactor), else the older staticmap module
+        from ..maps.fonts import cjk_font
+    except ImportError:
+        from ..staticmap import cjk_font  # type: ignore[no-redef]
 
     family = cjk_font()
     res_col = "resilience_verified" if "resilience_verified" in front else "resilience"
