@@ -1,0 +1,276 @@
+"""Least-cost pipe upgrades that make a failing scenario pass.
+
+:func:`design_scenario` takes a scenario (e.g. ``food_park_expansion``), builds
+its model with the scenario's events (:func:`watersupply.scenario.apply_events`),
+and designs the cheapest pipe replacements (or duplicates) from a cost table so
+that, for every hour of the run,
+
+- every demand node keeps its **service head** (:func:`watersupply.metrics.service_heads`,
+  GB 50013 / rural rule by settlement and storeys) and at least the PDD
+  required pressure (``pdd_required_pressure_m``), so pressure-dependent demand
+  shows no shortfall; a node already below that in the baseline (same network,
+  no events) only has to do no worse than in the baseline;
+- the velocity in the pipes laid stays under ``main_velocity_max_ms``;
+- tanks still cycle: the level at the end of the run is not lower than at 24 h
+  by more than ``reservoir_cycle_tolerance`` of the operating range (or than in
+  the baseline).
+
+The search runs demand-driven (deficits are measurable); the designed network
+is then re-run through :func:`watersupply.scenario.run_scenario` with
+pressure-dependent demand, and the verdict reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import wntr
+
+from .._errors import ConfigError
+from ..engine import quiet_stdout
+from ..metrics import demand_nodes, service_heads
+from ..model import to_wntr
+from ..schema import Network
+from ..standards import thresholds
+from .core import DesignResult, InfeasibleDesignError, auto_candidates, design_network
+from .costs import pipe_costs
+
+__all__ = ["ScenarioDesign", "design_scenario", "designed_network", "scenario_verdict"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScenarioDesign:
+    """A scenario's least-cost design and the scenario re-run on the designed network.
+
+    Attributes
+    ----------
+    design : DesignResult
+    scenario : Scenario
+    network_name : str
+    net, designed_net : dict
+        The network's layers before and after the works.
+    before, after : ScenarioRun or None
+        The scenario run on the existing and on the designed network.
+    verdict_before, verdict_after : dict
+        :func:`scenario_verdict` of each run.
+    relaxed_nodes : list of str
+        Demand nodes already below their target in the baseline (held to the baseline instead).
+    """
+
+    design: DesignResult
+    scenario: Any
+    network_name: str
+    net: Network
+    designed_net: Network
+    before: Any = None
+    after: Any = None
+    verdict_before: dict[str, Any] = field(default_factory=dict)
+    verdict_after: dict[str, Any] = field(default_factory=dict)
+    relaxed_nodes: list[str] = field(default_factory=list)
+
+
+def _run(wn: wntr.network.WaterNetworkModel) -> wntr.sim.SimulationResults:
+    with tempfile.TemporaryDirectory(prefix="ws_design_") as tmp, quiet_stdout(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=os.path.join(tmp, "run"))
+
+
+def _model(net: Network, sc: Any, *, events: bool) -> wntr.network.WaterNetworkModel:
+    from ..scenario import apply_events
+
+    use = sc if events else sc.model_copy(update={"events": []})
+    wn = apply_events(to_wntr(net, duration_h=sc.duration_h), net, use)
+    wn.options.hydraulic.demand_model = "DDA"
+    return wn
+
+
+def scenario_verdict(run: Any, required: pd.Series) -> dict[str, Any]:
+    """Does a scenario run pass? Every demand node at or above its required head every hour, demand fully served.
+
+    Returns ``passes``, ``demand_served_pct``, ``person_hours_without_water``,
+    ``nodes_below_target``, ``min_margin_m`` and ``worst_node``.
+    """
+    head = run.headline()
+    p = run.result.pressure.reindex(columns=required.index)
+    margin = p.min() - required
+    below = int((margin < -1e-3).sum())
+    served = float(head["demand_served_pct"])
+    return {"passes": bool(below == 0 and served >= 99.9 and head["person_hours_without_water"] == 0),
+            "demand_served_pct": round(served, 2),
+            "person_hours_without_water": float(head["person_hours_without_water"]),
+            "nodes_below_target": below, "min_margin_m": round(float(margin.min()), 3),
+            "worst_node": str(margin.idxmin())}
+
+
+def designed_network(net: Network, result: DesignResult) -> Network:
+    """The network's layers with the works built (pipe diameters, C and material; duplicates added)."""
+    out = dict(net)
+    pipes = net["pipes"].copy()
+    works = result.works
+    if not len(works):
+        return out
+    ids = pipes["id"].astype(str)
+    if result.space.action == "parallel":
+        add = []
+        for w in works.itertuples(index=False):
+            row = pipes.loc[ids == w.pipe].iloc[0].copy()
+            row["id"] = w.element
+            row["diameter_mm"] = w.new_diameter_mm
+            row["roughness_c"] = w.roughness_c
+            if w.material:
+                row["material"] = w.material
+            add.append(row)
+        pipes = pd.concat([pipes, pd.DataFrame(add)], ignore_index=True)
+        pipes = pipes.set_geometry("geometry", crs=net["pipes"].crs) if hasattr(net["pipes"], "crs") else pipes
+    else:
+        by = works.set_index("pipe")
+        hit = ids.isin(by.index)
+        pipes.loc[hit, "diameter_mm"] = ids[hit].map(by["new_diameter_mm"]).to_numpy()
+        pipes.loc[hit, "roughness_c"] = ids[hit].map(by["roughness_c"]).to_numpy()
+        mats = ids[hit].map(by["material"])
+        if "material" in pipes:
+            pipes.loc[hit, "material"] = np.where(mats.astype(str) != "", mats, pipes.loc[hit, "material"])
+    out["pipes"] = pipes
+    return out
+
+
+def _pool(net: Network, wn: wntr.network.WaterNetworkModel, pipes: str | list[str]) -> tuple[str | list[str], list[str]]:
+    """Resolve the pipes option against the network's own pipes (not those a scenario adds)."""
+    own = [p for p in net["pipes"]["id"].astype(str) if p in set(wn.pipe_name_list)]
+    if isinstance(pipes, str) and pipes.startswith("zone:"):
+        zone = pipes[5:]
+        pz = net["pipes"]
+        if "zone" not in pz:
+            raise ConfigError("the network's pipes have no 'zone' column; give pipe ids or 'auto'")
+        zones = sorted(pz["zone"].dropna().astype(str).unique())
+        sel = pz.loc[pz["zone"].astype(str) == zone, "id"].astype(str).tolist()
+        if not sel:
+            raise ConfigError(f"no pipes in zone {zone!r}; zones: {', '.join(zones)}")
+        return sel, own
+    if pipes == "all":
+        return own, own
+    return pipes, own
+
+
+def _capacity_hint(wn: wntr.network.WaterNetworkModel, res: wntr.sim.SimulationResults) -> str:
+    """Pumps that run all the time and tanks that run dry in the scenario: where pipe works cannot help."""
+    parts = []
+    if wn.pump_name_list:
+        on = (res.link["status"][wn.pump_name_list] > 0).mean()
+        busy = [p for p in wn.pump_name_list if on[p] >= 0.95]
+        if busy:
+            parts.append("pumps running ≥ 95 % of the time: " + ", ".join(busy))
+    dry = []
+    for tk in wn.tank_name_list:
+        level = res.node["pressure"][tk]
+        if float(level.min()) <= wn.get_node(tk).min_level + 0.05:
+            dry.append(tk)
+    if dry:
+        parts.append("tanks reaching their minimum level: " + ", ".join(dry))
+    return (" — in the scenario on the existing network, " + "; ".join(parts) +
+            " (pumping or storage capacity, which pipe works cannot add)") if parts else ""
+
+
+def _design(wn, table, required, sel, action, vmax, t, tank_drop, seed, pop_size, generations, kicks, restarts,
+            workers, time_limit_s, pareto, engine, progress) -> DesignResult:
+    return design_network(wn, table, min_pressure=required, pipes=sel, action=action, max_velocity_ms=vmax,
+                          tank_tolerance=float(t["reservoir_cycle_tolerance"]), tank_baseline_drop_m=tank_drop,
+                          seed=seed, pop_size=pop_size, generations=generations, kicks=kicks, restarts=restarts,
+                          workers=workers, time_limit_s=time_limit_s, pareto=pareto, engine=engine, progress=progress)
+
+
+def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd.DataFrame | None = None,
+                    pipes: str | list[str] = "auto", n_auto: int = 30, action: str = "replace",
+                    max_velocity_ms: float | None = None, seed: int = 1, pop_size: int = 40, generations: int = 40,
+                    kicks: int = 0, restarts: int = 1, workers: int = 1,
+                    time_limit_s: float | None = None, pareto: bool = False, engine: str = "epanet2.2",
+                    rerun: bool = True, t: dict[str, float] | None = None,
+                    progress: Callable[[str, int, float], None] | None = None) -> ScenarioDesign:
+    """Design the least-cost pipe works that make `scenario` pass, verify them and re-run the scenario.
+
+    Parameters
+    ----------
+    scenario
+        A :class:`~watersupply.scenario.Scenario`, a scenario file or a shipped scenario's name.
+    net
+        The network (default: the scenario's).
+    candidates
+        Candidate table (default: the shipped PE100 and ductile-iron tables, ``pipe_costs("pe+di")``).
+    pipes
+        ``"auto"`` (the `n_auto` pipes whose head loss matters most on the paths to
+        the failing nodes), ``"all"``, ``"zone:<zone>"``, or pipe ids.
+    action
+        ``"replace"`` (default) or ``"parallel"`` (``"size"`` re-sizes and pays for every candidate).
+    max_velocity_ms
+        Velocity limit in the pipes laid (default ``main_velocity_max_ms``).
+    rerun
+        Re-run the scenario (pressure-dependent demand) on the existing and designed networks.
+
+    Raises
+    ------
+    InfeasibleDesignError
+        Pipe works alone cannot make it pass (binding nodes named).
+    ScenarioError, ConfigError
+        Bad scenario or options.
+    """
+    from ..scenario import Scenario, load_scenario, resolve_scenario, run_scenario, scenario_network
+
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(resolve_scenario(scenario))
+    t = t or thresholds()
+    net, name = scenario_network(sc, net=net)
+    table = candidates if candidates is not None else pipe_costs("pe+di")
+    vmax = float(t["main_velocity_max_ms"]) if max_velocity_ms is None else max_velocity_ms
+
+    # targets: service head and PDD full-demand pressure, relaxed where the baseline already fails
+    ids = demand_nodes(net)
+    target = np.maximum(service_heads(net, t).reindex(ids), float(t["pdd_required_pressure_m"]))
+    base_wn = _model(net, sc, events=False)
+    base = _run(base_wn)
+    base_min = base.node["pressure"][list(ids)].min()
+    relaxed = target.index[base_min < target - 1e-6]
+    required = target.copy()
+    required[relaxed] = np.maximum(base_min[relaxed] - 1e-3, 0.0)
+    tank_drop = {}
+    if sc.duration_h >= 48:
+        for tk in base_wn.tank_name_list:
+            h = base.node["head"][tk]
+            if 24 * 3600 in h.index:
+                tank_drop[tk] = max(0.0, float(h.loc[24 * 3600] - h.iloc[-1]))
+
+    wn = _model(net, sc, events=True)
+    sel, own = _pool(net, wn, pipes)
+    res = _run(wn)
+    if sel == "auto":
+        sel = auto_candidates(wn, res, required, n=n_auto, pool=own)
+        log.info("design %s: %d automatic candidate pipes", sc.name, len(sel))
+    try:
+        result = _design(wn, table, required, sel, action, vmax, t, tank_drop, seed, pop_size, generations, kicks,
+                         restarts, workers, time_limit_s, pareto, engine, progress)
+    except InfeasibleDesignError as exc:
+        raise InfeasibleDesignError(f"{sc.name}: {exc}{_capacity_hint(wn, res)}", exc.binding) from None
+    result.settings.update({"scenario": sc.name, "pipes_option": pipes if isinstance(pipes, str) else "list",
+                            "relaxed_nodes": len(relaxed)})
+    if len(relaxed):
+        result.notes.append(f"{len(relaxed)} demand node(s) are below their target head already in the baseline; "
+                            "they are held to their baseline minimum instead (the design fixes the scenario, "
+                            "not the baseline)")
+    out = ScenarioDesign(design=result, scenario=sc, network_name=name, net=net,
+                         designed_net=designed_network(net, result), relaxed_nodes=[str(n) for n in relaxed])
+    if rerun:
+        out.before = run_scenario(sc, net=net, age=False)
+        out.after = run_scenario(sc, net=out.designed_net, age=False)
+        out.verdict_before = scenario_verdict(out.before, required)
+        out.verdict_after = scenario_verdict(out.after, required)
+        result.settings["rerun_passes"] = out.verdict_after["passes"]
+    return out
+
