@@ -38,6 +38,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -56,6 +57,7 @@ import wntr
 from shapely.geometry import LineString, Point
 
 from ._errors import NetworkDataError
+from .epanet_tables import model_tables
 from .schema import Network, validate_network
 
 __all__ = [
@@ -92,6 +94,8 @@ COMMUNITY_MIN_POPULATION = 2000
 MAIN_DIAMETER_MM = 150.0
 
 SECONDS_PER_DAY = 86_400.0
+#: Horizon (h) the analyses give a single-period (steady-state) model; the model itself keeps duration 0.
+SINGLE_PERIOD_HORIZON_H = 24.0
 GAMMA_WATER = 9810.0          # specific weight of water, N/m³
 KINEMATIC_VISCOSITY = 1.0e-6  # m²/s, water at 20 °C
 _REFERENCE_VELOCITY = 1.0     # m/s, for converting roughness between formulas
@@ -384,46 +388,6 @@ def _velocity_flow(wn: wntr.network.WaterNetworkModel, pump: Any) -> float:
     return _REFERENCE_VELOCITY * math.pi * d * d / 4.0
 
 
-def _level_controls(wn: wntr.network.WaterNetworkModel) -> tuple[dict[str, dict], list[str]]:
-    """Tank-level on/off controls per pump, and the names of the controls not kept."""
-    from wntr.network.controls import Comparison, Control
-
-    found: dict[str, dict] = {}
-    used: set[str] = set()
-    for name, ctl in wn.controls():
-        if type(ctl) is not Control:
-            continue
-        cond = ctl.condition
-        acts = ctl.actions()
-        if len(acts) != 1 or not hasattr(cond, "_source_obj"):
-            continue
-        src, attr = cond._source_obj, getattr(cond, "_source_attr", None)
-        if attr != "level" or getattr(src, "node_type", None) != "Tank":
-            continue
-        act = acts[0]
-        target, what = act.target()
-        if what != "status" or getattr(target, "link_type", None) != "Pump":
-            continue
-        rel = cond._relation
-        rec = found.setdefault(target.name, {})
-        if rec.get("control_node") not in (None, src.name):
-            continue
-        value = int(act._value)
-        if value == 1 and rel in (Comparison.lt, Comparison.le) and "on_below_m" not in rec:
-            rec.update(control_node=src.name, on_below_m=float(cond._threshold))
-            rec.setdefault("names", []).append(name)
-        elif value == 0 and rel in (Comparison.gt, Comparison.ge) and "off_above_m" not in rec:
-            rec.update(control_node=src.name, off_above_m=float(cond._threshold))
-            rec.setdefault("names", []).append(name)
-    kept = {}
-    for pump, rec in found.items():
-        if "on_below_m" in rec and "off_above_m" in rec and rec["on_below_m"] < rec["off_above_m"]:
-            kept[pump] = rec
-            used.update(rec["names"])
-    dropped = [name for name in wn.control_name_list if name not in used]
-    return kept, dropped
-
-
 def _patterns(wn: wntr.network.WaterNetworkModel, notes: list[str]) -> tuple[pd.DataFrame, float]:
     """The patterns table (hourly when the pattern step is whole hours) and its step in seconds."""
     step = float(wn.options.time.pattern_timestep)
@@ -437,8 +401,6 @@ def _patterns(wn: wntr.network.WaterNetworkModel, notes: list[str]) -> tuple[pd.
         rows.extend((str(name), h, m) for h, m in enumerate(mult))
     if rep > 1:
         notes.append(f"patterns with a {step / 3600:g} h step were expanded to hourly values (same demands)")
-    if wn.options.time.pattern_start:
-        notes.append(f"pattern start {wn.options.time.pattern_start} s is ignored: patterns start at time 0")
     df = pd.DataFrame(rows, columns=["pattern", "hour", "multiplier"])
     df["hour"] = df["hour"].astype("int64")
     return df, out_step
@@ -567,111 +529,97 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
     label = name or (Path(wn.name).stem if wn.name else None) or "network"
 
     # --- nodes and facilities
-    default_pat = wn.options.hydraulic.pattern
-    default_pat = str(default_pat) if default_pat is not None and str(default_pat) in wn.pattern_name_list else None
     pump_suction = {p.start_node_name for _, p in wn.pumps()}
     node_rows, fac_rows = [], []
-    mixed, emitters, head_patterns, vol_curves = [], [], [], []
+    total_demand: dict[str, float] = {}
     for nid, node in wn.nodes():
         xy = Point(pos[nid])
         base = dict(id=str(nid), zone=None, settlement_id=None, base_demand_m3d=0.0, pattern=None, population=0,
-                    demand_category="none", head_m=np.nan, geometry=xy)
+                    demand_category="none", head_m=np.nan, geometry=xy,
+                    initial_quality=float(node.initial_quality or 0.0))
         if node.node_type == "Junction":
             dl = list(node.demand_timeseries_list)
-            q = sum(float(d.base_value) for d in dl) * SECONDS_PER_DAY
-            pats = [str(d.pattern_name) if d.pattern_name is not None else default_pat for d in dl]
-            if len({p for p in pats}) > 1:
-                mixed.append(nid)
-            pat = pats[0] if pats else None
-            kind = "pump_station" if nid in pump_suction and q == 0 else "junction"
-            if getattr(node, "emitter_coefficient", None):
-                emitters.append(nid)
+            q = float(dl[0].base_value) * SECONDS_PER_DAY if dl else 0.0
+            total_demand[str(nid)] = sum(float(d.base_value) for d in dl) * SECONDS_PER_DAY
+            pat = dl[0].pattern_name if dl else None
+            kind = "pump_station" if nid in pump_suction and q == 0 and len(dl) <= 1 else "junction"
+            emitter = getattr(node, "emitter_coefficient", None)
             node_rows.append({**base, "kind": kind, "elevation_m": float(node.elevation),
-                              "base_demand_m3d": q, "pattern": pat if q != 0 else None,
-                              "demand_category": "domestic" if q > 0 else "none"})
+                              "base_demand_m3d": q, "pattern": str(pat) if pat is not None else None,
+                              "demand_category": "domestic" if total_demand[str(nid)] > 0 else "none",
+                              "demand_name": dl[0].category if dl else None,
+                              "emitter_coeff": float(emitter) if emitter else np.nan})
         elif node.node_type == "Reservoir":
-            if node.head_pattern_name:
-                head_patterns.append(nid)
             head = float(node.base_head)
-            node_rows.append({**base, "kind": "plant", "elevation_m": head, "head_m": head})
+            node_rows.append({**base, "kind": "plant", "elevation_m": head, "head_m": head,
+                              "head_pattern": node.head_pattern_name})
             fac_rows.append(dict(id=str(nid), kind="plant", name_zh=None, name_en=f"Source {nid}", node_id=str(nid),
                                  zone=None, head_m=head, geometry=xy))
         else:  # Tank
-            if node.vol_curve_name:
-                vol_curves.append(nid)
             node_rows.append({**base, "kind": "reservoir", "elevation_m": float(node.elevation)})
             d = float(node.diameter)
+            mix = node.mixing_model
             fac_rows.append(dict(id=str(nid), kind="reservoir", name_zh=None, name_en=f"Tank {nid}",
                                  node_id=str(nid), zone=None, bottom_elev_m=float(node.elevation), diameter_m=d,
                                  min_level_m=float(node.min_level), max_level_m=float(node.max_level),
                                  init_level_m=float(node.init_level),
-                                 volume_m3=round(math.pi * d * d / 4.0 * float(node.max_level), 1), geometry=xy))
-    if mixed:
-        notes.append(f"{len(mixed)} junction(s) have demands with different patterns ({', '.join(mixed[:5])}); "
-                     "their base demands were summed under the first pattern")
-    if emitters:
-        notes.append(f"emitters at {len(emitters)} junction(s) were dropped")
-    if head_patterns:
-        notes.append(f"head patterns of reservoir(s) {', '.join(head_patterns[:5])} were dropped (fixed head)")
-    if vol_curves:
-        notes.append(f"volume curves of tank(s) {', '.join(vol_curves[:5])} were dropped (cylindrical tanks)")
-    if len(wn.source_name_list):
-        notes.append(f"{len(wn.source_name_list)} water quality source(s) were dropped "
-                     "(chlorine is dosed at the plants by the simulation options)")
+                                 volume_m3=round(math.pi * d * d / 4.0 * float(node.max_level), 1),
+                                 min_vol_m3=float(node.min_vol or 0.0), vol_curve=node.vol_curve_name,
+                                 overflow=bool(node.overflow),
+                                 mixing_model=str(getattr(mix, "name", mix)).upper() if mix is not None else None,
+                                 mixing_fraction=float(node.mixing_fraction) if node.mixing_fraction is not None
+                                 else np.nan,
+                                 bulk_coeff_d=float(node.bulk_coeff) * SECONDS_PER_DAY if node.bulk_coeff is not None
+                                 else np.nan, geometry=xy))
     nodes = gpd.GeoDataFrame(node_rows, columns=["id", "kind", "elevation_m", "zone", "settlement_id",
                                                  "base_demand_m3d", "pattern", "population", "demand_category",
-                                                 "head_m", "geometry"], geometry="geometry", crs=out_crs)
+                                                 "head_m", "demand_name", "emitter_coeff", "head_pattern",
+                                                 "initial_quality", "geometry"], geometry="geometry", crs=out_crs)
 
-    # --- pipes
+    # --- pipes: roughness as given, in the model's headloss formula (H-W C, D-W mm, C-M n)
     headloss = str(wn.options.hydraulic.headloss).upper()
     pipe_rows = []
-    names, diam, rough = [], [], []
     for pid, pipe in wn.pipes():
         a, b = pipe.start_node_name, pipe.end_node_name
         geom = LineString([pos[a], *vertices.get(pid, []), pos[b]])
         status = "CV" if pipe.check_valve else ("CLOSED" if pipe.initial_status == wntr.network.base.LinkStatus.Closed
                                                  else "OPEN")
         dmm = float(pipe.diameter) * 1000.0
+        rough = float(pipe.roughness) * (1000.0 if headloss == "D-W" else 1.0)
         pipe_rows.append({"id": str(pid), "from_node": str(a), "to_node": str(b), "class": _pipe_class(dmm),
-                          "diameter_mm": dmm, "material": "unknown", "roughness_c": float(pipe.roughness),
+                          "diameter_mm": dmm, "material": "unknown", "roughness_c": rough,
                           "length_m": float(pipe.length), "zone": None, "status": status,
-                          "minor_loss": float(pipe.minor_loss), "geometry": geom})
-        names.append(pid)
-        diam.append(float(pipe.diameter))
-        rough.append(float(pipe.roughness))
+                          "minor_loss": float(pipe.minor_loss),
+                          "bulk_coeff_d": float(pipe.bulk_coeff) * SECONDS_PER_DAY if pipe.bulk_coeff is not None
+                          else np.nan,
+                          "wall_coeff_m_d": float(pipe.wall_coeff) * SECONDS_PER_DAY if pipe.wall_coeff is not None
+                          else np.nan, "geometry": geom})
     pipes = gpd.GeoDataFrame(pipe_rows, columns=["id", "from_node", "to_node", "class", "diameter_mm", "material",
-                                                 "roughness_c", "length_m", "zone", "status", "minor_loss", "geometry"],
+                                                 "roughness_c", "length_m", "zone", "status", "minor_loss",
+                                                 "bulk_coeff_d", "wall_coeff_m_d", "geometry"],
                              geometry="geometry", crs=out_crs)
-    if headloss in ("D-W", "C-M") and len(pipes):
-        c = hazen_williams_equivalent(np.array(rough), np.array(diam), formula=headloss)
-        pipes["roughness_c"] = np.round(c, 1)
-        notes.append(f"the headloss formula is {headloss}: roughness was converted to an equivalent Hazen-Williams C "
-                     f"at 1 m/s in each pipe (approximate; C from {c.min():.0f} to {c.max():.0f})")
-    if (pipes["minor_loss"] > 0).any():
-        notes.append(f"{int((pipes['minor_loss'] > 0).sum())} pipe(s) have minor losses; they are kept in column "
-                     "'minor_loss' but the simulation ignores them")
 
-    # --- pumps and pump stations
-    controls, dropped_controls = _level_controls(wn)
-    pump_rows, reduced, derived, reopened = [], [], [], []
+    # --- pumps and pump stations (design point for the analyses; the model keeps curve or power)
+    pump_rows, derived = [], []
     power_flows: dict[str, float] | None = None
     global_eff = float(wn.options.energy.global_efficiency or 75.0) / 100.0
     for pid, pump in wn.pumps():
         a, b = pump.start_node_name, pump.end_node_name
-        speed = float(pump.speed_timeseries.base_value or 1.0)
+        speed = float(pump.speed_timeseries.base_value if pump.speed_timeseries.base_value is not None else 1.0)
+        curve_name, power_kw = None, np.nan
         if pump.pump_type == "HEAD":
             curve = pump.get_pump_curve()
+            curve_name = str(curve.name)
             point = _design_point(curve.points)
             if point is None:
                 raise NetworkDataError(f"pump {pid!r}: head curve {curve.name!r} has no point with flow and head "
                                        f"> 0 ({curve.points}); give the pump a head curve with a design point")
-            if len(curve.points) > 1:
-                reduced.append(f"{pid} ({len(curve.points)} points)")
             q, h = point
         else:  # POWER
             if power_flows is None:
                 power_flows = _power_pump_flows(wn)
             power = float(pump.power)
+            power_kw = power / 1000.0
             q = abs(power_flows.get(pid, 0.0))
             method = "its flow in a snapshot simulation with all pumps running"
             if not q > 1e-6:
@@ -679,46 +627,31 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
                 method = "1 m/s in its largest adjacent pipe"
             h = power / (GAMMA_WATER * q)
             derived.append(f"{pid} ({power / 1000:g} kW -> {q * 1000:.1f} L/s at {h:.1f} m, flow from {method})")
-        if speed != 1.0:
-            q, h = q * speed, h * speed * speed
+        ds = speed if speed > 0 else 1.0
+        q, h = q * ds, h * ds * ds
         eff = global_eff
-        ecurve = getattr(pump, "efficiency_curve", None)
+        ecurve = getattr(pump, "efficiency", None)
         if ecurve is not None and len(ecurve.points):
             xs, ys = zip(*sorted(ecurve.points))
             eff = float(np.interp(q, xs, ys)) / 100.0
-        ctl = controls.get(pid, {})
         status = "CLOSED" if pump.initial_status == wntr.network.base.LinkStatus.Closed else "OPEN"
-        if status == "CLOSED" and ctl:
-            status = "OPEN"  # in the layout CLOSED means out of service: its controls would be ignored
-            reopened.append(str(pid))
         geom = Point((pos[a][0] + pos[b][0]) / 2.0, (pos[a][1] + pos[b][1]) / 2.0)
         pump_rows.append(dict(id=str(pid), station_id=None, from_node=str(a), to_node=str(b), role="duty",
                               design_flow_ls=round(q * 1000.0, 6), design_head_m=round(h, 6), efficiency=eff,
-                              status=status, control_node=ctl.get("control_node"),
-                              on_below_m=ctl.get("on_below_m", np.nan), off_above_m=ctl.get("off_above_m", np.nan),
-                              geometry=geom))
-    if reduced:
-        notes.append(f"pump head curves with several points were reduced to their middle point: "
-                     f"{', '.join(reduced[:5])}{', ...' if len(reduced) > 5 else ''}; EPANET then uses a 1-point "
-                     "curve through it")
+                              status=status, control_node=None, on_below_m=np.nan, off_above_m=np.nan,
+                              curve=curve_name, power_kw=power_kw, speed=speed,
+                              speed_pattern=pump.speed_pattern_name,
+                              efficiency_curve=ecurve.name if ecurve is not None else None,
+                              energy_price=float(pump.energy_price) if pump.energy_price is not None else np.nan,
+                              price_pattern=pump.energy_pattern, geometry=geom))
     if derived:
-        notes.append("constant-power pump(s) were given a derived design point on their power curve "
-                     f"H = P/(rho g Q): {'; '.join(derived[:5])}")
-    if reopened:
-        notes.append(f"pump(s) {', '.join(reopened)} start CLOSED in the model but have tank-level controls; their "
-                     "status is OPEN in the layout (where CLOSED means out of service) so the controls switch them")
-    if dropped_controls:
-        notes.append(f"{len(dropped_controls)} control(s)/rule(s) that are not tank-level pump on/off controls were "
-                     f"dropped: {', '.join(dropped_controls[:5])}{', ...' if len(dropped_controls) > 5 else ''}")
-        closed = {r["id"] for r in pump_rows if r["status"] == "CLOSED" and not r["control_node"]}
-        stuck = sorted({a.target()[0].name for name in dropped_controls for a in wn.get_control(name).actions()
-                        if getattr(a.target()[0], "name", None) in closed})
-        if stuck:
-            notes.append(f"pump(s) {', '.join(stuck)} start CLOSED and only dropped controls opened them: they never "
-                         "run in the converted network — set their status to OPEN or give them tank-level controls")
+        notes.append("constant-power pump(s) keep their power in the model; for the analyses' summaries their "
+                     f"design point on H = P/(rho g Q) is: {'; '.join(derived[:5])}")
     pumps = gpd.GeoDataFrame(pump_rows, columns=["id", "station_id", "from_node", "to_node", "role", "design_flow_ls",
                                                  "design_head_m", "efficiency", "status", "control_node",
-                                                 "on_below_m", "off_above_m", "geometry"],
+                                                 "on_below_m", "off_above_m", "curve", "power_kw", "speed",
+                                                 "speed_pattern", "efficiency_curve", "energy_price", "price_pattern",
+                                                 "geometry"],
                              geometry="geometry", crs=out_crs)
     if len(pumps):
         fac_ids = {r["id"] for r in fac_rows}
@@ -739,8 +672,7 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
         vtype = str(valve.valve_type).upper()
         setting, curve = np.nan, None
         if vtype == "GPV":
-            c = wn.get_curve(valve.headloss_curve_name)
-            curve = ";".join(f"{q * 1000.0:.6g}:{h:.6g}" for q, h in c.points)
+            curve = str(valve.headloss_curve_name)
         elif vtype == "FCV":
             setting = float(valve.initial_setting) * 1000.0
         else:
@@ -759,7 +691,10 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
                        pd.DataFrame(others, columns=["from_node", "to_node"])], ignore_index=True)
     pattern_mean = {name: float(np.mean(pat.multipliers)) if len(pat.multipliers) else 1.0
                     for name, pat in wn.patterns()}
-    mean_demand = nodes["base_demand_m3d"] * nodes["pattern"].map(lambda p: pattern_mean.get(p, 1.0) if p else 1.0)
+    default_pat = wn.options.hydraulic.pattern
+    mean_of = {str(n): sum(float(d.base_value) * pattern_mean.get(d.pattern_name or default_pat, 1.0)
+                           for d in j.demand_timeseries_list) * SECONDS_PER_DAY for n, j in wn.junctions()}
+    mean_demand = nodes["id"].map(lambda n: mean_of.get(n, 0.0))
     settlements, sid, pop = derive_settlements(nodes, links, mean_demand_m3d=mean_demand)
     nodes["settlement_id"] = sid.astype(object).where(sid.notna(), None)
     nodes["population"] = pop
@@ -770,8 +705,7 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
 
     duration_h = float(wn.options.time.duration) / 3600.0
     if duration_h <= 0:
-        duration_h = 24.0
-        notes.append("the model is a single-period (steady-state) run; duration_h was set to 24 h")
+        duration_h = SINGLE_PERIOD_HORIZON_H  # the analyses' horizon; the model keeps its own (options table)
     t = wn.options.time
     meta = {
         "name": label,
@@ -805,6 +739,13 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
         net["control_valves"] = gpd.GeoDataFrame(valve_rows, geometry="geometry", crs=out_crs)
     net["patterns"] = patterns
     net["metadata"] = metadata
+    tables = model_tables(wn)
+    opts = tables["options"]
+    opts.loc[opts["key"] == "time.pattern_timestep", "value"] = json.dumps(int(pat_step) if pat_step == int(pat_step)
+                                                                           else pat_step)
+    for key, df in tables.items():
+        if len(df) or key == "options":
+            net[key] = df
     for note in notes:
         log.info("%s: %s", label, note)
         warnings.warn(f"{label}: {note}", UserWarning, stacklevel=2)

@@ -191,7 +191,8 @@ def read_network(path: str | os.PathLike) -> Network:
         if "id" in df.columns:
             df["id"] = df["id"].astype(str)
         for col in ("from_node", "to_node", "node_id", "settlement_id", "station_id", "link", "node",
-                    "control_node", "zone"):
+                    "control_node", "zone", "pattern", "curve", "rule", "control", "vol_curve", "head_pattern",
+                    "speed_pattern", "price_pattern", "efficiency_curve", "category", "demand_name"):
             if col in df.columns:
                 df[col] = df[col].astype("string").astype(object).where(df[col].notna(), None)
         net[name] = df
