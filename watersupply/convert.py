@@ -6,20 +6,19 @@ and :func:`network_from_wntr` turns a ``WaterNetworkModel`` into a
 facilities, settlements, patterns and metadata. :func:`load_network` is what the
 CLI calls for ``--network`` / ``--inp`` / ``--crs``.
 
-What cannot be represented in the layout is dropped or approximated, each time
-with a :class:`UserWarning` saying what was done:
+Nothing EPANET 2.2 expresses is dropped: the layers carry the model itself
+(curves, controls, rules, extra demand categories, sources, every option, pump
+curves or power, speeds, valve settings, roughness in the file's own headloss
+formula, emitters, tank volume curves and mixing; see :mod:`watersupply.schema`),
+so INP -> network -> INP gives EPANET the same model (:func:`equivalence` checks it).
+What EPANET 2.3 adds and 2.2 cannot express (:data:`EPANET23_FEATURES`) is refused
+with an error naming it, and a file EPANET 2.2 rejects gets EPANET's own error
+codes and messages with the section and line. Two things are derived, each with a
+:class:`UserWarning`:
 
-* pump head curves with several points keep their middle point as the design
-  point (EPANET then uses a 1-point curve through it); constant-power pumps get
-  a design point from a snapshot simulation of the original model;
-* Darcy-Weisbach and Chezy-Manning roughness is converted to an equivalent
-  Hazen-Williams C at 1 m/s in each pipe;
-* only tank-level on/off pump controls are kept (``control_node``,
-  ``on_below_m``, ``off_above_m``); time controls and rules are dropped;
-* minor losses, emitters, quality sources, reservoir head patterns and tank
-  volume curves are dropped;
 * settlements are derived from the demand nodes (graph communities) with the
-  population estimated at :data:`PER_CAPITA_L_D`.
+  population estimated at :data:`PER_CAPITA_L_D`;
+* constant-power pumps get a design point (for summaries; the model keeps the power).
 
 Coordinates: with a ``crs`` the INP coordinates are taken as given (projected
 to UTM if the CRS is geographic). Without one they are a schematic drawing:
@@ -42,6 +41,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -58,6 +58,7 @@ from shapely.geometry import LineString, Point
 
 from ._errors import NetworkDataError
 from .epanet_tables import model_tables
+from .equivalence import equivalence
 from .schema import Network, validate_network
 
 __all__ = [
@@ -69,6 +70,11 @@ __all__ = [
     "load_network",
     "derive_settlements",
     "hazen_williams_equivalent",
+    "epanet23_features",
+    "EPANET23_FEATURES",
+    "equivalence",
+    "convert_file",
+    "compare_networks",
 ]
 
 log = logging.getLogger(__name__)
@@ -817,6 +823,63 @@ def _read_wn(p: Path) -> wntr.network.WaterNetworkModel:
             return wntr.network.WaterNetworkModel(str(utf8))
 
 
+#: What EPANET 2.3 adds that EPANET 2.2 (and so this project's network) cannot carry:
+#: (section or None for any, regular expression on a data line, the feature's name).
+EPANET23_FEATURES: tuple[tuple[str | None, str, str], ...] = (
+    ("[LEAKAGE]", r".", "pipe leakage ([LEAKAGE] section)"),
+    ("[VALVES]", r"^\S+\s+\S+\s+\S+\s+\S+\s+PCV\b", "positional control valves (PCV)"),
+    ("[OPTIONS]", r"^UNITS\s+CMS\b", "flow units CMS"),
+    ("[OPTIONS]", r"^PRESSURE\s+(UNITS\s+)?(KPA|METERS|PSI|BAR|FEET)\b", "pressure units (PRESSURE UNITS option)"),
+    ("[OPTIONS]", r"^(EMITTER\s+BACKFLOW|BACKFLOW\s+ALLOWED)\b", "emitter backflow option"),
+    ("[RULES]", r"^(DISABLED|ENABLED)\b", "enabled/disabled rules"),
+    ("[CONTROLS]", r"\b(DISABLED|ENABLED)\s*$", "enabled/disabled controls"),
+)
+
+
+def epanet23_features(text: str) -> list[str]:
+    """The EPANET 2.3 features in an INP file's text that EPANET 2.2 cannot express, with line numbers.
+
+    Examples
+    --------
+    >>> epanet23_features("[VALVES]\\nV1 A B 100 PCV 50 0\\n")
+    ['positional control valves (PCV) at line 2']
+    """
+    found: dict[str, int] = {}
+    section = None
+    for i, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split(";", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            section = line.split()[0].upper()
+            if section == "[LEAKAGE]":
+                found.setdefault("pipe leakage ([LEAKAGE] section)", i)
+            continue
+        for sec, pattern, feature in EPANET23_FEATURES:
+            if sec == section and re.search(pattern, line, flags=re.IGNORECASE):
+                found.setdefault(feature, i)
+    return [f"{f} at line {n}" for f, n in found.items()]
+
+
+def _check_with_epanet(p: Path) -> None:
+    """Refuse EPANET 2.3 features by name, then let EPANET 2.2 itself judge the file."""
+    from .equivalence import check_inp
+
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("gb18030", errors="replace")
+    new = epanet23_features(text)
+    if new:
+        raise NetworkDataError(f"{p}: uses EPANET 2.3 feature(s) this project cannot carry: {'; '.join(new)}. "
+                               "Remove them or save the model for EPANET 2.2; nothing was converted")
+    errors = check_inp(p)
+    if errors:
+        raise NetworkDataError(f"{p}: EPANET 2.2 rejects this INP file: {'; '.join(errors[:5])}"
+                               f"{f' (and {len(errors) - 5} more)' if len(errors) > 5 else ''}")
+
+
 def read_inp(path: str | os.PathLike, *, crs: Any = None) -> Network:
     """Read an EPANET INP file (any flow units) into the project's layers.
 
@@ -846,6 +909,9 @@ def read_inp(path: str | os.PathLike, *, crs: Any = None) -> Network:
     p = Path(path)
     if not p.is_file():
         raise NetworkDataError(f"{p}: file not found; give the path of an EPANET .inp file")
+    if b"\x00" in p.read_bytes()[:65536]:
+        raise NetworkDataError(f"{p}: not a text file (binary data); give an EPANET .inp text file")
+    _check_with_epanet(p)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # WNTR's own notes on options
@@ -912,3 +978,126 @@ def load_network(*, network: str | os.PathLike | None = None, inp: str | os.Path
             raise NetworkDataError(f"{path}: the GeoPackage is in {have.to_string()}, but CRS {want.to_string()} was "
                                    "given; --crs only applies to INP files — drop it, or reproject the GeoPackage")
     return net
+
+
+#: Metadata keys that record where a network came from rather than what it is.
+_PROVENANCE_KEYS = {"name", "source", "converter", "crs", "coordinates", "title", "as_is"}
+
+
+def compare_networks(a: Network, b: Network, *, rtol: float = 1e-9, atol: float = 1e-6,
+                     xy_tol_m: float = 0.01) -> list[str]:
+    """Differences between two networks' layers (empty when equal).
+
+    Layers, rows (by order), columns (in any order) and values are compared;
+    numbers within `rtol`/`atol`, geometries within `xy_tol_m`, strings exactly,
+    empty cells equal to empty cells. Provenance metadata (name, source, CRS label)
+    is ignored.
+
+    Examples
+    --------
+    >>> net = load_network()
+    >>> compare_networks(net, net)
+    []
+    """
+    out: list[str] = []
+    if set(a) != set(b):
+        out.append(f"layers differ: only in the first {sorted(set(a) - set(b))}, only in the second "
+                   f"{sorted(set(b) - set(a))}")
+    for layer in sorted(set(a) & set(b)):
+        x, y = a[layer], b[layer]
+        if layer == "metadata":
+            mx = {k: v for k, v in zip(x["key"], x["value"]) if k not in _PROVENANCE_KEYS}
+            my = {k: v for k, v in zip(y["key"], y["value"]) if k not in _PROVENANCE_KEYS}
+            diff = sorted(k for k in set(mx) | set(my) if mx.get(k) != my.get(k))
+            if diff:
+                out.append(f"metadata: {', '.join(f'{k}={mx.get(k)!r}/{my.get(k)!r}' for k in diff[:5])}")
+            continue
+        if set(x.columns) != set(y.columns):
+            out.append(f"{layer}: columns only in the first {sorted(set(x.columns) - set(y.columns))}, only in "
+                       f"the second {sorted(set(y.columns) - set(x.columns))}")
+            continue
+        if len(x) != len(y):
+            out.append(f"{layer}: {len(x)} rows vs {len(y)}")
+            continue
+        for col in x.columns:
+            u, v = x[col].reset_index(drop=True), y[col].reset_index(drop=True)
+            if col == "geometry":
+                d = gpd.GeoSeries(u).hausdorff_distance(gpd.GeoSeries(v), align=False) if len(u) else pd.Series([])
+                if len(u) and float(np.nanmax(d.to_numpy())) > xy_tol_m:
+                    out.append(f"{layer}: geometry moves by up to {float(np.nanmax(d)):.3g} m")
+                continue
+            un, vn = pd.to_numeric(u, errors="coerce"), pd.to_numeric(v, errors="coerce")
+            empty_u, empty_v = u.isna() | u.astype(str).isin(["", "None", "nan"]), \
+                v.isna() | v.astype(str).isin(["", "None", "nan"])
+            numeric = (un.notna() | empty_u).all() and (vn.notna() | empty_v).all() and \
+                not (pd.api.types.is_bool_dtype(u) or pd.api.types.is_bool_dtype(v))
+            if numeric:
+                both = un.notna() & vn.notna()
+                bad = (empty_u != empty_v) | (both & ~np.isclose(un.fillna(0), vn.fillna(0), rtol=rtol, atol=atol))
+            else:
+                bad = (empty_u != empty_v) | (~empty_u & (u.astype(str) != v.astype(str)))
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                ident = x["id"].iloc[i] if "id" in x.columns else i
+                out.append(f"{layer}.{col}: {int(bad.sum())} value(s) differ, first at {ident!r}: "
+                           f"{u.iloc[i]!r} vs {v.iloc[i]!r}")
+    return out
+
+
+def convert_file(src: str | os.PathLike, out: str | os.PathLike, *, crs: Any = None,
+                 units: str | None = None) -> Path:
+    """Convert a network file by extension: ``.inp`` -> ``.gpkg`` or ``.gpkg`` -> ``.inp``.
+
+    Parameters
+    ----------
+    src
+        An EPANET INP file or a network GeoPackage (from a conversion, ``watersupply
+        build`` or the bundled model).
+    out
+        The file to write (atomically; nothing is written on error).
+    crs
+        For an INP: the CRS of its coordinates (as :func:`read_inp`). For a GeoPackage:
+        the CRS the INP's coordinates are written in (reprojected).
+    units
+        INP flow units (LPS, GPM, ...); default the model's own (LPS for a project network).
+
+    Returns
+    -------
+    pathlib.Path
+        `out`.
+
+    Notes
+    -----
+    A GeoPackage that carries an EPANET model (converted from an INP) is written as
+    exactly that model; a project network (from ``build``) as the model the analyses
+    solve (:func:`watersupply.model.to_wntr`).
+    """
+    from .io import read_network, write_network
+    from .model import keep_as_is, to_wntr, write_inp
+
+    s, o = Path(src), Path(out)
+    kinds = {".inp": "inp", ".gpkg": "gpkg"}
+    ks, ko = kinds.get(s.suffix.lower()), kinds.get(o.suffix.lower())
+    if ks is None:
+        raise NetworkDataError(f"{s}: cannot tell the format from the extension {s.suffix!r}; give a .inp or .gpkg")
+    if ko is None or ko == ks:
+        want = ".gpkg" if ks == "inp" else ".inp"
+        raise NetworkDataError(f"{o}: the output of a {s.suffix} file must be a {want} file")
+    if ks == "inp":
+        if units is not None:
+            raise NetworkDataError("--units applies to writing an INP file, not a GeoPackage")
+        return write_network(read_inp(s, crs=crs), o)
+    net = read_network(s)
+    if crs is not None:
+        want_crs = _crs(crs)
+        net = {k: (v.to_crs(want_crs) if isinstance(v, gpd.GeoDataFrame) else v) for k, v in net.items()}
+    if units is not None:
+        from wntr.epanet.util import FlowUnits
+        if units.upper() not in FlowUnits.__members__:
+            raise NetworkDataError(f"unknown INP flow units {units!r}; use one of {', '.join(FlowUnits.__members__)}")
+        units = units.upper()
+    try:
+        wn = to_wntr(keep_as_is(net))
+    except NetworkDataError as exc:
+        raise NetworkDataError(f"{s}: {exc}") from None
+    return write_inp(wn, o, units=units)

@@ -65,12 +65,20 @@ def _inp(units: FlowUnits = FlowUnits.LPS) -> InpFile:
     return inp
 
 
+_LONG_FLOAT = re.compile(r"(?<![\w.])-?\d+\.\d{12,}(?:[eE][-+]?\d+)?(?![\w.])")
+
+
+def _tidy(line: str) -> str:
+    """Round numbers carrying unit-conversion noise (``109.99999999999999``) to 15 significant digits."""
+    return _LONG_FLOAT.sub(lambda m: f"{float(m.group(0)):.15g}", line)
+
+
 def control_lines(wn: wntr.network.WaterNetworkModel) -> list[str]:
     """The model's simple controls as EPANET [CONTROLS] lines in the model's INP units."""
     buf = io.BytesIO()
     _inp(_units(wn))._write_controls(buf, wn)
     lines = buf.getvalue().decode("utf-8").splitlines()
-    return [ln.strip() for ln in lines[1:] if ln.strip() and not ln.strip().startswith(";")]
+    return [_tidy(ln.strip()) for ln in lines[1:] if ln.strip() and not ln.strip().startswith(";")]
 
 
 def rule_lines(wn: wntr.network.WaterNetworkModel) -> list[tuple[str, str]]:
@@ -86,7 +94,7 @@ def rule_lines(wn: wntr.network.WaterNetworkModel) -> list[tuple[str, str]]:
             rule = s.split(None, 1)[1].strip()
         if rule is None:
             raise NetworkDataError(f"rule text without a RULE header: {s!r}")
-        out.append((rule, s))
+        out.append((rule, _tidy(s)))
     return out
 
 

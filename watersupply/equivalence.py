@@ -52,7 +52,11 @@ class EpanetResults(dict):
 
 
 def _toolkit():
+    import logging
+
     from wntr.epanet.toolkit import ENepanet
+    # the errors are reported by the caller, with EPANET's own messages; WNTR's log line is noise
+    logging.getLogger("wntr.epanet.toolkit").setLevel(logging.CRITICAL)
     return ENepanet(version=2.2)
 
 
@@ -64,23 +68,46 @@ def _link_id(en, i: int) -> str:
     return str(buf.value, "UTF-8")
 
 
-def _errors_from_report(rpt: Path) -> list[str]:
+def _errors_from_report(rpt: Path, inp: str | os.PathLike | None = None) -> list[str]:
+    """EPANET's error messages in a report file, each with the offending line and its number."""
     if not rpt.is_file():
         return []
-    text = rpt.read_text(encoding="utf-8", errors="replace")
+    lines = rpt.read_text(encoding="utf-8", errors="replace").splitlines()
+    source: list[str] = []
+    if inp is not None:
+        try:
+            source = Path(inp).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            source = []
     out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if re.match(r"(Error|Warning) \d+", line):
-            out.append(line)
+    for i, line in enumerate(lines):
+        m = re.match(r"\s*(Error \d+:.*?)\s*$", line)
+        if not m or m.group(1).startswith("Error 200:"):
+            continue
+        msg = m.group(1).rstrip(":")
+        nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if nxt and m.group(1).endswith(":") and not re.match(r"(Error|Warning) \d+", nxt):
+            where = [k + 1 for k, src in enumerate(source) if src.strip() == nxt]
+            msg += f", line {where[0]}" if len(where) == 1 else ""
+            msg += f": {' '.join(nxt.split())!r}"
+        out.append(msg)
     return out
 
 
-def check_inp(path: str | os.PathLike) -> list[str]:
-    """EPANET's error messages for `path` (empty when EPANET 2.2 accepts the file).
+def _open_errors(path: str | os.PathLike, en, rpt: Path) -> list[str]:
+    try:
+        en.ENclose()
+    except Exception:  # noqa: BLE001 - closing a project that never opened
+        pass
+    return _errors_from_report(rpt, path)
 
-    Each message is EPANET's own, e.g. ``"Error 213: invalid option value 10 in [OPTIONS] section"``,
-    followed by the offending line where EPANET names it.
+
+def check_inp(path: str | os.PathLike) -> list[str]:
+    """EPANET 2.2's error messages for `path` (empty when EPANET accepts the file).
+
+    Each message is EPANET's own with its code, the section, and the offending line
+    with its number, e.g. ``"Error 202: illegal numeric value abc in [JUNCTIONS] section,
+    line 9: '11 710 abc ;'"``.
     """
     from wntr.epanet.exceptions import EpanetException
 
@@ -91,13 +118,8 @@ def check_inp(path: str | os.PathLike) -> list[str]:
             with quiet_stdout():
                 en.ENopen(str(path), str(rpt), str(out))
         except EpanetException as exc:
-            found = _errors_from_report(rpt)
-            return found or [str(exc)]
-        finally:
-            try:
-                en.ENclose()
-            except Exception:  # noqa: BLE001 - closing a project that never opened
-                pass
+            return _open_errors(path, en, rpt) or [str(exc).replace(" %s", "")]
+        en.ENclose()
     return []
 
 
@@ -139,14 +161,10 @@ def solve_inp(path: str | os.PathLike) -> EpanetResults:
                         break
                 en.ENcloseH()
         except EpanetException as exc:
-            found = _errors_from_report(rpt)
+            found = _open_errors(path, en, rpt)
             raise NetworkDataError(f"{path}: EPANET 2.2 rejects or cannot solve this file: "
                                    f"{'; '.join(found) if found else exc}") from None
-        finally:
-            try:
-                en.ENclose()
-            except Exception:  # noqa: BLE001
-                pass
+        en.ENclose()
     idx = pd.Index(times, name="time_s")
     return EpanetResults(head=pd.DataFrame(np.array(heads, dtype=float).reshape(len(times), len(nodes)) * hf,
                                            index=idx, columns=nodes),
