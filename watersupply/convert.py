@@ -157,6 +157,11 @@ def hazen_williams_equivalent(roughness: np.ndarray, diameter_m: np.ndarray, *, 
     return (10.67 * q**1.852 / (slope * d**4.8704)) ** (1 / 1.852)
 
 
+#: WNTR's names of the tank mixing models -> EPANET's.
+_MIXING = {"MIXED": "MIXED", "MIX1": "MIXED", "TWO_COMP": "2COMP", "TWOCOMP": "2COMP", "MIX2": "2COMP",
+           "2COMP": "2COMP", "FIFO": "FIFO", "LIFO": "LIFO"}
+
+
 def _pipe_class(diameter_mm: float) -> str:
     return "main" if diameter_mm >= MAIN_DIAMETER_MM else "branch"
 
@@ -409,6 +414,7 @@ def _patterns(wn: wntr.network.WaterNetworkModel, notes: list[str]) -> tuple[pd.
         notes.append(f"patterns with a {step / 3600:g} h step were expanded to hourly values (same demands)")
     df = pd.DataFrame(rows, columns=["pattern", "hour", "multiplier"])
     df["hour"] = df["hour"].astype("int64")
+    df = df.sort_values(["pattern", "hour"], kind="stable").reset_index(drop=True)
     return df, out_step
 
 
@@ -572,7 +578,8 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
                                  volume_m3=round(math.pi * d * d / 4.0 * float(node.max_level), 1),
                                  min_vol_m3=float(node.min_vol or 0.0), vol_curve=node.vol_curve_name,
                                  overflow=bool(node.overflow),
-                                 mixing_model=str(getattr(mix, "name", mix)).upper() if mix is not None else None,
+                                 mixing_model=_MIXING.get(str(getattr(mix, "name", mix)).upper(), str(mix))
+                                 if mix is not None else None,
                                  mixing_fraction=float(node.mixing_fraction) if node.mixing_fraction is not None
                                  else np.nan,
                                  bulk_coeff_d=float(node.bulk_coeff) * SECONDS_PER_DAY if node.bulk_coeff is not None
@@ -636,7 +643,7 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
         ds = speed if speed > 0 else 1.0
         q, h = q * ds, h * ds * ds
         eff = global_eff
-        ecurve = getattr(pump, "efficiency", None)
+        ecurve = pump.efficiency_curve
         if ecurve is not None and len(ecurve.points):
             xs, ys = zip(*sorted(ecurve.points))
             eff = float(np.interp(q, xs, ys)) / 100.0
@@ -646,6 +653,9 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
                               design_flow_ls=round(q * 1000.0, 6), design_head_m=round(h, 6), efficiency=eff,
                               status=status, control_node=None, on_below_m=np.nan, off_above_m=np.nan,
                               curve=curve_name, power_kw=power_kw, speed=speed,
+                              initial_setting=float(pump.initial_setting)
+                              if isinstance(pump.initial_setting, (int, float)) and pump.initial_setting != 1.0
+                              else np.nan,
                               speed_pattern=pump.speed_pattern_name,
                               efficiency_curve=ecurve.name if ecurve is not None else None,
                               energy_price=float(pump.energy_price) if pump.energy_price is not None else np.nan,
@@ -655,7 +665,7 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
                      f"design point on H = P/(rho g Q) is: {'; '.join(derived[:5])}")
     pumps = gpd.GeoDataFrame(pump_rows, columns=["id", "station_id", "from_node", "to_node", "role", "design_flow_ls",
                                                  "design_head_m", "efficiency", "status", "control_node",
-                                                 "on_below_m", "off_above_m", "curve", "power_kw", "speed",
+                                                 "on_below_m", "off_above_m", "curve", "power_kw", "speed", "initial_setting",
                                                  "speed_pattern", "efficiency_curve", "energy_price", "price_pattern",
                                                  "geometry"],
                              geometry="geometry", crs=out_crs)
@@ -803,24 +813,48 @@ def _messages(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {' '.join(str(inner).split())}"
 
 
+_RULE_CLOCKTIME = re.compile(r"(\bCLOCKTIME\s+(?:[<>=!]+|IS|NOT|BELOW|ABOVE)\s+)(\d{1,2})(\s+[AP]M\b)", re.IGNORECASE)
+
+
+def _wntr_text(text: str) -> str:
+    """Spellings EPANET accepts but WNTR's reader does not, rewritten to ones both read alike.
+
+    In [RULES], ``SYSTEM CLOCKTIME >= 2 AM`` becomes ``2:00 AM``.
+    """
+    out, section = [], None
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("["):
+            section = s.split()[0].upper()
+        elif section == "[RULES]":
+            line = _RULE_CLOCKTIME.sub(lambda m: f"{m.group(1)}{m.group(2)}:00{m.group(3)}", line)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def _read_wn(p: Path) -> wntr.network.WaterNetworkModel:
-    """Read with WNTR; a file in a legacy Chinese encoding (GB18030/GBK) is re-encoded to UTF-8 first."""
+    """Read with WNTR; a file in a legacy Chinese encoding (GB18030/GBK) is re-encoded to UTF-8 first,
+    and spellings WNTR's reader lacks (:func:`_wntr_text`) are rewritten in a private copy."""
+    raw = p.read_bytes()
     try:
-        return wntr.network.WaterNetworkModel(str(p))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raw = p.read_bytes()
-        if b"\x00" in raw:
-            raise NetworkDataError(f"{p}: not a text file (binary data); give an EPANET .inp text file") from None
         try:
             text = raw.decode("gb18030")
         except UnicodeDecodeError:
             raise NetworkDataError(f"{p}: not readable as text in UTF-8 or GB18030; save the INP file as "
                                    "UTF-8") from None
         log.info("%s is not UTF-8; read it as GB18030", p)
-        with tempfile.TemporaryDirectory(prefix="watersupply-inp-") as tmp:
-            utf8 = Path(tmp) / p.name
-            utf8.write_text(text, encoding="utf-8")
-            return wntr.network.WaterNetworkModel(str(utf8))
+        text = text + "\n"  # force the private copy
+    fixed = _wntr_text(text)
+    if fixed.rstrip("\n") == text.rstrip("\n") and raw.decode("utf-8", errors="replace") == text:
+        return wntr.network.WaterNetworkModel(str(p))
+    with tempfile.TemporaryDirectory(prefix="watersupply-inp-") as tmp:
+        copy = Path(tmp) / p.name
+        copy.write_text(fixed, encoding="utf-8")
+        wn = wntr.network.WaterNetworkModel(str(copy))
+    wn.name = str(p)
+    return wn
 
 
 #: What EPANET 2.3 adds that EPANET 2.2 (and so this project's network) cannot carry:
@@ -1026,16 +1060,17 @@ def compare_networks(a: Network, b: Network, *, rtol: float = 1e-9, atol: float 
                 if len(u) and float(np.nanmax(d.to_numpy())) > xy_tol_m:
                     out.append(f"{layer}: geometry moves by up to {float(np.nanmax(d)):.3g} m")
                 continue
-            un, vn = pd.to_numeric(u, errors="coerce"), pd.to_numeric(v, errors="coerce")
-            empty_u, empty_v = u.isna() | u.astype(str).isin(["", "None", "nan"]), \
-                v.isna() | v.astype(str).isin(["", "None", "nan"])
-            numeric = (un.notna() | empty_u).all() and (vn.notna() | empty_v).all() and \
-                not (pd.api.types.is_bool_dtype(u) or pd.api.types.is_bool_dtype(v))
-            if numeric:
-                both = un.notna() & vn.notna()
-                bad = (empty_u != empty_v) | (both & ~np.isclose(un.fillna(0), vn.fillna(0), rtol=rtol, atol=atol))
+            empty_u = u.isna() | u.astype(str).isin(["", "None", "nan", "<NA>"])
+            empty_v = v.isna() | v.astype(str).isin(["", "None", "nan", "<NA>"])
+            if pd.api.types.is_bool_dtype(u) or pd.api.types.is_bool_dtype(v):
+                un = vn = pd.Series(np.nan, index=u.index)
             else:
-                bad = (empty_u != empty_v) | (~empty_u & (u.astype(str) != v.astype(str)))
+                un, vn = pd.to_numeric(u, errors="coerce"), pd.to_numeric(v, errors="coerce")
+            both = un.notna() & vn.notna()  # numbers compare with a tolerance, the rest as text
+            close = pd.Series(np.isclose(un.fillna(0).astype(float), vn.fillna(0).astype(float), rtol=rtol, atol=atol),
+                              index=u.index)
+            same_text = u.astype(str) == v.astype(str)
+            bad = (empty_u != empty_v) | (~empty_u & ~empty_v & ~(both & close) & ~(~both & same_text))
             if bad.any():
                 i = int(np.flatnonzero(bad.to_numpy())[0])
                 ident = x["id"].iloc[i] if "id" in x.columns else i

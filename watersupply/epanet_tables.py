@@ -32,6 +32,7 @@ import re
 import threading
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import wntr
 from wntr.epanet.io import InpFile
@@ -73,12 +74,24 @@ def _tidy(line: str) -> str:
     return _LONG_FLOAT.sub(lambda m: f"{float(m.group(0)):.15g}", line)
 
 
+_DECIMAL_CLOCKTIME = re.compile(r"\bAT\s+CLOCKTIME\s+(\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
+
+
+def _clocktime(line: str) -> str:
+    """WNTR writes ``AT CLOCKTIME 7.5`` (decimal hours), which it cannot read back; write ``07:30:00``."""
+    m = _DECIMAL_CLOCKTIME.search(line)
+    if not m:
+        return line
+    sec = int(round(float(m.group(1)) * 3600))
+    return line[:m.start(1)] + f"{sec // 3600:02d}:{sec % 3600 // 60:02d}:{sec % 60:02d}"
+
+
 def control_lines(wn: wntr.network.WaterNetworkModel) -> list[str]:
     """The model's simple controls as EPANET [CONTROLS] lines in the model's INP units."""
     buf = io.BytesIO()
     _inp(_units(wn))._write_controls(buf, wn)
     lines = buf.getvalue().decode("utf-8").splitlines()
-    return [_tidy(ln.strip()) for ln in lines[1:] if ln.strip() and not ln.strip().startswith(";")]
+    return [_clocktime(_tidy(ln.strip())) for ln in lines[1:] if ln.strip() and not ln.strip().startswith(";")]
 
 
 def rule_lines(wn: wntr.network.WaterNetworkModel) -> list[tuple[str, str]]:
@@ -110,7 +123,8 @@ def model_tables(wn: wntr.network.WaterNetworkModel) -> dict[str, pd.DataFrame]:
     Returns
     -------
     dict
-        ``curves`` (curve, kind, point, x, y), ``controls`` (control, text),
+        ``curves`` (curve, kind, point, x, y; kind is empty for a curve no element uses, whose
+        points are kept as the file gave them), ``controls`` (control, text),
         ``rules`` (rule, line, text), ``demands`` (node, demand_m3d, pattern, category:
         the second and later demand categories of a junction; the first is in the
         ``nodes`` layer), ``sources`` (id, node, type, strength, pattern) and
@@ -118,10 +132,12 @@ def model_tables(wn: wntr.network.WaterNetworkModel) -> dict[str, pd.DataFrame]:
     """
     curves = []
     for name, curve in wn.curves():
-        kind = str(curve.curve_type or "HEAD").upper()
+        # a curve no element uses has no type; WNTR keeps its points as the file gave them
+        kind = str(curve.curve_type).upper() if curve.curve_type else ""
         fx = _M3S_TO_LS if kind in _FLOW_X else 1.0
         for i, (x, y) in enumerate(curve.points):
             curves.append(dict(curve=str(name), kind=kind, point=i, x=float(x) * fx, y=float(y)))
+    curves.sort(key=lambda r: (r["curve"], r["point"]))
     controls = [dict(control=f"C{i + 1}", text=t) for i, t in enumerate(control_lines(wn))]
     rules = [dict(rule=r, line=i, text=t) for i, (r, t) in enumerate(rule_lines(wn))]
     demands = []
@@ -166,8 +182,8 @@ def add_curves(wn: wntr.network.WaterNetworkModel, curves: pd.DataFrame | None) 
         return
     sort = ["curve", "point"] if "point" in curves.columns else ["curve"]
     for name, grp in curves.sort_values(sort, kind="stable").groupby("curve", sort=False):
-        kind = (_s(grp["kind"].iloc[0]) or "HEAD").upper()
-        if kind not in CURVE_KINDS:
+        kind = (_s(grp["kind"].iloc[0]) or "").upper()
+        if kind and kind not in CURVE_KINDS:
             raise NetworkDataError(f"table 'curves': curve {name!r} has kind {kind!r}; use one of "
                                    f"{', '.join(CURVE_KINDS)}")
         fx = _M3S_TO_LS if kind in _FLOW_X else 1.0
@@ -175,7 +191,7 @@ def add_curves(wn: wntr.network.WaterNetworkModel, curves: pd.DataFrame | None) 
         ys = pd.to_numeric(grp["y"], errors="coerce")
         if xs.isna().any() or ys.isna().any():
             raise NetworkDataError(f"table 'curves': curve {name!r} has points that are not numbers")
-        wn.add_curve(str(name), kind, [(float(x) / fx, float(y)) for x, y in zip(xs, ys)])
+        wn.add_curve(str(name), kind or None, [(float(x) / fx, float(y)) for x, y in zip(xs, ys)])
 
 
 def apply_options(wn: wntr.network.WaterNetworkModel, options: pd.DataFrame) -> None:
@@ -241,12 +257,45 @@ def apply_model_tables(wn: wntr.network.WaterNetworkModel, net: dict) -> None:
                                    "each row is one EPANET [RULES] line in the model's INP units") from None
 
 
+def _wrap(v: Any) -> Any:
+    if isinstance(v, float) and not isinstance(v, bool):
+        return _Num(v)
+    if isinstance(v, (list, tuple)):
+        return type(v)(_wrap(x) for x in v)
+    return v
+
+
 _ENTRIES = ("_JUNC_ENTRY", "_RES_ENTRY", "_TANK_ENTRY", "_PIPE_ENTRY", "_VALVE_ENTRY", "_GPV_ENTRY", "_CURVE_ENTRY")
 _WRITE_LOCK = threading.Lock()
 
 
+def shortest(x: float) -> str:
+    """The shortest decimal that gives `x` back within 2 ulp: the file's own numbers and free of
+    unit-conversion noise (``109.99999999999999`` -> ``110``), without exponents.
+
+    >>> shortest(109.99999999999999), shortest(2000.0), shortest(0.1), shortest(1e-7)
+    ('110', '2000', '0.1', '0.0000001')
+    """
+    x = float(x)
+    if not math.isfinite(x) or x == 0:
+        return repr(x) if x else "0"
+    tol = 2 * math.ulp(x)
+    for d in range(1, 18):
+        y = float(f"{x:.{d}g}")
+        if abs(y - x) <= tol:
+            return np.format_float_positional(y, trim="-")
+    return np.format_float_positional(x, trim="-")
+
+
+class _Num(float):
+    """A float that formats itself as :func:`shortest` (WNTR's writer formats every number it converts)."""
+
+    def __format__(self, spec: str) -> str:
+        return format(shortest(self), re.sub(r"\.\d+|[a-zA-Z]$", "", spec) or "")
+
+
 class _PreciseInpFile(InpFile):
-    """WNTR's INP writer with numbers written to full precision (15 significant digits).
+    """WNTR's INP writer with every number written exactly (:func:`shortest`).
 
     WNTR writes 11 significant digits (6 decimals for curves and patterns); on a long
     simulation with tank-level controls that alone moves heads by millimetres.
@@ -257,22 +306,33 @@ class _PreciseInpFile(InpFile):
         for name in wn.pattern_name_list:
             mult = list(wn.get_pattern(name).multipliers)
             for i in range(0, len(mult), 6):
-                f.write((f"{name} " + " ".join(f"{float(m):.15g}" for m in mult[i:i + 6]) + "\n").encode("utf-8"))
+                f.write((f"{name} " + " ".join(shortest(m) for m in mult[i:i + 6]) + "\n").encode("utf-8"))
         f.write(b"\n")
 
 
 def write_inpfile(wn: wntr.network.WaterNetworkModel, path: str, *, units: str) -> None:
-    """Write `wn` as an EPANET 2.2 INP file in `units` with every number to 15 significant digits."""
+    """Write `wn` as an EPANET 2.2 INP file in `units` with every number exact (:func:`shortest`)."""
     import wntr.epanet.io as wio
 
     with _WRITE_LOCK:
         saved = {k: getattr(wio, k) for k in _ENTRIES}
+        from_si = wio.from_si
         try:
             for k, v in saved.items():
-                setattr(wio, k, re.sub(r"\{(\w+):(\d+)\.11g\}|\{(\w+):(\d+)f\}",
-                                       lambda m: "{%s:%s.15g}" % ((m.group(1), m.group(2)) if m.group(1)
-                                                                 else (m.group(3), m.group(4))), v))
+                setattr(wio, k, re.sub(r"\{(\w+):(\d+)(?:\.11g|f)\}", lambda m: "{%s:>%s}" % (m.group(1), m.group(2)), v))
+            wio.from_si = lambda *a, **kw: _wrap(from_si(*a, **kw))
             _PreciseInpFile().write(path, wn, units=units, version=2.2)
         finally:
             for k, v in saved.items():
                 setattr(wio, k, v)
+            wio.from_si = from_si
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().split("\n")
+    section = None
+    for i, line in enumerate(lines):
+        if line.startswith("["):
+            section = line.strip().upper()
+        elif section == "[CONTROLS]":
+            lines[i] = _clocktime(line.rstrip())
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines))

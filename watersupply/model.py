@@ -414,11 +414,14 @@ def _add_pump(wn: wntr.network.WaterNetworkModel, row: Any, pid: str, status: st
     wn.add_pump(pid, str(row.from_node), str(row.to_node), pump_type=ptype, pump_parameter=param, speed=speed,
                 pattern=spat, initial_status=status)
     pump = wn.get_link(pid)
+    setting = _num(getattr(row, "initial_setting", None), float("nan"))
+    if not math.isnan(setting):
+        pump.initial_setting = setting  # a relative speed from [STATUS]
     ecurve = _str(getattr(row, "efficiency_curve", None))
     if ecurve is not None:
         if ecurve not in wn.curve_name_list:
             raise NetworkDataError(f"pump {pid!r} uses efficiency curve {ecurve!r}, which is not in table 'curves'")
-        pump.efficiency = wn.get_curve(ecurve)
+        pump.efficiency_curve_name = ecurve
     price = _num(getattr(row, "energy_price", None), float("nan"))
     if not math.isnan(price):
         pump.energy_price = price
