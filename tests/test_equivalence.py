@@ -291,3 +291,33 @@ def test_inp_epanet_rejects_gets_epanets_message_and_nothing_is_written(tmp_path
     with pytest.raises(NetworkDataError, match=r"Error 203: undefined node T9 in \[PIPES\] section, line \d+"):
         convert_file(bad, out)
     assert not out.exists() and not list(tmp_path.glob("*.tmp*"))
+
+
+# ----------------------------------------------------------------------------- WNTR's GIS layers (issue 19)
+
+
+@pytest.mark.parametrize("name", ["Net1", "Net2", "Net3", "ky4"])
+def test_wntr_gis_layers_round_trip_solve_identically(name: str, tmp_path: Path) -> None:
+    """INP -> wntr.network.to_gis (GeoJSON files) -> network -> INP solves like the INP (issue 19: 0.01 m)."""
+    src = LIB / f"{name}.inp"
+    folder = tmp_path / "gis"
+    folder.mkdir()
+    wntr.network.to_gis(wntr.network.WaterNetworkModel(str(src)), crs="EPSG:4545").write_geojson(str(folder / name))
+    back = convert_file(folder, tmp_path / f"{name}.inp", inp_options=src)
+    diff = equivalence(src, back)
+    assert diff["max_head_diff_m"].max() <= 0.01 and diff["max_flow_diff_ls"].max() <= 0.01
+    # and out to WNTR's schema (for QGIS) and back again
+    gpkg = convert_file(src, tmp_path / f"{name}_wntr.gpkg", schema="wntr")
+    again = convert_file(gpkg, tmp_path / f"{name}_again.inp", inp_options=src)
+    assert equivalence(src, again)["ok"].all()
+
+
+def test_wntr_gis_layers_name_what_is_missing(tmp_path: Path) -> None:
+    src = LIB / "Net3.inp"
+    folder = tmp_path / "gis"
+    folder.mkdir()
+    wntr.network.to_gis(wntr.network.WaterNetworkModel(str(src)), crs="EPSG:4545").write_geojson(str(folder / "n"))
+    with pytest.raises(NetworkDataError, match=r"layer 'junctions', feature '\w+', column 'demand_pattern': "
+                                               r"pattern '\w+' is not defined.*--inp-options"):
+        convert_file(folder, tmp_path / "x.inp")
+    assert not (tmp_path / "x.inp").exists()

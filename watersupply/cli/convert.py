@@ -11,7 +11,7 @@ from ._common import handle_errors
 
 
 @click.command("convert")
-@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("src", type=click.Path(path_type=Path))
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The file to write: .gpkg for an .inp input, .inp for a .gpkg input.")
 @click.option("--crs", default=None, metavar="EPSG",
@@ -19,12 +19,22 @@ from ._common import handle_errors
                    "For a .gpkg: CRS to write the INP coordinates in.")
 @click.option("--units", default=None, metavar="UNITS",
               help="Flow units of the INP written (LPS, GPM, CMH ...; default: the model's own).")
+@click.option("--inp-options", "inp_options", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="For WNTR GIS layers (wntr.network.to_gis): the INP or WNTR JSON with their patterns, curves, "
+                   "controls and options.")
+@click.option("--schema", type=click.Choice(["project", "wntr"]), default="project", show_default=True,
+              help="Layout of a GeoPackage written: the project's layers, or WNTR's to_gis layers (junctions, "
+                   "pipes, ...) for QGIS and back.")
 @click.option("--check", is_flag=True,
               help="After writing an INP from a GeoPackage converted from an INP (or an INP to a GeoPackage), "
                    "solve both INP files with EPANET and report the largest differences.")
 @handle_errors
-def command(src: Path, out: Path, crs: str | None, units: str | None, check: bool) -> None:
+def command(src: Path, out: Path, crs: str | None, units: str | None, inp_options: Path | None, schema: str,
+            check: bool) -> None:
     """Convert SRC by extension: an EPANET .inp into a network .gpkg, or a .gpkg into an .inp.
+
+    SRC may also be WNTR's GIS layers (a folder of *junctions.geojson, *pipes.geojson ... or a
+    GeoPackage with those layers), with --inp-options for their patterns, curves and controls.
 
     Everything EPANET 2.2 expresses is carried (controls, rules, curves, power pumps, valves,
     roughness as given, demands, quality, options), so the INP written back solves like the
@@ -36,13 +46,13 @@ def command(src: Path, out: Path, crs: str | None, units: str | None, check: boo
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        path = convert_file(src, out, crs=crs, units=units)
+        path = convert_file(src, out, crs=crs, units=units, inp_options=inp_options, schema=schema)
     for w in caught:
         if issubclass(w.category, UserWarning):
             click.echo(f"Warning: {w.message}", err=True)
     click.echo(f"wrote {path}")
     if check:
-        if src.suffix.lower() == ".inp":
+        if src.suffix.lower() == ".inp" and schema == "project":
             with tempfile.TemporaryDirectory(prefix="watersupply-convert-") as tmp:
                 back = convert_file(path, Path(tmp) / "back.inp")
                 diff = equivalence(src, back)
