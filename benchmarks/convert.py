@@ -21,7 +21,7 @@ import wntr
 from watersupply.convert import convert_file, equivalence
 
 
-def _timed(label: str, func, *args, **kw):  # noqa: ANN001, ANN202 - a tiny timing helper
+def _timed(label: str, func, *args, **kw):
     w0, c0 = time.perf_counter(), time.process_time()
     out = func(*args, **kw)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0

@@ -40,8 +40,15 @@ from wntr.epanet.util import FlowUnits, MassUnits
 
 from ._errors import NetworkDataError
 
-__all__ = ["OPTION_SECTIONS", "model_tables", "apply_model_tables", "control_lines", "rule_lines",
-           "CURVE_KINDS", "write_inpfile"]
+__all__ = [
+    "CURVE_KINDS",
+    "OPTION_SECTIONS",
+    "apply_model_tables",
+    "control_lines",
+    "model_tables",
+    "rule_lines",
+    "write_inpfile",
+]
 
 #: WNTR option groups carried in the ``options`` table as ``group.name`` keys.
 OPTION_SECTIONS = ("time", "hydraulic", "quality", "reaction", "energy")
@@ -252,7 +259,7 @@ def apply_model_tables(wn: wntr.network.WaterNetworkModel, net: dict) -> None:
         inp.sections["[RULES]"] = [(i + 1, str(t)) for i, t in enumerate(order["text"])]
         try:
             inp._read_rules()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise NetworkDataError(f"table 'rules': cannot read the rules ({type(exc).__name__}: {exc}); "
                                    "each row is one EPANET [RULES] line in the model's INP units") from None
 
@@ -301,7 +308,7 @@ class _PreciseInpFile(InpFile):
     simulation with tank-level controls that alone moves heads by millimetres.
     """
 
-    def _write_patterns(self, f, wn):  # noqa: ANN001 - WNTR's signature
+    def _write_patterns(self, f, wn):
         f.write(b"[PATTERNS]\n;ID        Multipliers\n")
         for name in wn.pattern_name_list:
             mult = list(wn.get_pattern(name).multipliers)

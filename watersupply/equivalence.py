@@ -29,8 +29,15 @@ import pandas as pd
 from ._errors import NetworkDataError
 from .engine import quiet_stdout
 
-__all__ = ["HEAD_TOLERANCE_M", "FLOW_TOLERANCE_LS", "FLOW_RTOL", "solve_inp", "equivalence", "check_inp",
-           "EpanetResults"]
+__all__ = [
+    "FLOW_RTOL",
+    "FLOW_TOLERANCE_LS",
+    "HEAD_TOLERANCE_M",
+    "EpanetResults",
+    "check_inp",
+    "equivalence",
+    "solve_inp",
+]
 
 #: The equivalence contract: heads within 1 mm, flows within 0.001 L/s or 1e-6 relative.
 HEAD_TOLERANCE_M = 0.001
@@ -97,7 +104,7 @@ def _errors_from_report(rpt: Path, inp: str | os.PathLike | None = None) -> list
 def _open_errors(path: str | os.PathLike, en, rpt: Path) -> list[str]:
     try:
         en.ENclose()
-    except Exception:  # noqa: BLE001 - closing a project that never opened
+    except Exception:
         pass
     return _errors_from_report(rpt, path)
 

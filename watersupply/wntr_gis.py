@@ -35,7 +35,7 @@ import wntr
 
 from ._errors import NetworkDataError
 
-__all__ = ["WNTR_LAYERS", "is_wntr_gis", "read_wntr_layers", "wntr_gis_model", "read_wntr_gis", "write_wntr_gis"]
+__all__ = ["WNTR_LAYERS", "is_wntr_gis", "read_wntr_gis", "read_wntr_layers", "wntr_gis_model", "write_wntr_gis"]
 
 WNTR_LAYERS = ("junctions", "tanks", "reservoirs", "pipes", "pumps", "valves")
 _SUFFIXES = (".geojson", ".json", ".gpkg", ".shp")
@@ -46,7 +46,7 @@ def _gpkg_layers(path: Path) -> list[str]:
 
     try:
         return [str(n) for n, _ in pyogrio.list_layers(path)]
-    except Exception:  # noqa: BLE001 - not a GIS file
+    except Exception:
         return []
 
 
