@@ -260,10 +260,10 @@ def test_equivalence_detects_a_changed_model(tmp_path: Path) -> None:
         equivalence(src, renamed)
 
 
-def test_solve_inp_reports_in_si_units() -> None:
+def test_solve_inp_reports_in_si_units(tmp_path: Path) -> None:
     res = solve_inp(LIB / "Net1.inp")  # GPM and feet in the file
     wn = wntr.network.WaterNetworkModel(str(LIB / "Net1.inp"))
-    sim = wntr.sim.EpanetSimulator(wn).run_sim()
+    sim = wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=str(tmp_path / "net1"))
     assert res["head"].loc[0, "10"] == pytest.approx(sim.node["head"].loc[0, "10"], abs=1e-4)
     assert res["flow"].loc[3600, "10"] == pytest.approx(sim.link["flowrate"].loc[3600, "10"] * 1000, rel=1e-5)
 
