@@ -12,11 +12,11 @@ import pytest
 import wntr
 
 from watersupply import NetworkDataError
-from watersupply.convert import (PER_CAPITA_L_D, SCHEMATIC_CRS, hazen_williams_equivalent, network_from_wntr,
-                                 read_inp)
+from watersupply.convert import (PER_CAPITA_L_D, SCHEMATIC_CRS, equivalence,
+                                 hazen_williams_equivalent, network_from_wntr, read_inp)
 from watersupply.io import read_network, write_network
 from watersupply.loader import load_network
-from watersupply.model import to_wntr, write_inp
+from watersupply.model import analysis_changes, keep_as_is, to_wntr, write_inp
 from watersupply.schema import validate_network
 
 LIB = Path(wntr.library.__path__[0]) / "networks"
@@ -123,8 +123,9 @@ def test_net1_converts_and_simulates_like_the_original(tmp_path: Path) -> None:
     pump = net["pumps"].set_index("id").loc["9"]
     assert pump["design_flow_ls"] == pytest.approx(1500 * 0.0630901964, rel=1e-6)
     assert pump["design_head_m"] == pytest.approx(250 * 0.3048, rel=1e-6)
-    assert pump["control_node"] == "2"
-    assert pump["on_below_m"] == pytest.approx(110 * 0.3048) and pump["off_above_m"] == pytest.approx(140 * 0.3048)
+    assert pump["curve"] == "1" and pd.isna(pump["control_node"])  # its controls are in the controls table
+    assert list(net["controls"]["text"]) == ["Pump 9 Open IF Tank 2 below 110",
+                                             "Pump 9 Closed IF Tank 2 above 140.0"]  # Net1's own units (GPM, ft)
     tank = net["facilities"].set_index("id").loc["2"]
     assert tank["diameter_m"] == pytest.approx(50.5 * 0.3048) and tank["max_level_m"] == pytest.approx(150 * 0.3048)
     pipes = net["pipes"].set_index("id")
@@ -136,28 +137,23 @@ def test_net1_converts_and_simulates_like_the_original(tmp_path: Path) -> None:
     md = dict(zip(net["metadata"]["key"], net["metadata"]["value"]))
     assert md["duration_h"] == "24" and md["name"] == "Net1" and md["source"] == str(NET1)
 
-    wn0 = wntr.network.WaterNetworkModel(str(NET1))
-    wn0.options.quality.parameter = "NONE"
-    wn1 = to_wntr(net)
-    wn1.options.hydraulic.demand_model = "DD"  # as the original
-    wn1.options.quality.parameter = "NONE"
-    wn1.options.time.duration = wn0.options.time.duration
-    h0 = run_epanet(wn0, tmp_path, "net1_orig").node["head"]
-    h1 = run_epanet(wn1, tmp_path, "net1_conv").node["head"][h0.columns]
-    assert np.abs(h0.to_numpy() - h1.to_numpy()).max() < 0.01
+    back = write_inp(to_wntr(keep_as_is(net)), tmp_path / "net1.inp")
+    diff = equivalence(NET1, back)
+    assert len(diff) == 25 and diff["ok"].all() and diff["max_head_diff_m"].max() < 1e-6
 
 
-def test_net3_reduces_curves_drops_time_controls_and_runs(tmp_path: Path) -> None:
+def test_net3_keeps_curves_time_controls_and_closed_pump(tmp_path: Path) -> None:
     net, msgs = quiet_read(NET3)
-    assert any("reduced to their middle point" in m and "10 (3 points)" in m for m in msgs)
-    assert any("control(s)/rule(s)" in m and "dropped" in m for m in msgs)
-    assert any(m.startswith("Net3: pump(s) 10 start CLOSED") for m in msgs)
+    assert not any("dropped" in m or "reduced" in m or "equivalent" in m for m in msgs)
     assert any("settlements" in m and f"{PER_CAPITA_L_D:g} L/person/day" in m for m in msgs)
     pumps = net["pumps"].set_index("id")
+    assert pumps.loc["10", "curve"] == "1" and pumps.loc["10", "status"] == "CLOSED"
+    curve = net["curves"].query("curve == '1'")
+    assert curve["kind"].tolist() == ["HEAD"] * 3
+    assert curve["x"].tolist() == pytest.approx([0.0, 2000 * 0.0630901964, 4000 * 0.0630901964], rel=1e-9)
+    texts = net["controls"]["text"].tolist()
+    assert len(texts) == 18 and "Pump 10 Open AT TIME 1" in texts and "Pump 10 Closed AT TIME 15" in texts
     assert pumps.loc["10", "design_flow_ls"] == pytest.approx(2000 * 0.0630901964, rel=1e-6)
-    assert pumps.loc["10", "design_head_m"] == pytest.approx(92 * 0.3048, rel=1e-6)
-    assert pumps.loc["335", "control_node"] == "1"  # the tank-level pair is kept
-    assert pd.isna(pumps.loc["10", "control_node"])  # time controls are not
     assert len(net["nodes"]) == 97 and len(net["pipes"]) == 117
     res = run_epanet(to_wntr(net, duration_h=24), tmp_path, "net3")
     assert res.node["pressure"].shape[0] == 25
@@ -211,51 +207,59 @@ def test_gpv_curve_round_trips(tmp_path: Path) -> None:
     path.write_text(text)
     net, _ = quiet_read(path, crs="EPSG:4545")
     row = net["control_valves"].set_index("id").loc["V2"]
-    assert row["type"] == "GPV" and row["curve"] == "0:0;10:5;20:15"
+    assert row["type"] == "GPV" and row["curve"] == "C2"
+    c2 = net["curves"].query("curve == 'C2'")
+    assert c2["kind"].unique().tolist() == ["HEADLOSS"] and c2["x"].tolist() == [0, 10, 20]  # L/s
     wn = to_wntr(net, duration_h=1)
     assert wn.get_link("V2").headloss_curve.points == [(0.0, 0.0), (0.01, 5.0), (0.02, 15.0)]
     run_epanet(wn, tmp_path, "gpv")
 
 
-def test_closed_pump_with_level_controls_stays_switchable(tmp_path: Path) -> None:
+def test_closed_pump_with_level_controls_stays_closed_and_switchable(tmp_path: Path) -> None:
     path = small_inp(tmp_path)
     path.write_text(path.read_text().replace("[END]", "[STATUS]\n PU1 Closed\n\n[CONTROLS]\n"
                                              " LINK PU1 OPEN IF NODE T1 BELOW 2\n"
                                              " LINK PU1 CLOSED IF NODE T1 ABOVE 4.5\n\n[END]"))
     net, msgs = quiet_read(path, crs="EPSG:4545")
     pump = net["pumps"].iloc[0]
-    assert (pump["status"], pump["control_node"], pump["on_below_m"], pump["off_above_m"]) == ("OPEN", "T1", 2, 4.5)
-    assert any("start CLOSED in the model but have tank-level controls" in m for m in msgs)
+    assert pump["status"] == "CLOSED" and pd.isna(pump["control_node"])
+    assert net["controls"]["text"].tolist() == ["Pump PU1 Open IF Tank T1 below 2.0",
+                                                "Pump PU1 Closed IF Tank T1 above 4.5"]
     wn = to_wntr(net)
-    assert sorted(wn.control_name_list) == ["PU1_off", "PU1_on"]
+    assert len(wn.control_name_list) == 2 and str(wn.get_link("PU1").initial_status) == "Closed"
+    assert equivalence(path, write_inp(to_wntr(keep_as_is(net)), tmp_path / "back.inp"))["ok"].all()
 
 
-def test_power_pump_gets_a_derived_design_point_and_model_is_not_changed(tmp_path: Path) -> None:
+def test_power_pump_keeps_its_power_and_gets_a_design_point(tmp_path: Path) -> None:
     path = small_inp(tmp_path, pump="POWER 15")
     wn = wntr.network.WaterNetworkModel(str(path))
     from wntr.network.controls import Control, ControlAction, ValueCondition
     wn.add_control("c1", Control(ValueCondition(wn.get_node("T1"), "level", ">", 4.5),
                                  ControlAction(wn.get_link("PU1"), "status", 0)))
     before = (list(wn.control_name_list), wn.get_link("PU1").initial_status, wn.options.time.duration)
-    with pytest.warns(UserWarning, match="derived design point"):
+    with pytest.warns(UserWarning, match="design point"):
         net = network_from_wntr(wn, crs="EPSG:4545")
     assert (list(wn.control_name_list), wn.get_link("PU1").initial_status, wn.options.time.duration) == before
     pump = net["pumps"].iloc[0]
+    assert pump["power_kw"] == 15 and pd.isna(pump["curve"])
     q, h = pump["design_flow_ls"] / 1000.0, pump["design_head_m"]
     assert q > 0 and h > 0
     assert 9810.0 * q * h == pytest.approx(15000.0, rel=1e-6)  # on the constant-power curve
+    rebuilt = to_wntr(keep_as_is(net)).get_link("PU1")
+    assert rebuilt.pump_type == "POWER" and rebuilt.power == pytest.approx(15000.0)
 
 
 @pytest.mark.parametrize("headloss, roughness", [("D-W", 0.1), ("C-M", 0.011)])
-def test_other_headloss_formulas_are_converted_to_hazen_williams(tmp_path: Path, headloss: str,
-                                                                 roughness: float) -> None:
-    net, msgs = quiet_read(small_inp(tmp_path, headloss=headloss, roughness=roughness), crs="EPSG:4545")
-    assert any(f"headloss formula is {headloss}" in m for m in msgs)
-    c = net["pipes"].set_index("id")["roughness_c"]
-    assert ((c > 90) & (c < 160)).all()
-    wn = wntr.network.WaterNetworkModel(str(tmp_path / "small.inp"))
-    expect = hazen_williams_equivalent([wn.get_link("P1").roughness], [0.3], formula=headloss)[0]
-    assert c["P1"] == pytest.approx(expect, abs=0.05)
+def test_other_headloss_formulas_keep_their_roughness(tmp_path: Path, headloss: str, roughness: float) -> None:
+    path = small_inp(tmp_path, headloss=headloss, roughness=roughness)
+    net, msgs = quiet_read(path, crs="EPSG:4545")
+    assert not any("Hazen-Williams" in m for m in msgs)
+    assert (net["pipes"]["roughness_c"] == roughness).all()  # D-W in mm, C-M n: as in the file
+    wn0 = wntr.network.WaterNetworkModel(str(path))
+    wn1 = to_wntr(keep_as_is(net))
+    assert wn1.options.hydraulic.headloss == headloss
+    assert wn1.get_link("P1").roughness == pytest.approx(wn0.get_link("P1").roughness, rel=1e-12)
+    assert equivalence(path, write_inp(wn1, tmp_path / "back.inp"))["ok"].all()
 
 
 def test_hazen_williams_equivalent_matches_headloss_at_one_metre_per_second() -> None:
@@ -316,8 +320,11 @@ def test_single_period_model_gets_a_24_hour_duration(tmp_path: Path) -> None:
     path = small_inp(tmp_path)
     path.write_text(path.read_text().replace("Duration 6:00", "Duration 0"))
     net, msgs = quiet_read(path, crs="EPSG:4545")
-    assert any("single-period" in m for m in msgs)
     assert dict(zip(net["metadata"]["key"], net["metadata"]["value"]))["duration_h"] == "24"
+    assert net["options"].set_index("key").loc["time.duration", "value"] == "0.0"  # the model keeps its own
+    assert to_wntr(net).options.time.duration == 24 * 3600  # the analyses' horizon ...
+    assert any("24 h horizon for the single-period" in m for m in analysis_changes(net))  # ... said once
+    assert to_wntr(keep_as_is(net)).options.time.duration == 0
 
 
 def test_network_without_source_is_rejected(tmp_path: Path) -> None:
@@ -344,14 +351,16 @@ def test_read_inp_reports_file_and_line(tmp_path: Path) -> None:
     i = next(k for k, line in enumerate(lines) if line.strip().startswith("J2"))
     lines[i] = " J2   twelve    2.0"
     path.write_text("\n".join(lines))
-    with pytest.raises(NetworkDataError, match=rf"small\.inp.*line {i + 1}.*twelve"):
+    with pytest.raises(NetworkDataError, match=rf"small\.inp.*Error 202: illegal numeric value twelve in "
+                                               rf"\[JUNCTIONS\] section, line {i + 1}"):
         read_inp(path)
 
 
 def test_read_inp_reports_unknown_node(tmp_path: Path) -> None:
     path = small_inp(tmp_path)
     path.write_text(path.read_text().replace(" P3  J2  J3", " P3  J2  J99"))
-    with pytest.raises(NetworkDataError, match=r"small\.inp.*line \d+.*undefined node, 'J99'"):
+    with pytest.raises(NetworkDataError, match=r"small\.inp: EPANET 2.2 rejects.*Error 203: undefined node J99 in "
+                                               r"\[PIPES\] section, line 24: 'P3 J2 J99"):
         read_inp(path)
 
 
@@ -371,7 +380,7 @@ def test_read_inp_rejects_missing_and_non_inp_files(tmp_path: Path) -> None:
         read_inp(junk)
     section = tmp_path / "section.inp"
     section.write_text("[JUNCTIONS]\n J1 10 0\n[NOSUCHSECTION]\n x\n")
-    with pytest.raises(NetworkDataError, match=r"section\.inp.*line 3"):
+    with pytest.raises(NetworkDataError, match=r"section\.inp: EPANET 2.2 rejects.*Error 224: no tanks or reservoirs"):
         read_inp(section)
 
 
@@ -404,7 +413,10 @@ def _compare(net: dict, back: dict) -> None:
         assert np.allclose(ua[col], ub[col]), col
     assert (ua["status"] == ub["status"]).all()
     on = ua["status"] == "OPEN"
-    assert (ua.loc[on, "control_node"] == ub.loc[on, "control_node"]).all()
+    controlled = ua.loc[on & ua["control_node"].notna()].index
+    texts = " ".join(back["controls"]["text"]) if "controls" in back else ""
+    for pid in controlled:  # the level controls come back as EPANET controls
+        assert f"Pump {pid} Open IF Tank {ua.loc[pid, 'control_node']} below" in texts
 
 
 def test_small_network_round_trip(tiny_net: dict, tmp_path: Path) -> None:

@@ -57,3 +57,57 @@ def test_inp_is_deterministic(tmp_path, tiny_net):
     b = write_inp(to_wntr(tiny_net), tmp_path / "b.inp").read_bytes()
     assert a == b
     assert b"Created:" not in a
+
+
+# ----------------------------------------------------------------------------- a file's own EPANET model
+
+KY4 = wntr.library.__path__[0] + "/networks/ky4.inp"
+
+
+@pytest.fixture(scope="module")
+def ky4_net():
+    import warnings
+
+    from watersupply.convert import read_inp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return read_inp(KY4)
+
+
+def test_analyses_change_a_file_model_only_on_purpose_and_say_so(ky4_net):
+    from watersupply.model import analysis_changes, is_epanet_model
+
+    assert is_epanet_model(ky4_net)
+    orig = wntr.network.WaterNetworkModel(KY4)
+    wn = to_wntr(ky4_net)
+    # the file's own model: its power pumps, controls and options ...
+    assert [p.pump_type for _, p in wn.pumps()] == [p.pump_type for _, p in orig.pumps()]
+    assert len(wn.control_name_list) == len(orig.control_name_list)
+    assert wn.options.hydraulic.trials == orig.options.hydraulic.trials
+    # ... with the deliberate changes, listed once
+    assert wn.options.hydraulic.demand_model in ("PDD", "PDA") and orig.options.hydraulic.demand_model == "DDA"
+    assert wn.options.quality.parameter == "CHEMICAL"
+    assert all(r.initial_quality > 0 for _, r in wn.reservoirs())
+    changes = analysis_changes(ky4_net)
+    assert len(changes) == 1
+    assert "pressure-dependent demand" in changes[0] and "demand-driven (DDA)" in changes[0]
+    assert "24 h horizon" in changes[0] and "no chlorine source" in changes[0] and "--as-is" in changes[0]
+
+
+def test_as_is_keeps_the_file_model(ky4_net):
+    from watersupply.model import analysis_changes, is_as_is, keep_as_is
+
+    net = keep_as_is(ky4_net)
+    assert is_as_is(net) and not is_as_is(ky4_net)  # the original is not changed
+    assert analysis_changes(net) == []
+    wn = to_wntr(net)
+    assert wn.options.hydraulic.demand_model == "DDA" and wn.options.time.duration == 0
+    assert wn.options.quality.parameter == wntr.network.WaterNetworkModel(KY4).options.quality.parameter
+    assert to_wntr(net, duration_h=3).options.time.duration == 3 * 3600  # explicit options still apply
+
+
+def test_project_network_has_no_analysis_changes(tiny_net):
+    from watersupply.model import analysis_changes, is_epanet_model
+
+    assert not is_epanet_model(tiny_net) and analysis_changes(tiny_net) == []

@@ -6,20 +6,19 @@ and :func:`network_from_wntr` turns a ``WaterNetworkModel`` into a
 facilities, settlements, patterns and metadata. :func:`watersupply.loader.load_network`
 is what the CLI calls for ``--network`` / ``--inp`` / ``--crs``.
 
-What cannot be represented in the layout is dropped or approximated, each time
-with a :class:`UserWarning` saying what was done:
+Nothing EPANET 2.2 expresses is dropped: the layers carry the model itself
+(curves, controls, rules, extra demand categories, sources, every option, pump
+curves or power, speeds, valve settings, roughness in the file's own headloss
+formula, emitters, tank volume curves and mixing; see :mod:`watersupply.schema`),
+so INP -> network -> INP gives EPANET the same model (:func:`equivalence` checks it).
+What EPANET 2.3 adds and 2.2 cannot express (:data:`EPANET23_FEATURES`) is refused
+with an error naming it, and a file EPANET 2.2 rejects gets EPANET's own error
+codes and messages with the section and line. Two things are derived, each with a
+:class:`UserWarning`:
 
-* pump head curves with several points keep their middle point as the design
-  point (EPANET then uses a 1-point curve through it); constant-power pumps get
-  a design point from a snapshot simulation of the original model;
-* Darcy-Weisbach and Chezy-Manning roughness is converted to an equivalent
-  Hazen-Williams C at 1 m/s in each pipe;
-* only tank-level on/off pump controls are kept (``control_node``,
-  ``on_below_m``, ``off_above_m``); time controls and rules are dropped;
-* minor losses, emitters, quality sources, reservoir head patterns and tank
-  volume curves are dropped;
 * settlements are derived from the demand nodes (graph communities) with the
-  population estimated at :data:`PER_CAPITA_L_D`.
+  population estimated at :data:`PER_CAPITA_L_D`;
+* constant-power pumps get a design point (for summaries; the model keeps the power).
 
 Coordinates: with a ``crs`` the INP coordinates are taken as given (projected
 to UTM if the CRS is geographic). Without one they are a schematic drawing:
@@ -38,9 +37,11 @@ Examples
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -56,6 +57,8 @@ import wntr
 from shapely.geometry import LineString, Point
 
 from ._errors import NetworkDataError
+from .epanet_tables import model_tables
+from .equivalence import equivalence
 from .standards import MAIN_DIAMETER_MM as STANDARD_MAIN_DIAMETER_MM
 from .standards import PER_CAPITA_ESTIMATE_L_D
 from .schema import Network, validate_network
@@ -68,6 +71,11 @@ __all__ = [
     "read_inp",
     "derive_settlements",
     "hazen_williams_equivalent",
+    "epanet23_features",
+    "EPANET23_FEATURES",
+    "equivalence",
+    "convert_file",
+    "compare_networks",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,6 +102,8 @@ COMMUNITY_MIN_POPULATION = 2000
 MAIN_DIAMETER_MM = STANDARD_MAIN_DIAMETER_MM
 
 SECONDS_PER_DAY = 86_400.0
+#: Horizon (h) the analyses give a single-period (steady-state) model; the model itself keeps duration 0.
+SINGLE_PERIOD_HORIZON_H = 24.0
 GAMMA_WATER = 9810.0          # specific weight of water, N/m³
 KINEMATIC_VISCOSITY = 1.0e-6  # m²/s, water at 20 °C
 _REFERENCE_VELOCITY = 1.0     # m/s, for converting roughness between formulas
@@ -147,6 +157,11 @@ def hazen_williams_equivalent(roughness: np.ndarray, diameter_m: np.ndarray, *, 
         raise ValueError(f"formula must be 'D-W' or 'C-M', got {formula!r}")
     q = v * math.pi * d * d / 4.0
     return (10.67 * q**1.852 / (slope * d**4.8704)) ** (1 / 1.852)
+
+
+#: WNTR's names of the tank mixing models -> EPANET's.
+_MIXING = {"MIXED": "MIXED", "MIX1": "MIXED", "TWO_COMP": "2COMP", "TWOCOMP": "2COMP", "MIX2": "2COMP",
+           "2COMP": "2COMP", "FIFO": "FIFO", "LIFO": "LIFO"}
 
 
 def _pipe_class(diameter_mm: float) -> str:
@@ -386,46 +401,6 @@ def _velocity_flow(wn: wntr.network.WaterNetworkModel, pump: Any) -> float:
     return _REFERENCE_VELOCITY * math.pi * d * d / 4.0
 
 
-def _level_controls(wn: wntr.network.WaterNetworkModel) -> tuple[dict[str, dict], list[str]]:
-    """Tank-level on/off controls per pump, and the names of the controls not kept."""
-    from wntr.network.controls import Comparison, Control
-
-    found: dict[str, dict] = {}
-    used: set[str] = set()
-    for name, ctl in wn.controls():
-        if type(ctl) is not Control:
-            continue
-        cond = ctl.condition
-        acts = ctl.actions()
-        if len(acts) != 1 or not hasattr(cond, "_source_obj"):
-            continue
-        src, attr = cond._source_obj, getattr(cond, "_source_attr", None)
-        if attr != "level" or getattr(src, "node_type", None) != "Tank":
-            continue
-        act = acts[0]
-        target, what = act.target()
-        if what != "status" or getattr(target, "link_type", None) != "Pump":
-            continue
-        rel = cond._relation
-        rec = found.setdefault(target.name, {})
-        if rec.get("control_node") not in (None, src.name):
-            continue
-        value = int(act._value)
-        if value == 1 and rel in (Comparison.lt, Comparison.le) and "on_below_m" not in rec:
-            rec.update(control_node=src.name, on_below_m=float(cond._threshold))
-            rec.setdefault("names", []).append(name)
-        elif value == 0 and rel in (Comparison.gt, Comparison.ge) and "off_above_m" not in rec:
-            rec.update(control_node=src.name, off_above_m=float(cond._threshold))
-            rec.setdefault("names", []).append(name)
-    kept = {}
-    for pump, rec in found.items():
-        if "on_below_m" in rec and "off_above_m" in rec and rec["on_below_m"] < rec["off_above_m"]:
-            kept[pump] = rec
-            used.update(rec["names"])
-    dropped = [name for name in wn.control_name_list if name not in used]
-    return kept, dropped
-
-
 def _patterns(wn: wntr.network.WaterNetworkModel, notes: list[str]) -> tuple[pd.DataFrame, float]:
     """The patterns table (hourly when the pattern step is whole hours) and its step in seconds."""
     step = float(wn.options.time.pattern_timestep)
@@ -439,10 +414,9 @@ def _patterns(wn: wntr.network.WaterNetworkModel, notes: list[str]) -> tuple[pd.
         rows.extend((str(name), h, m) for h, m in enumerate(mult))
     if rep > 1:
         notes.append(f"patterns with a {step / 3600:g} h step were expanded to hourly values (same demands)")
-    if wn.options.time.pattern_start:
-        notes.append(f"pattern start {wn.options.time.pattern_start} s is ignored: patterns start at time 0")
     df = pd.DataFrame(rows, columns=["pattern", "hour", "multiplier"])
     df["hour"] = df["hour"].astype("int64")
+    df = df.sort_values(["pattern", "hour"], kind="stable").reset_index(drop=True)
     return df, out_step
 
 
@@ -569,111 +543,98 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
     label = name or (Path(wn.name).stem if wn.name else None) or "network"
 
     # --- nodes and facilities
-    default_pat = wn.options.hydraulic.pattern
-    default_pat = str(default_pat) if default_pat is not None and str(default_pat) in wn.pattern_name_list else None
     pump_suction = {p.start_node_name for _, p in wn.pumps()}
     node_rows, fac_rows = [], []
-    mixed, emitters, head_patterns, vol_curves = [], [], [], []
+    total_demand: dict[str, float] = {}
     for nid, node in wn.nodes():
         xy = Point(pos[nid])
         base = dict(id=str(nid), zone=None, settlement_id=None, base_demand_m3d=0.0, pattern=None, population=0,
-                    demand_category="none", head_m=np.nan, geometry=xy)
+                    demand_category="none", head_m=np.nan, geometry=xy,
+                    initial_quality=float(node.initial_quality or 0.0))
         if node.node_type == "Junction":
             dl = list(node.demand_timeseries_list)
-            q = sum(float(d.base_value) for d in dl) * SECONDS_PER_DAY
-            pats = [str(d.pattern_name) if d.pattern_name is not None else default_pat for d in dl]
-            if len({p for p in pats}) > 1:
-                mixed.append(nid)
-            pat = pats[0] if pats else None
-            kind = "pump_station" if nid in pump_suction and q == 0 else "junction"
-            if getattr(node, "emitter_coefficient", None):
-                emitters.append(nid)
+            q = float(dl[0].base_value) * SECONDS_PER_DAY if dl else 0.0
+            total_demand[str(nid)] = sum(float(d.base_value) for d in dl) * SECONDS_PER_DAY
+            pat = dl[0].pattern_name if dl else None
+            kind = "pump_station" if nid in pump_suction and q == 0 and len(dl) <= 1 else "junction"
+            emitter = getattr(node, "emitter_coefficient", None)
             node_rows.append({**base, "kind": kind, "elevation_m": float(node.elevation),
-                              "base_demand_m3d": q, "pattern": pat if q != 0 else None,
-                              "demand_category": "domestic" if q > 0 else "none"})
+                              "base_demand_m3d": q, "pattern": str(pat) if pat is not None else None,
+                              "demand_category": "domestic" if total_demand[str(nid)] > 0 else "none",
+                              "demand_name": dl[0].category if dl else None,
+                              "emitter_coeff": float(emitter) if emitter else np.nan})
         elif node.node_type == "Reservoir":
-            if node.head_pattern_name:
-                head_patterns.append(nid)
             head = float(node.base_head)
-            node_rows.append({**base, "kind": "plant", "elevation_m": head, "head_m": head})
+            node_rows.append({**base, "kind": "plant", "elevation_m": head, "head_m": head,
+                              "head_pattern": node.head_pattern_name})
             fac_rows.append(dict(id=str(nid), kind="plant", name_zh=None, name_en=f"Source {nid}", node_id=str(nid),
                                  zone=None, head_m=head, geometry=xy))
         else:  # Tank
-            if node.vol_curve_name:
-                vol_curves.append(nid)
             node_rows.append({**base, "kind": "reservoir", "elevation_m": float(node.elevation)})
             d = float(node.diameter)
+            mix = node.mixing_model
             fac_rows.append(dict(id=str(nid), kind="reservoir", name_zh=None, name_en=f"Tank {nid}",
                                  node_id=str(nid), zone=None, bottom_elev_m=float(node.elevation), diameter_m=d,
                                  min_level_m=float(node.min_level), max_level_m=float(node.max_level),
                                  init_level_m=float(node.init_level),
-                                 volume_m3=round(math.pi * d * d / 4.0 * float(node.max_level), 1), geometry=xy))
-    if mixed:
-        notes.append(f"{len(mixed)} junction(s) have demands with different patterns ({', '.join(mixed[:5])}); "
-                     "their base demands were summed under the first pattern")
-    if emitters:
-        notes.append(f"emitters at {len(emitters)} junction(s) were dropped")
-    if head_patterns:
-        notes.append(f"head patterns of reservoir(s) {', '.join(head_patterns[:5])} were dropped (fixed head)")
-    if vol_curves:
-        notes.append(f"volume curves of tank(s) {', '.join(vol_curves[:5])} were dropped (cylindrical tanks)")
-    if len(wn.source_name_list):
-        notes.append(f"{len(wn.source_name_list)} water quality source(s) were dropped "
-                     "(chlorine is dosed at the plants by the simulation options)")
+                                 volume_m3=round(math.pi * d * d / 4.0 * float(node.max_level), 1),
+                                 min_vol_m3=float(node.min_vol or 0.0), vol_curve=node.vol_curve_name,
+                                 overflow=bool(node.overflow),
+                                 mixing_model=_MIXING.get(str(getattr(mix, "name", mix)).upper(), str(mix))
+                                 if mix is not None else None,
+                                 mixing_fraction=float(node.mixing_fraction) if node.mixing_fraction is not None
+                                 else np.nan,
+                                 bulk_coeff_d=float(node.bulk_coeff) * SECONDS_PER_DAY if node.bulk_coeff is not None
+                                 else np.nan, geometry=xy))
     nodes = gpd.GeoDataFrame(node_rows, columns=["id", "kind", "elevation_m", "zone", "settlement_id",
                                                  "base_demand_m3d", "pattern", "population", "demand_category",
-                                                 "head_m", "geometry"], geometry="geometry", crs=out_crs)
+                                                 "head_m", "demand_name", "emitter_coeff", "head_pattern",
+                                                 "initial_quality", "geometry"], geometry="geometry", crs=out_crs)
 
-    # --- pipes
+    # --- pipes: roughness as given, in the model's headloss formula (H-W C, D-W mm, C-M n)
     headloss = str(wn.options.hydraulic.headloss).upper()
     pipe_rows = []
-    names, diam, rough = [], [], []
     for pid, pipe in wn.pipes():
         a, b = pipe.start_node_name, pipe.end_node_name
         geom = LineString([pos[a], *vertices.get(pid, []), pos[b]])
         status = "CV" if pipe.check_valve else ("CLOSED" if pipe.initial_status == wntr.network.base.LinkStatus.Closed
                                                  else "OPEN")
         dmm = float(pipe.diameter) * 1000.0
+        rough = float(pipe.roughness) * (1000.0 if headloss == "D-W" else 1.0)
         pipe_rows.append({"id": str(pid), "from_node": str(a), "to_node": str(b), "class": _pipe_class(dmm),
-                          "diameter_mm": dmm, "material": "unknown", "roughness_c": float(pipe.roughness),
+                          "diameter_mm": dmm, "material": "unknown", "roughness_c": rough,
                           "length_m": float(pipe.length), "zone": None, "status": status,
-                          "minor_loss": float(pipe.minor_loss), "geometry": geom})
-        names.append(pid)
-        diam.append(float(pipe.diameter))
-        rough.append(float(pipe.roughness))
+                          "minor_loss": float(pipe.minor_loss),
+                          "bulk_coeff_d": float(pipe.bulk_coeff) * SECONDS_PER_DAY if pipe.bulk_coeff is not None
+                          else np.nan,
+                          "wall_coeff_m_d": float(pipe.wall_coeff) * SECONDS_PER_DAY if pipe.wall_coeff is not None
+                          else np.nan, "geometry": geom})
     pipes = gpd.GeoDataFrame(pipe_rows, columns=["id", "from_node", "to_node", "class", "diameter_mm", "material",
-                                                 "roughness_c", "length_m", "zone", "status", "minor_loss", "geometry"],
+                                                 "roughness_c", "length_m", "zone", "status", "minor_loss",
+                                                 "bulk_coeff_d", "wall_coeff_m_d", "geometry"],
                              geometry="geometry", crs=out_crs)
-    if headloss in ("D-W", "C-M") and len(pipes):
-        c = hazen_williams_equivalent(np.array(rough), np.array(diam), formula=headloss)
-        pipes["roughness_c"] = np.round(c, 1)
-        notes.append(f"the headloss formula is {headloss}: roughness was converted to an equivalent Hazen-Williams C "
-                     f"at 1 m/s in each pipe (approximate; C from {c.min():.0f} to {c.max():.0f})")
-    if (pipes["minor_loss"] > 0).any():
-        notes.append(f"{int((pipes['minor_loss'] > 0).sum())} pipe(s) have minor losses; they are kept in column "
-                     "'minor_loss' but the simulation ignores them")
 
-    # --- pumps and pump stations
-    controls, dropped_controls = _level_controls(wn)
-    pump_rows, reduced, derived, reopened = [], [], [], []
+    # --- pumps and pump stations (design point for the analyses; the model keeps curve or power)
+    pump_rows, derived = [], []
     power_flows: dict[str, float] | None = None
     global_eff = float(wn.options.energy.global_efficiency or 75.0) / 100.0
     for pid, pump in wn.pumps():
         a, b = pump.start_node_name, pump.end_node_name
-        speed = float(pump.speed_timeseries.base_value or 1.0)
+        speed = float(pump.speed_timeseries.base_value if pump.speed_timeseries.base_value is not None else 1.0)
+        curve_name, power_kw = None, np.nan
         if pump.pump_type == "HEAD":
             curve = pump.get_pump_curve()
+            curve_name = str(curve.name)
             point = _design_point(curve.points)
             if point is None:
                 raise NetworkDataError(f"pump {pid!r}: head curve {curve.name!r} has no point with flow and head "
                                        f"> 0 ({curve.points}); give the pump a head curve with a design point")
-            if len(curve.points) > 1:
-                reduced.append(f"{pid} ({len(curve.points)} points)")
             q, h = point
         else:  # POWER
             if power_flows is None:
                 power_flows = _power_pump_flows(wn)
             power = float(pump.power)
+            power_kw = power / 1000.0
             q = abs(power_flows.get(pid, 0.0))
             method = "its flow in a snapshot simulation with all pumps running"
             if not q > 1e-6:
@@ -681,46 +642,34 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
                 method = "1 m/s in its largest adjacent pipe"
             h = power / (GAMMA_WATER * q)
             derived.append(f"{pid} ({power / 1000:g} kW -> {q * 1000:.1f} L/s at {h:.1f} m, flow from {method})")
-        if speed != 1.0:
-            q, h = q * speed, h * speed * speed
+        ds = speed if speed > 0 else 1.0
+        q, h = q * ds, h * ds * ds
         eff = global_eff
-        ecurve = getattr(pump, "efficiency_curve", None)
+        ecurve = pump.efficiency_curve
         if ecurve is not None and len(ecurve.points):
             xs, ys = zip(*sorted(ecurve.points))
             eff = float(np.interp(q, xs, ys)) / 100.0
-        ctl = controls.get(pid, {})
         status = "CLOSED" if pump.initial_status == wntr.network.base.LinkStatus.Closed else "OPEN"
-        if status == "CLOSED" and ctl:
-            status = "OPEN"  # in the layout CLOSED means out of service: its controls would be ignored
-            reopened.append(str(pid))
         geom = Point((pos[a][0] + pos[b][0]) / 2.0, (pos[a][1] + pos[b][1]) / 2.0)
         pump_rows.append(dict(id=str(pid), station_id=None, from_node=str(a), to_node=str(b), role="duty",
                               design_flow_ls=round(q * 1000.0, 6), design_head_m=round(h, 6), efficiency=eff,
-                              status=status, control_node=ctl.get("control_node"),
-                              on_below_m=ctl.get("on_below_m", np.nan), off_above_m=ctl.get("off_above_m", np.nan),
-                              geometry=geom))
-    if reduced:
-        notes.append(f"pump head curves with several points were reduced to their middle point: "
-                     f"{', '.join(reduced[:5])}{', ...' if len(reduced) > 5 else ''}; EPANET then uses a 1-point "
-                     "curve through it")
+                              status=status, control_node=None, on_below_m=np.nan, off_above_m=np.nan,
+                              curve=curve_name, power_kw=power_kw, speed=speed,
+                              initial_setting=float(pump.initial_setting)
+                              if isinstance(pump.initial_setting, (int, float)) and pump.initial_setting != 1.0
+                              else np.nan,
+                              speed_pattern=pump.speed_pattern_name,
+                              efficiency_curve=ecurve.name if ecurve is not None else None,
+                              energy_price=float(pump.energy_price) if pump.energy_price is not None else np.nan,
+                              price_pattern=pump.energy_pattern, geometry=geom))
     if derived:
-        notes.append("constant-power pump(s) were given a derived design point on their power curve "
-                     f"H = P/(rho g Q): {'; '.join(derived[:5])}")
-    if reopened:
-        notes.append(f"pump(s) {', '.join(reopened)} start CLOSED in the model but have tank-level controls; their "
-                     "status is OPEN in the layout (where CLOSED means out of service) so the controls switch them")
-    if dropped_controls:
-        notes.append(f"{len(dropped_controls)} control(s)/rule(s) that are not tank-level pump on/off controls were "
-                     f"dropped: {', '.join(dropped_controls[:5])}{', ...' if len(dropped_controls) > 5 else ''}")
-        closed = {r["id"] for r in pump_rows if r["status"] == "CLOSED" and not r["control_node"]}
-        stuck = sorted({a.target()[0].name for name in dropped_controls for a in wn.get_control(name).actions()
-                        if getattr(a.target()[0], "name", None) in closed})
-        if stuck:
-            notes.append(f"pump(s) {', '.join(stuck)} start CLOSED and only dropped controls opened them: they never "
-                         "run in the converted network — set their status to OPEN or give them tank-level controls")
+        notes.append("constant-power pump(s) keep their power in the model; for the analyses' summaries their "
+                     f"design point on H = P/(rho g Q) is: {'; '.join(derived[:5])}")
     pumps = gpd.GeoDataFrame(pump_rows, columns=["id", "station_id", "from_node", "to_node", "role", "design_flow_ls",
                                                  "design_head_m", "efficiency", "status", "control_node",
-                                                 "on_below_m", "off_above_m", "geometry"],
+                                                 "on_below_m", "off_above_m", "curve", "power_kw", "speed", "initial_setting",
+                                                 "speed_pattern", "efficiency_curve", "energy_price", "price_pattern",
+                                                 "geometry"],
                              geometry="geometry", crs=out_crs)
     if len(pumps):
         fac_ids = {r["id"] for r in fac_rows}
@@ -741,8 +690,7 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
         vtype = str(valve.valve_type).upper()
         setting, curve = np.nan, None
         if vtype == "GPV":
-            c = wn.get_curve(valve.headloss_curve_name)
-            curve = ";".join(f"{q * 1000.0:.6g}:{h:.6g}" for q, h in c.points)
+            curve = str(valve.headloss_curve_name)
         elif vtype == "FCV":
             setting = float(valve.initial_setting) * 1000.0
         else:
@@ -761,7 +709,10 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
                        pd.DataFrame(others, columns=["from_node", "to_node"])], ignore_index=True)
     pattern_mean = {name: float(np.mean(pat.multipliers)) if len(pat.multipliers) else 1.0
                     for name, pat in wn.patterns()}
-    mean_demand = nodes["base_demand_m3d"] * nodes["pattern"].map(lambda p: pattern_mean.get(p, 1.0) if p else 1.0)
+    default_pat = wn.options.hydraulic.pattern
+    mean_of = {str(n): sum(float(d.base_value) * pattern_mean.get(d.pattern_name or default_pat, 1.0)
+                           for d in j.demand_timeseries_list) * SECONDS_PER_DAY for n, j in wn.junctions()}
+    mean_demand = nodes["id"].map(lambda n: mean_of.get(n, 0.0))
     settlements, sid, pop = derive_settlements(nodes, links, mean_demand_m3d=mean_demand)
     nodes["settlement_id"] = sid.astype(object).where(sid.notna(), None)
     nodes["population"] = pop
@@ -772,8 +723,7 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
 
     duration_h = float(wn.options.time.duration) / 3600.0
     if duration_h <= 0:
-        duration_h = 24.0
-        notes.append("the model is a single-period (steady-state) run; duration_h was set to 24 h")
+        duration_h = SINGLE_PERIOD_HORIZON_H  # the analyses' horizon; the model keeps its own (options table)
     t = wn.options.time
     meta = {
         "name": label,
@@ -807,6 +757,13 @@ def network_from_wntr(wn: wntr.network.WaterNetworkModel, *, crs: Any = None, na
         net["control_valves"] = gpd.GeoDataFrame(valve_rows, geometry="geometry", crs=out_crs)
     net["patterns"] = patterns
     net["metadata"] = metadata
+    tables = model_tables(wn)
+    opts = tables["options"]
+    opts.loc[opts["key"] == "time.pattern_timestep", "value"] = json.dumps(int(pat_step) if pat_step == int(pat_step)
+                                                                           else pat_step)
+    for key, df in tables.items():
+        if len(df) or key == "options":
+            net[key] = df
     for note in notes:
         log.info("%s: %s", label, note)
         warnings.warn(f"{label}: {note}", UserWarning, stacklevel=2)
@@ -858,24 +815,105 @@ def _messages(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {' '.join(str(inner).split())}"
 
 
+_RULE_CLOCKTIME = re.compile(r"(\bCLOCKTIME\s+(?:[<>=!]+|IS|NOT|BELOW|ABOVE)\s+)(\d{1,2})(\s+[AP]M\b)", re.IGNORECASE)
+
+
+def _wntr_text(text: str) -> str:
+    """Spellings EPANET accepts but WNTR's reader does not, rewritten to ones both read alike.
+
+    In [RULES], ``SYSTEM CLOCKTIME >= 2 AM`` becomes ``2:00 AM``.
+    """
+    out, section = [], None
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("["):
+            section = s.split()[0].upper()
+        elif section == "[RULES]":
+            line = _RULE_CLOCKTIME.sub(lambda m: f"{m.group(1)}{m.group(2)}:00{m.group(3)}", line)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def _read_wn(p: Path) -> wntr.network.WaterNetworkModel:
-    """Read with WNTR; a file in a legacy Chinese encoding (GB18030/GBK) is re-encoded to UTF-8 first."""
+    """Read with WNTR; a file in a legacy Chinese encoding (GB18030/GBK) is re-encoded to UTF-8 first,
+    and spellings WNTR's reader lacks (:func:`_wntr_text`) are rewritten in a private copy."""
+    raw = p.read_bytes()
     try:
-        return wntr.network.WaterNetworkModel(str(p))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raw = p.read_bytes()
-        if b"\x00" in raw:
-            raise NetworkDataError(f"{p}: not a text file (binary data); give an EPANET .inp text file") from None
         try:
             text = raw.decode("gb18030")
         except UnicodeDecodeError:
             raise NetworkDataError(f"{p}: not readable as text in UTF-8 or GB18030; save the INP file as "
                                    "UTF-8") from None
         log.info("%s is not UTF-8; read it as GB18030", p)
-        with tempfile.TemporaryDirectory(prefix="watersupply-inp-") as tmp:
-            utf8 = Path(tmp) / p.name
-            utf8.write_text(text, encoding="utf-8")
-            return wntr.network.WaterNetworkModel(str(utf8))
+        text = text + "\n"  # force the private copy
+    fixed = _wntr_text(text)
+    if fixed.rstrip("\n") == text.rstrip("\n") and raw.decode("utf-8", errors="replace") == text:
+        return wntr.network.WaterNetworkModel(str(p))
+    with tempfile.TemporaryDirectory(prefix="watersupply-inp-") as tmp:
+        copy = Path(tmp) / p.name
+        copy.write_text(fixed, encoding="utf-8")
+        wn = wntr.network.WaterNetworkModel(str(copy))
+    wn.name = str(p)
+    return wn
+
+
+#: What EPANET 2.3 adds that EPANET 2.2 (and so this project's network) cannot carry:
+#: (section or None for any, regular expression on a data line, the feature's name).
+EPANET23_FEATURES: tuple[tuple[str | None, str, str], ...] = (
+    ("[LEAKAGE]", r".", "pipe leakage ([LEAKAGE] section)"),
+    ("[VALVES]", r"^\S+\s+\S+\s+\S+\s+\S+\s+PCV\b", "positional control valves (PCV)"),
+    ("[OPTIONS]", r"^UNITS\s+CMS\b", "flow units CMS"),
+    ("[OPTIONS]", r"^PRESSURE\s+(UNITS\s+)?(KPA|METERS|PSI|BAR|FEET)\b", "pressure units (PRESSURE UNITS option)"),
+    ("[OPTIONS]", r"^(EMITTER\s+BACKFLOW|BACKFLOW\s+ALLOWED)\b", "emitter backflow option"),
+    ("[RULES]", r"^(DISABLED|ENABLED)\b", "enabled/disabled rules"),
+    ("[CONTROLS]", r"\b(DISABLED|ENABLED)\s*$", "enabled/disabled controls"),
+)
+
+
+def epanet23_features(text: str) -> list[str]:
+    """The EPANET 2.3 features in an INP file's text that EPANET 2.2 cannot express, with line numbers.
+
+    Examples
+    --------
+    >>> epanet23_features("[VALVES]\\nV1 A B 100 PCV 50 0\\n")
+    ['positional control valves (PCV) at line 2']
+    """
+    found: dict[str, int] = {}
+    section = None
+    for i, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split(";", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            section = line.split()[0].upper()
+            if section == "[LEAKAGE]":
+                found.setdefault("pipe leakage ([LEAKAGE] section)", i)
+            continue
+        for sec, pattern, feature in EPANET23_FEATURES:
+            if sec == section and re.search(pattern, line, flags=re.IGNORECASE):
+                found.setdefault(feature, i)
+    return [f"{f} at line {n}" for f, n in found.items()]
+
+
+def _check_with_epanet(p: Path) -> None:
+    """Refuse EPANET 2.3 features by name, then let EPANET 2.2 itself judge the file."""
+    from .equivalence import check_inp
+
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("gb18030", errors="replace")
+    new = epanet23_features(text)
+    if new:
+        raise NetworkDataError(f"{p}: uses EPANET 2.3 feature(s) this project cannot carry: {'; '.join(new)}. "
+                               "Remove them or save the model for EPANET 2.2; nothing was converted")
+    errors = check_inp(p)
+    if errors:
+        raise NetworkDataError(f"{p}: EPANET 2.2 rejects this INP file: {'; '.join(errors[:5])}"
+                               f"{f' (and {len(errors) - 5} more)' if len(errors) > 5 else ''}")
 
 
 def read_inp(path: str | os.PathLike, *, crs: Any = None) -> Network:
@@ -907,6 +945,9 @@ def read_inp(path: str | os.PathLike, *, crs: Any = None) -> Network:
     p = Path(path)
     if not p.is_file():
         raise NetworkDataError(f"{p}: file not found; give the path of an EPANET .inp file")
+    if b"\x00" in p.read_bytes()[:65536]:
+        raise NetworkDataError(f"{p}: not a text file (binary data); give an EPANET .inp text file")
+    _check_with_epanet(p)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # WNTR's own notes on options
@@ -930,3 +971,155 @@ def read_inp(path: str | os.PathLike, *, crs: Any = None) -> Network:
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError) as exc:
         raise NetworkDataError(f"{p}: the network in this INP file cannot be converted: "
                                f"{type(exc).__name__}: {exc}") from None
+
+
+#: Metadata keys that record where a network came from rather than what it is.
+_PROVENANCE_KEYS = {"name", "source", "converter", "crs", "coordinates", "title", "as_is"}
+
+
+def compare_networks(a: Network, b: Network, *, rtol: float = 1e-9, atol: float = 1e-6,
+                     xy_tol_m: float = 0.01) -> list[str]:
+    """Differences between two networks' layers (empty when equal).
+
+    Layers, rows (by order), columns (in any order) and values are compared;
+    numbers within `rtol`/`atol`, geometries within `xy_tol_m`, strings exactly,
+    empty cells equal to empty cells. Provenance metadata (name, source, CRS label)
+    is ignored.
+
+    Examples
+    --------
+    >>> from watersupply.loader import load_network
+    >>> net = load_network()
+    >>> compare_networks(net, net)
+    []
+    """
+    out: list[str] = []
+    if set(a) != set(b):
+        out.append(f"layers differ: only in the first {sorted(set(a) - set(b))}, only in the second "
+                   f"{sorted(set(b) - set(a))}")
+    for layer in sorted(set(a) & set(b)):
+        x, y = a[layer], b[layer]
+        if layer == "metadata":
+            mx = {k: v for k, v in zip(x["key"], x["value"]) if k not in _PROVENANCE_KEYS}
+            my = {k: v for k, v in zip(y["key"], y["value"]) if k not in _PROVENANCE_KEYS}
+            diff = sorted(k for k in set(mx) | set(my) if mx.get(k) != my.get(k))
+            if diff:
+                out.append(f"metadata: {', '.join(f'{k}={mx.get(k)!r}/{my.get(k)!r}' for k in diff[:5])}")
+            continue
+        if set(x.columns) != set(y.columns):
+            out.append(f"{layer}: columns only in the first {sorted(set(x.columns) - set(y.columns))}, only in "
+                       f"the second {sorted(set(y.columns) - set(x.columns))}")
+            continue
+        if len(x) != len(y):
+            out.append(f"{layer}: {len(x)} rows vs {len(y)}")
+            continue
+        for col in x.columns:
+            u, v = x[col].reset_index(drop=True), y[col].reset_index(drop=True)
+            if col == "geometry":
+                d = gpd.GeoSeries(u).hausdorff_distance(gpd.GeoSeries(v), align=False) if len(u) else pd.Series([])
+                if len(u) and float(np.nanmax(d.to_numpy())) > xy_tol_m:
+                    out.append(f"{layer}: geometry moves by up to {float(np.nanmax(d)):.3g} m")
+                continue
+            empty_u = u.isna() | u.astype(str).isin(["", "None", "nan", "<NA>"])
+            empty_v = v.isna() | v.astype(str).isin(["", "None", "nan", "<NA>"])
+            if pd.api.types.is_bool_dtype(u) or pd.api.types.is_bool_dtype(v):
+                un = vn = pd.Series(np.nan, index=u.index)
+            else:
+                un, vn = pd.to_numeric(u, errors="coerce"), pd.to_numeric(v, errors="coerce")
+            both = un.notna() & vn.notna()  # numbers compare with a tolerance, the rest as text
+            close = pd.Series(np.isclose(un.fillna(0).astype(float), vn.fillna(0).astype(float), rtol=rtol, atol=atol),
+                              index=u.index)
+            same_text = u.astype(str) == v.astype(str)
+            bad = (empty_u != empty_v) | (~empty_u & ~empty_v & ~(both & close) & ~(~both & same_text))
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                ident = x["id"].iloc[i] if "id" in x.columns else i
+                out.append(f"{layer}.{col}: {int(bad.sum())} value(s) differ, first at {ident!r}: "
+                           f"{u.iloc[i]!r} vs {v.iloc[i]!r}")
+    return out
+
+
+def convert_file(src: str | os.PathLike, out: str | os.PathLike, *, crs: Any = None,
+                 units: str | None = None, inp_options: str | os.PathLike | None = None,
+                 schema: str = "project") -> Path:
+    """Convert a network file by extension: ``.inp`` -> ``.gpkg`` or ``.gpkg`` -> ``.inp``.
+
+    Parameters
+    ----------
+    src
+        An EPANET INP file, a network GeoPackage (from a conversion, ``watersupply build``
+        or the bundled model), or WNTR's GIS layers (``wntr.network.to_gis``: a folder of
+        ``*junctions.geojson``, ``*pipes.geojson`` ... or a GeoPackage with those layers).
+    out
+        The file to write (atomically; nothing is written on error): ``.gpkg`` or ``.inp``.
+    crs
+        For an INP: the CRS of its coordinates (as :func:`read_inp`). For a GeoPackage:
+        the CRS the INP's coordinates are written in (reprojected).
+    units
+        INP flow units (LPS, GPM, ...); default the model's own (LPS for a project network).
+    inp_options
+        For WNTR GIS layers: the INP or WNTR JSON that supplies patterns, curves,
+        controls and options.
+    schema
+        Layout of a GeoPackage written: ``"project"`` (:mod:`watersupply.schema`) or
+        ``"wntr"`` (WNTR's ``to_gis`` layers, for QGIS and back).
+
+    Returns
+    -------
+    pathlib.Path
+        `out`.
+
+    Notes
+    -----
+    A GeoPackage that carries an EPANET model (converted from an INP) is written as
+    exactly that model; a project network (from ``build``) as the model the analyses
+    solve (:func:`watersupply.model.to_wntr`).
+    """
+    from .io import read_network, write_network
+    from .model import keep_as_is, to_wntr, write_inp
+    from .wntr_gis import is_wntr_gis, read_wntr_gis, write_wntr_gis
+
+    s, o = Path(src), Path(out)
+    if schema not in ("project", "wntr"):
+        raise NetworkDataError(f"schema must be 'project' or 'wntr', got {schema!r}")
+    kinds = {".inp": "inp", ".gpkg": "gpkg"}
+    ks = "wntr" if is_wntr_gis(s) else kinds.get(s.suffix.lower())
+    ko = kinds.get(o.suffix.lower())
+    if ks is None:
+        raise NetworkDataError(f"{s}: cannot tell the format from the extension {s.suffix!r}; give a .inp or .gpkg "
+                               "file, or a folder of WNTR GIS layers")
+    if ko is None or (ko == ks and schema == "project"):
+        want = ".gpkg" if ks == "inp" else ".inp"
+        raise NetworkDataError(f"{o}: the output of a {s.suffix or 'folder'} input must be a {want} file")
+    if inp_options is not None and ks != "wntr":
+        raise NetworkDataError("--inp-options applies to WNTR GIS layers (a folder or GeoPackage of junctions, "
+                               "pipes, ...); an INP or project GeoPackage carries its own options")
+    if schema == "wntr" and ko != "gpkg":
+        raise NetworkDataError(f"{o}: --schema wntr writes a GeoPackage; give a .gpkg output")
+    if ks == "inp":
+        if units is not None:
+            raise NetworkDataError("--units applies to writing an INP file, not a GeoPackage")
+        net = read_inp(s, crs=crs)
+    elif ks == "wntr":
+        net = read_wntr_gis(s, inp_options=inp_options, crs=crs)
+    else:
+        net = read_network(s)
+        if crs is not None:
+            want_crs = _crs(crs)
+            net = {k: (v.to_crs(want_crs) if isinstance(v, gpd.GeoDataFrame) else v) for k, v in net.items()}
+    if ko == "gpkg" and schema == "project":
+        if units is not None:
+            raise NetworkDataError("--units applies to writing an INP file, not a GeoPackage")
+        return write_network(net, o)
+    if units is not None:
+        from wntr.epanet.util import FlowUnits
+        if units.upper() not in FlowUnits.__members__:
+            raise NetworkDataError(f"unknown INP flow units {units!r}; use one of {', '.join(FlowUnits.__members__)}")
+        units = units.upper()
+    try:
+        wn = to_wntr(keep_as_is(net))
+    except NetworkDataError as exc:
+        raise NetworkDataError(f"{s}: {exc}") from None
+    if schema == "wntr":
+        return write_wntr_gis(wn, o, crs=net["nodes"].crs)
+    return write_inp(wn, o, units=units)

@@ -170,7 +170,8 @@ def write_network(net: Network, path: str | os.PathLike) -> Path:
 
 #: Columns that hold element ids: read as text (``None`` where empty), never as numbers.
 ID_COLUMNS = ("from_node", "to_node", "node_id", "settlement_id", "station_id", "link", "node", "control_node",
-              "zone")
+              "zone", "pattern", "curve", "rule", "control", "vol_curve", "head_pattern", "speed_pattern",
+              "price_pattern", "efficiency_curve", "category", "demand_name")
 
 
 def _reason(exc: Exception) -> str:

@@ -39,9 +39,41 @@ control_valves (Point, optional)
     ("flow_ls:headloss_m;..."). EPANET links kept from an INP file
     (:mod:`watersupply.convert`); the point is the middle of the two nodes.
 patterns (table)
-    pattern, hour, multiplier.
+    pattern, hour, multiplier (``hour`` is the step index; the step is metadata
+    ``pattern_timestep_s``, 1 h unless the model says otherwise).
 metadata (table)
-    key, value — simulation options and provenance.
+    key, value — simulation options and provenance; ``as_is`` = ``true`` makes the
+    analyses solve an EPANET model exactly as it is.
+
+A full EPANET model (what an INP file holds, see :mod:`watersupply.convert` and
+:mod:`watersupply.epanet_tables`) adds, all optional — a network without them is a
+project network whose model :func:`watersupply.model.to_wntr` derives:
+
+options (table)
+    key (``time.duration``, ``hydraulic.headloss``, ``quality.parameter``,
+    ``reaction.bulk_order``, ``energy.global_price`` ...: WNTR's option groups), value (JSON).
+    Its presence marks the network as carrying its own EPANET model.
+curves (table)
+    curve, kind (HEAD|EFFICIENCY|VOLUME|HEADLOSS), point, x, y — x in L/s (m of
+    level for VOLUME), y in m, %, m³ or m.
+controls (table)
+    control, text — one EPANET [CONTROLS] line each, SI units (LPS, m, hh:mm:ss).
+rules (table)
+    rule, line, text — the EPANET [RULES] lines (IF/AND/OR/THEN/ELSE/PRIORITY), SI units.
+demands (table)
+    node, demand_m3d, pattern, category — a junction's second and later demand
+    categories (the first is the node's base_demand_m3d/pattern/demand_name).
+sources (table)
+    id, node, type (CONCEN|MASS|FLOWPACED|SETPOINT), strength (kg/m³, or kg/s for MASS), pattern.
+
+and these columns of the spatial layers: nodes — demand_name, emitter_coeff
+(m³/s per m^exponent), head_pattern (plant), initial_quality (SI: kg/m³, s or %);
+pipes — roughness_c in the model's formula (metadata/option headloss: H-W C, D-W
+roughness in mm, C-M n), status CV for check valves, minor_loss, bulk_coeff_d
+(1/d), wall_coeff_m_d; pumps — curve (head curve id) or power_kw, speed,
+speed_pattern, efficiency_curve, energy_price, price_pattern, status (initial);
+control_valves — curve may name a HEADLOSS curve; facilities (tanks) — min_vol_m3,
+vol_curve, overflow, mixing_model (MIXED|2COMP|FIFO|LIFO), mixing_fraction, bulk_coeff_d.
 """
 
 from __future__ import annotations
@@ -97,6 +129,12 @@ LAYERS: dict[str, tuple[str | None, dict[str, str]]] = {
     }),
     "patterns": (None, {"pattern": "str", "hour": "int", "multiplier": "float"}),
     "metadata": (None, {"key": "str", "value": "str"}),
+    "options": (None, {"key": "str", "value": "str"}),
+    "curves": (None, {"curve": "str", "kind": "str", "point": "int", "x": "float", "y": "float"}),
+    "controls": (None, {"control": "str", "text": "str"}),
+    "rules": (None, {"rule": "str", "line": "int", "text": "str"}),
+    "demands": (None, {"node": "str", "demand_m3d": "float", "pattern": "str", "category": "str"}),
+    "sources": (None, {"id": "str", "node": "str", "type": "str", "strength": "float", "pattern": "str"}),
 }
 
 REQUIRED_LAYERS = ("nodes", "pipes")

@@ -272,6 +272,8 @@ def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike
         extra = _diagnosis_text(diag)
         raise HydraulicError(f"{exc}{'; ' + extra if extra else ''}") from None
     result.options = opts
+    from .model import analysis_changes
+    result.warnings.extend(analysis_changes(net, **options))  # what the analyses change in a file's own model
     if diag["disconnected_demand_nodes"] or diag["closed_off_reservoirs"]:
         msg = _diagnosis_text(diag)
         result.warnings.append(msg)
