@@ -42,7 +42,7 @@ ENGINES = ("epanet2.2", "epanet2.3")
 #: Toolkit codes WNTR's ``EN`` enum lacks (EPANET 2.2 ``epanet2_enums.h``: EN_NodeProperty,
 #: EN_ActionCodeType), checked against owa-epanet in the tests.
 EN_DEMANDDEFICIT = 27
-EN_UNCONDITIONAL = 1
+EN_UNCONDITIONAL = 0
 
 #: EPANET warning codes (returned by the hydraulic calls; the run goes on).
 WARNINGS = {

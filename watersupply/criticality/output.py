@@ -68,8 +68,13 @@ def _table(plan: Any, closures: Mapping[str, tuple[str, ...]], answers: Mapping[
                                    "nodes_without_water_ids", "method", "status", "message"])
     df["people_without_water"] = df["people_without_water"].astype("Int64")
     df["nodes_without_water"] = df["nodes_without_water"].astype("Int64")
-    df = df.sort_values(["people_without_water", "person_hours_without_water", "demand_not_served_m3", "id"],
-                        ascending=[False, False, False, True], na_position="last", kind="mergesort")
+    # rank on keys rounded far below any meaningful difference, so that equal answers whose sums
+    # differ in the last bits (summation order) tie and are ordered by id
+    keys = pd.DataFrame({"p": df["people_without_water"], "h": df["person_hours_without_water"].round(6),
+                         "m": df["demand_not_served_m3"].round(6), "id": df["id"]})
+    order = keys.sort_values(["p", "h", "m", "id"], ascending=[False, False, False, True], na_position="last",
+                             kind="mergesort").index
+    df = df.loc[order]
     df.insert(0, "rank", np.arange(1, len(df) + 1))
     df = df.set_index("id")
     cols = ["rank", "kind", "class", "length_m", *CONSEQUENCE_COLUMNS, "method", "status", "message", "n_links",
