@@ -54,7 +54,10 @@ def reference_criticality(net: Network, *, pipes: str | Iterable[str] = "all", s
             for cname in controls_of.get(x, []):
                 if cname in w2.control_name_list:
                     w2.remove_control(cname)
-            w2.get_link(x).initial_status = LinkStatus.Closed
+            link = w2.get_link(x)
+            if getattr(link, "check_valve", False):
+                link.check_valve = False  # WNTR writes a CV pipe as CV whatever its status: close a plain pipe
+            link.initial_status = LinkStatus.Closed
         with tempfile.TemporaryDirectory(prefix="watersupply-recipe-") as tmp:
             prefix = str(Path(tmp) / "run")
             try:
