@@ -15,7 +15,8 @@ For every pipe (or every valve-isolation segment) :func:`pipe_criticality` answe
 A node is **without water** at a report hour when its pressure is below the PDD
 minimum pressure (the rule of :func:`watersupply.metrics.without_water`) **or**
 when the links open at that hour leave it cut off from every source (plant
-reservoir or tank). The second clause is needed because EPANET reports
+reservoir or tank) by the rules of :mod:`watersupply.topology` (pumps, check-valve
+pipes and PRV/PSV/FCV conduct one way only). The second clause is needed because EPANET reports
 meaningless pressures at cut-off nodes (values from -13,000 m to +1,500 m were
 seen on the Tonghui model); without it the answer for a cut-off node would be
 numerical noise. Demand not served counts, per node and report hour,
@@ -68,6 +69,23 @@ faster by four means:
    measures both). Its library is loaded by path with ctypes: it shares the
    soname ``libepanet2.so`` with WNTR's, so owa-epanet's SWIG module cannot be
    imported once WNTR's library is loaded in a process.
+
+**Every answer solved.** Where a step of a full solve does not balance (a tank
+behind the cut drains dry and leaves an island EPANET cannot balance), the
+demand of the part cut off from every source is taken out of the solve (those
+nodes are without water by topology) and the step is solved again; from then on
+every step does so while the part stays cut off (``method`` ``full+cutoff``).
+Where EPANET 2.2 still cannot balance or fails (error 110), the closure is solved
+again with EPANET 2.3, whose solver balances such networks (``method``
+``full-2.3``; the message keeps what 2.2 said). Only a closure neither engine
+solves keeps status ``unconverged`` or ``error``.
+
+**Check valves.** A check-valve pipe cannot be given a status in EPANET (error
+207): a closure makes it a plain closed pipe for the run (:class:`watersupply.engine.Project`).
+
+**Sanity report.** The ``message`` column lists, by element and hour, what EPANET
+warned about (code, steps and hours), the cut-off part taken out, empty tanks and
+negative pressures at supplied demand nodes.
 
 Work is spread over local processes (``workers``) or a Dask distributed cluster
 (``scheduler``); each worker opens its own EPANET projects from INP text shipped
