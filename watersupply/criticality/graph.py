@@ -226,6 +226,12 @@ def _topology_answer(plan: "_Plan", links: Sequence[str], base_fed: int, bridges
         u, v = uv[all_names.index(name)]
         if not dry_nodes[u] and not dry_nodes[v]:
             return None  # the lost link also joined supplied nodes
+    # one-way links (pumps, check valves): the directed answer must add exactly the dry part
+    every = np.ones(len(g.switch_names), dtype=bool)
+    before = g.cut_off(g.base(), every)
+    after = g.cut_off(g.base(lost), every & np.array([x not in lost for x in g.switch_names], dtype=bool))
+    if not np.array_equal(after, before | dry_nodes):
+        return None
     return _from_baseline(plan, dry_nodes, "")
 
 
