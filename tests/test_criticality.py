@@ -13,7 +13,7 @@ import pytest
 
 from conftest import CRS, make_network
 from watersupply import ConfigError, NetworkDataError
-from watersupply.criticality import (CONSEQUENCE_COLUMNS, _expected_demand, closure_sets, criticality_layer,
+from watersupply.criticality import (CONSEQUENCE_COLUMNS, closure_sets, criticality_layer,
                                      pipe_criticality, reference_criticality, write_criticality)
 
 EXACT = ["people_without_water", "nodes_without_water", "nodes_without_water_ids", "settlements_affected",
@@ -263,17 +263,17 @@ def test_progress_reaches_the_total(crit_net: dict) -> None:
 
 
 def test_a_failing_solve_is_reported_not_fatal(crit_net: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    from watersupply import criticality
+    from watersupply.criticality import solver
 
-    real = criticality._Solver.run_full
+    real = solver._Solver.run_full
 
     def flaky(self, links, **kw):  # EPANET "failing" on one closure only
         if "M7" in links:
             raise ValueError("")  # WNTR 1.5 raises bare ValueErrors like this
         return real(self, links, **kw)
 
-    monkeypatch.setattr(criticality._Solver, "run_full", flaky)
-    monkeypatch.setattr(criticality._Solver, "run_reduced", lambda self, links, keep=False: None)
+    monkeypatch.setattr(solver._Solver, "run_full", flaky)
+    monkeypatch.setattr(solver._Solver, "run_reduced", lambda self, links, keep=False: None)
     table = pipe_criticality(crit_net, pipes="M6,M7,B3", workers=1)
     assert table.loc["M7", "status"] == "error" and "ValueError" in table.loc["M7", "message"]
     assert pd.isna(table.loc["M7", "people_without_water"])
@@ -295,17 +295,6 @@ def test_the_recipe_reports_a_failing_run(crit_net: dict, monkeypatch: pytest.Mo
     table = reference_criticality(crit_net, pipes=["M6", "B3"])
     assert table.loc["M6", "status"] == "error"
     assert table.loc["B3", "status"] == "ok"
-
-
-def test_expected_demand_matches_wntr(tiny_net: dict) -> None:
-    import wntr
-
-    from watersupply.model import to_wntr
-
-    wn = to_wntr(tiny_net, duration_h=24)
-    ref = wntr.metrics.expected_demand(wn)
-    mine = _expected_demand(wn, ref.index.to_numpy(), list(ref.columns))
-    np.testing.assert_array_equal(mine, ref.to_numpy())
 
 
 def test_engine_23_runs_and_agrees_on_topology(crit_net: dict, fast: pd.DataFrame) -> None:
@@ -360,6 +349,8 @@ def test_tonghui_sample_matches_the_recipe(tonghui_net: dict) -> None:
               "M00093", "B00022", "B00258"]
     fast = pipe_criticality(tonghui_net, pipes=sample, workers=2)
     recipe = reference_criticality(tonghui_net, pipes=sample)
-    assert {"topology", "series", "full", "reduced"} <= set(fast["method"])
-    assert "unconverged" in set(fast["status"])  # a tank that drains dry leaves EPANET unbalanced
-    assert_same_answers(fast, recipe)
+    assert {"topology", "series", "reduced"} <= set(fast["method"])
+    assert (fast["status"] == "ok").all()  # every answer solved (the recipe leaves some unbalanced)
+    clean = recipe.index[recipe["status"] == "ok"]
+    assert {"full"} <= set(fast.loc[clean, "method"])
+    assert_same_answers(fast.loc[clean], recipe.loc[clean])

@@ -505,12 +505,16 @@ def test_tonghui_baseline_scenario_is_exactly_the_baseline(tonghui_net, tonghui_
 
 @pytest.mark.slow
 def test_tonghui_segments_agree_with_wntr(tonghui_net):
+    # a break isolates the pipe's WNTR segment: its own links and the links valved at its nodes
     wn = to_wntr(tonghui_net, duration_h=1)
     valves = tonghui_net["valves"][["link", "node"]]
-    _ns, ls, _sz = wntr.metrics.valve_segments(wn.to_graph(), valves)
+    ns, ls, _sz = wntr.metrics.valve_segments(wn.to_graph(), valves)
     for pipe in ("M00001", "M00003", "M00067", "B00100", "B01802"):
-        links, _ = isolation_segment(wn, pipe, valves)
-        assert links == sorted(ls.index[ls == ls[pipe]]), pipe
+        links, nodes = isolation_segment(wn, pipe, valves)
+        seg_nodes = set(ns.index[ns == ls[pipe]])
+        boundary = {lk for lk, nd in zip(valves["link"], valves["node"]) if nd in seg_nodes}
+        assert links == sorted(set(ls.index[ls == ls[pipe]]) | boundary), pipe
+        assert nodes == sorted(seg_nodes), pipe
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .._errors import ConfigError, NetworkDataError
+from .._errors import ConfigError, HydraulicError, NetworkDataError
+from .. import topology
 from ..schema import Network
 from ..simulation import SimulationResult, quality_window
 from ._common import _DIRECTIONAL_VALVES, _s, _members, _weights, _sim_options_of
@@ -23,39 +24,15 @@ __all__ = ["supply_graph", "network_sources", "supply_chains", "trace_shares"]
 
 
 def supply_graph(net: Network) -> nx.DiGraph:
-    """Directed graph of the network: open pipes both ways (CV pipes one way), pumps and
-    PRV/PSV/FCV from → to, other control valves both ways.
+    """Directed graph of the network by the rules of :mod:`watersupply.topology`: open pipes both
+    ways (CV pipes one way), pumps and PRV/PSV/FCV from → to, other control valves both ways.
 
     Node attribute ``kind`` (layer kind); edge attributes ``id`` and ``kind``
     (pipe|pump|valve) and, for pumps, ``station``.
     """
-    g = nx.DiGraph()
     nodes = net["nodes"]
-    for nid, kind in zip(nodes["id"].astype(str), nodes["kind"].astype(str)):
-        g.add_node(nid, kind=kind)
-    pipes = net["pipes"]
-    status = pipes["status"].map(lambda v: (_s(v) or "OPEN").upper()) if "status" in pipes \
-        else pd.Series("OPEN", index=pipes.index)
-    for pid, a, b, st in zip(pipes["id"].astype(str), pipes["from_node"].astype(str),
-                             pipes["to_node"].astype(str), status):
-        if st == "CLOSED":
-            continue
-        g.add_edge(a, b, id=pid, kind="pipe")
-        if st != "CV":
-            g.add_edge(b, a, id=pid, kind="pipe")
-    pumps = net.get("pumps")
-    if pumps is not None and len(pumps):
-        for row in pumps.itertuples(index=False):
-            g.add_edge(str(row.from_node), str(row.to_node), id=str(row.id), kind="pump",
-                       station=_s(getattr(row, "station_id", None)) or str(row.id))
-    valves = net.get("control_valves")
-    if valves is not None and len(valves):
-        for row in valves.itertuples(index=False):
-            a, b = str(row.from_node), str(row.to_node)
-            g.add_edge(a, b, id=str(row.id), kind="valve")
-            if (_s(getattr(row, "type", None)) or "").upper() not in _DIRECTIONAL_VALVES:
-                g.add_edge(b, a, id=str(row.id), kind="valve")
-    return g
+    kinds = dict(zip(nodes["id"].astype(str), nodes["kind"].astype(str)))
+    return topology.supply_graph(topology.layer_link_table(net), nodes=kinds)
 
 
 def network_sources(net: Network, *, graph: nx.DiGraph | None = None) -> tuple[list[str], list[str]]:
@@ -315,12 +292,6 @@ def _chain_initial(net: Network, result: SimulationResult, sources: Sequence[str
     return out
 
 
-# EPANET toolkit codes (EPANET 2.2 API)
-_EN_INITQUAL, _EN_SOURCEQUAL, _EN_SOURCETYPE, _EN_PRESSURE, _EN_QUALITY = 4, 5, 7, 11, 12
-
-_EN_SETPOINT = 2
-
-
 def trace_shares(net: Network, result: SimulationResult, sources: Sequence[str], *,
                  members: Mapping[str, Sequence[str]] | None = None, wn: Any = None, initial: str = "chain",
                  qstep_s: float = 600.0,
@@ -367,10 +338,9 @@ def trace_shares(net: Network, result: SimulationResult, sources: Sequence[str],
         re-solved hydraulics differ from the result's).
     """
     import wntr
-    from wntr.epanet import toolkit
 
+    from ..engine import EN, Project, quiet_stdout
     from ..model import to_wntr
-    from ..engine import quiet_stdout
 
     if initial not in ("chain", "zero"):
         raise ConfigError(f"initial must be 'chain' or 'zero', got {initial!r}")
@@ -424,54 +394,46 @@ def trace_shares(net: Network, result: SimulationResult, sources: Sequence[str],
                 tank.bulk_coeff = kb
             for (_, node), c0 in zip(w.nodes(), saved["init"]):
                 node.initial_quality = c0
-        en = toolkit.ENepanet(version=2.2)
         try:
-            with quiet_stdout():
-                en.ENopen(inp, str(Path(tmp) / "trace.rpt"), "")
-                idx = {n: en.ENgetnodeindex(n) for n in w.node_name_list}
-                read_idx = [idx[n] for n in read]
+            with quiet_stdout(), Project(inp, report=Path(tmp) / "trace.rpt", hydraulics=False) as en:
+                idx = {n: en.node_index(n) for n in w.node_name_list}
+                read_idx = np.array([idx[n] for n in read], dtype=np.int64)
+                check_idx = np.array([idx[c] for c in check], dtype=np.int64)
+                hours = set(result.pressure.index)
                 # hydraulics once, saved for the quality runs; sample pressures to check them
-                en.ENopenH()
-                en.ENinitH(1)
+                en.open_hydraulics()
+                en.init(EN.SAVE)
                 p_rows: dict[float, list[float]] = {}
                 while True:
-                    t_s = en.ENrunH()
+                    _code, t_s = en.run()
                     h = round(t_s / 3600.0, 6)
-                    if t_s % 3600 == 0 and h in set(result.pressure.index):
-                        p_rows[h] = [en.ENgetnodevalue(idx[c], _EN_PRESSURE) for c in check]
-                    if en.ENnextH() <= 0:
+                    if t_s % 3600 == 0 and h in hours:
+                        p_rows[h] = en.node_values(EN.PRESSURE, check_idx).tolist()
+                    if en.advance()[1] <= 0:
                         break
-                en.ENcloseH()
+                en.close_hydraulics()
                 conc: dict[str, pd.DataFrame] = {}
                 for src in sources:
                     for n, i in idx.items():
-                        en.ENsetnodevalue(i, _EN_INITQUAL, 100.0 if (n == src or src in init.get(n, ())) else 0.0)
-                        en.ENsetnodevalue(i, _EN_SOURCEQUAL, 0.0)
-                    en.ENsetnodevalue(idx[src], _EN_SOURCETYPE, _EN_SETPOINT)
-                    en.ENsetnodevalue(idx[src], _EN_SOURCEQUAL, 100.0)
-                    en.ENopenQ()
-                    en.ENinitQ(0)
+                        en.set_node(i, EN.INITQUAL, 100.0 if (n == src or src in init.get(n, ())) else 0.0)
+                        en.set_node(i, EN.SOURCEQUAL, 0.0)
+                    en.set_node(idx[src], EN.SOURCETYPE, EN.SETPOINT)
+                    en.set_node(idx[src], EN.SOURCEQUAL, 100.0)
+                    en.open_quality()
                     rows: dict[float, list[float]] = {}
                     while True:
-                        t_s = en.ENrunQ()
+                        t_s = en.run_quality()
                         h = round(t_s / 3600.0, 6)
                         if t_s % 3600 == 0 and h in want:
-                            rows[h] = _node_values(en, read_idx, _EN_QUALITY)
-                        if en.ENnextQ() <= 0:
+                            rows[h] = en.node_values(EN.QUALITY, read_idx).tolist()
+                        if en.advance_quality() <= 0:
                             break
-                    en.ENcloseQ()
+                    en.close_quality()
                     hrs = sorted(rows)
                     conc[src] = pd.DataFrame(np.array([rows[h] for h in hrs], dtype=float).reshape(len(hrs), len(read))
                                              / 100.0, index=pd.Index(hrs, name="time_h"), columns=read)
-        except Exception as exc:  # EpanetException and ctypes errors
-            from .._errors import HydraulicError
-
+        except HydraulicError as exc:
             raise HydraulicError(f"EPANET could not run the audit's trace analyses of {base_wn.name!r}: {exc}") from None
-        finally:
-            try:
-                en.ENclose()
-            except Exception:  # already closed or never opened
-                pass
     ph = sorted(p_rows)
     p_new = pd.DataFrame(np.array([p_rows[h] for h in ph], dtype=float).reshape(len(ph), len(check)),
                          index=pd.Index(ph), columns=check)
@@ -489,17 +451,3 @@ def trace_shares(net: Network, result: SimulationResult, sources: Sequence[str],
             shares.loc[sid, src] = float((cc * wt).to_numpy().sum() / wt.to_numpy().sum()) \
                 if delivered.get(sid, 0.0) > 0 else np.nan
     return shares.clip(lower=0.0, upper=1.0), notes
-
-
-def _node_values(en: Any, indices: Sequence[int], code: int) -> list[float]:
-    """One node property for many nodes through the EPANET 2.2 project API (no per-call wrapper)."""
-    import ctypes
-
-    func, ph, val = en.ENlib.EN_getnodevalue, en._project, ctypes.c_double()
-    ref = ctypes.byref(val)
-    out = []
-    for i in indices:
-        if func(ph, i, code, ref):
-            raise RuntimeError(f"EPANET could not read property {code} of node index {i}")
-        out.append(val.value)
-    return out

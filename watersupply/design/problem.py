@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 
 import copy
-import ctypes
 import time
 import tempfile
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ import pandas as pd
 import wntr
 
 from .._errors import ConfigError, NetworkDataError, closest
-from ..criticality import _engine_library, _Project
+from ..engine import EN, Project
 from ..engine import quiet_stdout
 from ..hydraulics import MM_TO_M
 
@@ -52,9 +51,9 @@ PRESSURE_FLOOR_M = -50.0
 ACTIONS = ("size", "replace", "parallel")
 
 # EPANET toolkit codes
-_EN_DIAMETER, _EN_ROUGHNESS, _EN_INITSTATUS, _EN_FLOW, _EN_VELOCITY = 0, 2, 4, 8, 9
-_EN_DEMAND, _EN_HEAD, _EN_PRESSURE = 9, 10, 11
-_EN_DURATION, _EN_REPORTSTEP, _EN_REPORTSTART = 0, 4, 5
+_EN_DIAMETER, _EN_ROUGHNESS, _EN_INITSTATUS, _EN_FLOW, _EN_VELOCITY = (EN.DIAMETER, EN.ROUGHNESS, EN.INITSTATUS,
+                                                                    EN.FLOW, EN.VELOCITY)
+_EN_DEMAND, _EN_HEAD, _EN_PRESSURE = EN.DEMAND, EN.HEAD, EN.PRESSURE
 
 
 def dup_name(pipe: str) -> str:
@@ -304,7 +303,7 @@ class Evaluator:
         inp = Path(self._tmp.name) / "design.inp"
         wntr.network.write_inpfile(wn, str(inp), units="LPS", version=2.2)
         with quiet_stdout():
-            self.project = _Project(_engine_library(self.engine), str(inp))
+            self.project = Project(str(inp), engine=self.engine)
         pr = self.project
         names = self.space.pipes if self.space.action != "parallel" else [dup_name(p) for p in self.space.pipes]
         self._links = np.array([pr.link_index(n) for n in names], dtype=int)
@@ -339,7 +338,6 @@ class Evaluator:
 
     def _set(self, x: np.ndarray) -> None:
         pr, sp = self.project, self.space
-        lib, ph = pr.lib, pr.ph
         d = sp.diameters_mm(x)
         c = sp.roughness(x)
         last = self._last
@@ -349,24 +347,19 @@ class Evaluator:
                 continue
             if np.isnan(d[k]):  # keep (replace) or lay nothing (parallel)
                 if sp.action == "parallel":
-                    lib.EN_setlinkvalue(ph, i, _EN_INITSTATUS, 0.0)
+                    pr.set_link(i, _EN_INITSTATUS, 0.0)
                 else:
-                    lib.EN_setlinkvalue(ph, i, _EN_DIAMETER, float(sp.old_diameter_mm[k]))
-                    lib.EN_setlinkvalue(ph, i, _EN_ROUGHNESS, float(sp.old_roughness_c[k]))
+                    pr.set_link(i, _EN_DIAMETER, float(sp.old_diameter_mm[k]))
+                    pr.set_link(i, _EN_ROUGHNESS, float(sp.old_roughness_c[k]))
                 continue
-            lib.EN_setlinkvalue(ph, i, _EN_DIAMETER, float(d[k]))
-            lib.EN_setlinkvalue(ph, i, _EN_ROUGHNESS, float(c[k]))
+            pr.set_link(i, _EN_DIAMETER, float(d[k]))
+            pr.set_link(i, _EN_ROUGHNESS, float(c[k]))
             if sp.action == "parallel":
-                lib.EN_setlinkvalue(ph, i, _EN_INITSTATUS, 1.0)
+                pr.set_link(i, _EN_INITSTATUS, 1.0)
 
     def _link_values(self, prop: int) -> np.ndarray:
         pr = self.project
-        v = ctypes.c_double()
-        out = np.empty(len(self._links))
-        for k, i in enumerate(self._links.tolist()):
-            pr.lib.EN_getlinkvalue(pr.ph, i, prop, ctypes.byref(v))
-            out[k] = v.value
-        return out
+        return np.array([pr.get_link(i, prop) for i in self._links.tolist()], dtype=float)
 
     def _todini(self) -> float:
         pr = self.project
@@ -376,10 +369,8 @@ class Evaluator:
         qr = -pr.node_values(_EN_DEMAND, self._res) if len(self._res) else np.zeros(0)
         hr = pr.node_values(_EN_HEAD, self._res) if len(self._res) else np.zeros(0)
         p_in = float(np.sum(qr * hr))
-        v = ctypes.c_double()
         for i, (a, b) in zip(self._pumps.tolist(), self._pump_ends):
-            pr.lib.EN_getlinkvalue(pr.ph, i, _EN_FLOW, ctypes.byref(v))
-            flow = v.value
+            flow = pr.get_link(i, _EN_FLOW)
             ha = pr.node_values(_EN_HEAD, np.array([a, b]))
             p_in += max(flow, 0.0) * float(ha[1] - ha[0])
         den = p_in - float(np.sum(q * self._junc_req))

@@ -40,16 +40,20 @@ from wntr.network.base import LinkStatus
 from wntr.network.controls import AndCondition, Control, ControlAction, Rule, SimTimeCondition
 
 from .._errors import ScenarioError
+from ..hydraulics import G
 from ..model import MGL_TO_KGM3, sim_options
 from ..schema import Network
+from ..topology import isolation_segment, valve_segments
 from .spec import (DemandChange, FireFlow, NewSource, PipeBreak, PlantOutage, PumpStationOutage,
                    ReservoirOutOfService, Scenario, SetLink, check_scenario)
 
 __all__ = ["apply_events", "isolation_segment", "plant_outlet", "AppliedEvents", "G_ACC"]
 
+#: Standard gravity (m/s²), :data:`watersupply.hydraulics.G`.
+G_ACC = G
+
 log = logging.getLogger(__name__)
 
-G_ACC = 9.81
 #: Priority of the level-control rules rewritten from simple controls, and of the event windows.
 LEVEL_RULE_PRIORITY = 1
 EVENT_RULE_PRIORITY = 5
@@ -76,56 +80,6 @@ class AppliedEvents:
 
 def _link_ends(wn: wntr.network.WaterNetworkModel) -> dict[str, tuple[str, str]]:
     return {name: (link.start_node_name, link.end_node_name) for name, link in wn.links()}
-
-
-def isolation_segment(wn: wntr.network.WaterNetworkModel, pipe: str, valves: pd.DataFrame | None
-                      ) -> tuple[list[str], list[str]]:
-    """Links and nodes of the valve segment holding `pipe` (what closing its isolation valves cuts out).
-
-    A valve ``(link, node)`` separates `link` from `node`. Starting from `pipe`,
-    the segment grows across every link end that has no valve. This is the
-    segment :func:`wntr.metrics.valve_segments` gives, found by a search from one
-    pipe instead of labelling the whole network. Without a valve layer the
-    segment is the pipe alone.
-
-    Returns
-    -------
-    (links, nodes)
-        Sorted ids.
-    """
-    if valves is None or not len(valves):
-        return [pipe], []
-    return _segment(*_adjacency(wn), _valve_set(valves), pipe)
-
-
-def _adjacency(wn: wntr.network.WaterNetworkModel) -> tuple[dict[str, tuple[str, str]], dict[str, list[str]]]:
-    ends = _link_ends(wn)
-    by_node: dict[str, list[str]] = defaultdict(list)
-    for name, (a, b) in ends.items():
-        by_node[a].append(name)
-        by_node[b].append(name)
-    return ends, by_node
-
-
-def _valve_set(valves: pd.DataFrame) -> set[tuple[str, str]]:
-    return {(str(l), str(n)) for l, n in zip(valves["link"], valves["node"])}
-
-
-def _segment(ends: dict[str, tuple[str, str]], by_node: dict[str, list[str]], valve_set: set[tuple[str, str]],
-             pipe: str) -> tuple[list[str], list[str]]:
-    links, nodes = {pipe}, set()
-    stack = [pipe]
-    while stack:
-        link = stack.pop()
-        for node in ends[link]:
-            if (link, node) in valve_set or node in nodes:
-                continue
-            nodes.add(node)
-            for other in by_node[node]:
-                if other not in links and (other, node) not in valve_set:
-                    links.add(other)
-                    stack.append(other)
-    return sorted(links), sorted(nodes)
 
 
 def plant_outlet(wn: wntr.network.WaterNetworkModel, plant: str) -> tuple[list[str], list[str]]:
@@ -409,6 +363,9 @@ def _apply(wn: wntr.network.WaterNetworkModel, net: Network, scenario: Scenario)
     log_ = AppliedEvents()
     valves = net.get("valves")
     pumps_layer = net.get("pumps")
+    # valve segments of the model as built (before leaks split pipes), labelled once
+    breaks = any(isinstance(ev, PipeBreak) and ev.leak_area_m2 is None for ev in sc.events)
+    segments = valve_segments(wn, valves) if breaks and valves is not None and len(valves) else None
 
     def window(link: str, ev: Any, status: str, i: int) -> None:
         a, b = ev.window(sc.duration_h)
@@ -428,7 +385,7 @@ def _apply(wn: wntr.network.WaterNetworkModel, net: Network, scenario: Scenario)
                 rec["detail"] = (f"leak {ev.leak_area_m2:g} m² (Cd {ev.discharge_coeff:g}) at the pipe's middle: "
                                  f"emitter K = {k:.4g} m³/s/m^0.5")
             else:
-                links, nodes = isolation_segment(wn, ev.pipe, valves)
+                links, nodes = isolation_segment(wn, ev.pipe, valves, segments=segments)
                 for link in links:
                     window(link, ev, "CLOSED", i)
                 log_.closed_links[i] = links

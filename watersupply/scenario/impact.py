@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import wntr
@@ -55,6 +54,7 @@ from ..model import to_wntr
 from ..schema import Network
 from ..simulation import SimulationResult, run_simulation
 from ..standards import thresholds
+from ..topology import link_table, reachable, supply_graph
 from .events import AppliedEvents, _apply
 from .spec import OUTAGE_TYPES, NewSource, Scenario, load_scenario, scenario_network
 
@@ -151,9 +151,10 @@ def downstream_settlements(net: Network, links: list[str], *, wn: wntr.network.W
                            ) -> list[str]:
     """Settlements with a demand node cut off from every plant when `links` are closed.
 
-    Pipes and valves conduct both ways, pumps from suction to discharge;
-    reservoirs (tanks) are not sources, so a settlement fed by a tank that a
-    closed pump station fills is downstream of that station.
+    The topology rules of :mod:`watersupply.topology` (pumps, check-valve pipes and
+    PRV/PSV/FCV one way; initially closed links out); reservoirs (tanks) are not
+    sources, so a settlement fed by a tank that a closed pump station fills is
+    downstream of that station.
 
     Examples
     --------
@@ -163,20 +164,7 @@ def downstream_settlements(net: Network, links: list[str], *, wn: wntr.network.W
     ['V2', 'V5']
     """
     wn = wn if wn is not None else to_wntr(net)
-    g = nx.DiGraph()
-    g.add_nodes_from(wn.node_name_list)
-    closed = set(links)
-    for name, link in wn.links():
-        if name in closed or link.initial_status == wntr.network.base.LinkStatus.Closed:
-            continue
-        a, b = link.start_node_name, link.end_node_name
-        g.add_edge(a, b)
-        if link.link_type != "Pump":
-            g.add_edge(b, a)
-    sources = list(wn.reservoir_name_list)
-    reach: set[str] = set()
-    for s in sources:
-        reach |= nx.descendants(g, s) | {s}
+    reach = reachable(supply_graph(link_table(wn), nodes=wn.node_name_list, closed=links), wn.reservoir_name_list)
     nodes = net["nodes"].set_index("id")
     ids = metrics.demand_nodes(net)
     cut = [n for n in ids if n not in reach]

@@ -16,13 +16,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-import networkx as nx
 import pandas as pd
 
 from .. import metrics
 from ..model import to_wntr
 from ..schema import Network
-from .events import _adjacency, _segment, _valve_set, isolation_segment
+from ..topology import isolation_segment, link_table, reachable, supply_graph, valve_segments
 from .impact import baseline_for, run_scenario
 from .spec import Scenario
 
@@ -49,35 +48,29 @@ def screen_main_breaks(net: Network) -> pd.DataFrame:
     ids = metrics.demand_nodes(net)
     pop = pd.to_numeric(nodes.loc[ids, "population"], errors="coerce").fillna(0.0).to_numpy()
     ids = list(ids)
-    # one graph; a segment's edges are taken out and put back. Super-sources: all plants, all sources.
-    g = nx.DiGraph()
-    g.add_nodes_from(wn.node_name_list)
-    edges: dict[str, list[tuple[str, str]]] = {}
-    for name, link in wn.links():
-        if link.initial_status == 0:  # closed (standby pumps)
-            continue
-        a, b = link.start_node_name, link.end_node_name
-        edges[name] = [(a, b)] if link.link_type == "Pump" else [(a, b), (b, a)]
-        g.add_edges_from(edges[name])
+    # one directed graph (topology rules: pumps, check valves and PRV/PSV/FCV one way; closed links out);
+    # a segment's edges are taken out and put back. Super-sources: all plants, all sources.
+    links = link_table(wn)
+    g = supply_graph(links, nodes=wn.node_name_list)
     g.add_edges_from(("__plants__", p) for p in wn.reservoir_name_list)
     g.add_edges_from(("__sources__", p) for p in list(wn.reservoir_name_list) + list(wn.tank_name_list))
+    segments = valve_segments(wn, valves) if valves is not None and len(valves) else None
     seen: dict[frozenset, str] = {}
     rows = []
     by_seg: dict[str, list[str]] = defaultdict(list)
-    adj = _adjacency(wn)
-    vset = _valve_set(valves) if valves is not None and len(valves) else set()
     for m in mains:
-        seg_links, _ = _segment(*adj, vset, m) if vset else ([m], [])
+        seg_links, _ = isolation_segment(wn, m, valves, segments=segments)
         key = frozenset(seg_links)
         if key in seen:
             by_seg[seen[key]].append(m)
             continue
         seen[key] = m
         by_seg[m].append(m)
-        removed = [e for link in seg_links for e in edges.get(link, []) if g.has_edge(*e)]
+        shut = set(seg_links)
+        removed = [(u, v, d) for u, v, d in g.edges(data=True) if d.get("id") in shut]
         g.remove_edges_from(removed)
-        r_all = nx.descendants(g, "__sources__")
-        r_plant = nx.descendants(g, "__plants__")
+        r_all = reachable(g, ["__sources__"])
+        r_plant = reachable(g, ["__plants__"])
         g.add_edges_from(removed)
         rows.append(dict(segment=m, links=len(seg_links),
                          people_immediate=float(pop[[n not in r_all for n in ids]].sum()),
@@ -120,6 +113,8 @@ def rank_main_breaks(net: Network, *, at_h: float = 41.0, for_h: float = 12.0, d
     base_sc = Scenario(name="sweep", title_zh="主管破损筛选", title_en="main break sweep", duration_h=duration_h)
     base = baseline_for(base_sc, net, age=False)
     wn = to_wntr(net, duration_h=1)
+    valves = net.get("valves")
+    segments = valve_segments(wn, valves) if valves is not None and len(valves) else None
     rows = []
     for m in candidates:
         sc = Scenario(name="sweep", title_zh="主管破损筛选", title_en="main break sweep", duration_h=duration_h,
@@ -127,7 +122,7 @@ def rank_main_breaks(net: Network, *, at_h: float = 41.0, for_h: float = 12.0, d
         run = run_scenario(sc, net=net, baseline=base, age=False)
         h = run.headline()
         st = run.settlements
-        rows.append(dict(main=m, links_closed=len(isolation_segment(wn, m, net.get("valves"))[0]),
+        rows.append(dict(main=m, links_closed=len(isolation_segment(wn, m, valves, segments=segments)[0]),
                          person_hours_without_water=h["person_hours_without_water"],
                          people_without_water_max=h["people_without_water_max"],
                          settlements_affected=",".join(st.index[st["person_hours_without_water"] > 0])))

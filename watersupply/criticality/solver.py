@@ -1,0 +1,368 @@
+"""The worker side of the sweep: EPANET projects of one worker and the consequences of one closure."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import HydraulicError
+from ..engine import EN, EN_DEMANDDEFICIT, WARNINGS, Project
+from ..topology import SourceGraph
+
+__all__: list[str] = []
+
+#: EPANET warnings that mean the step did not balance.
+UNCONVERGED = (1, 2)
+
+
+def _consequences(p: np.ndarray, cut: np.ndarray, deficit: np.ndarray, ctx: Mapping[str, Any],
+                  base_p: np.ndarray | None) -> dict[str, Any]:
+    """Consequences of one closure from report-time arrays (hours × demand nodes).
+
+    p: pressure (m); cut: cut off from every source; deficit: expected − delivered (m³/s).
+    """
+    pmin, step_h, pop, expected = ctx["pmin"], ctx["step_h"], ctx["pop"], ctx["expected"]
+    with np.errstate(invalid="ignore"):
+        dry_t = (p < pmin) | cut
+    dry = dry_t.any(axis=0)
+    ph = float((dry_t[:-1].astype(float) @ pop).sum() * step_h)
+    lost = np.where(cut, expected, np.clip(deficit, 0.0, None))
+    unserved = float(lost[:-1].sum() * step_h * 3600.0)
+    drop, node = math.nan, ""
+    if base_p is not None:
+        served = ~dry
+        if served.any():
+            d = (base_p - p)[:, served].max(axis=0)
+            k = int(np.argmax(d))
+            drop, node = float(d[k]), ctx["demand_ids"][int(np.flatnonzero(served)[k])]
+    return dict(dry=dry, person_hours=ph, unserved_m3=unserved, drop=drop, drop_node=node)
+
+
+# ----------------------------------------------------------------------------- sanity report
+
+def _hours(hs: Sequence[float]) -> str:
+    """Hours as compact ranges: ``3–5, 9 h``."""
+    hs = sorted(set(round(h, 2) for h in hs))
+    out: list[str] = []
+    start = prev = None
+    for h in hs:
+        if start is None:
+            start = prev = h
+        elif h - prev <= 1.0 + 1e-9:
+            prev = h
+        else:
+            out.append(f"{start:g}" if start == prev else f"{start:g}–{prev:g}")
+            start = prev = h
+    if start is not None:
+        out.append(f"{start:g}" if start == prev else f"{start:g}–{prev:g}")
+    return ", ".join(out) + " h"
+
+
+def _names(by: Mapping[str, Sequence[float]], limit: int = 4) -> str:
+    items = sorted(by.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    txt = "; ".join(f"{k} at {_hours(v)}" for k, v in items[:limit])
+    return txt + (f"; … {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _sanity(warned: Sequence[tuple[float, int]], taken: Sequence[tuple[float, int]],
+            tank_low: Mapping[str, Sequence[float]], negative: Mapping[str, Sequence[float]]) -> str:
+    """One line of what EPANET warned about and what was done, by element and hour."""
+    parts = []
+    by_code: dict[int, list[float]] = {}
+    for h, code in warned:
+        by_code.setdefault(code, []).append(h)
+    for code in sorted(by_code):
+        parts.append(f"EPANET warning {code} ({WARNINGS.get(code, 'warning')}) at {len(by_code[code])} step(s): "
+                     f"{_hours(by_code[code])}")
+    if taken:
+        most = max(k for _h, k in taken)
+        parts.append(f"cut-off part taken out of the solve (up to {most} demand nodes without water by topology) "
+                     f"at {_hours([h for h, _k in taken])}")
+    if tank_low:
+        parts.append("tank empty: " + _names(tank_low))
+    if negative:
+        parts.append(f"negative pressure at {len(negative)} supplied demand node(s): " + _names(negative))
+    return "; ".join(parts)
+
+
+# ----------------------------------------------------------------------------- worker side
+
+class _Solver:
+    """The EPANET projects of one worker (full model, and the reduced model if any)."""
+
+    def __init__(self, payload: Mapping[str, Any]) -> None:
+        self.pl = payload
+        tmp = tempfile.mkdtemp(prefix="watersupply-crit-")
+        try:
+            path = Path(tmp) / "full.inp"
+            path.write_bytes(payload["inp_full"])
+            self.full = Project(path, engine=payload["engine"])
+            self.red = None
+            if payload.get("inp_reduced"):
+                rpath = Path(tmp) / "reduced.inp"
+                rpath.write_bytes(payload["inp_reduced"])
+                self.red = Project(rpath, engine=payload["engine"])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        f = self.full
+        self.f_dn = np.array([f.node_index(n) for n in payload["demand_ids"]], dtype=np.int64)
+        self.f_all = np.arange(1, f.n_nodes + 1, dtype=np.int64)
+        gf: SourceGraph = payload["graph_full"]
+        self.f_switch = [f.link_index(n) for n in gf.switch_names]
+        gpos = {n: i for i, n in enumerate(gf.nodes)}
+        self.f_dn_pos = np.array([gpos.get(n, -1) for n in payload["demand_ids"]], dtype=np.int64)
+        if self.red is not None:
+            r = self.red
+            gr: SourceGraph = payload["graph_reduced"]
+            self.r_watch = np.array([r.node_index(n) for n in payload["watch_ids"]], dtype=np.int64)
+            self.r_switch = [r.link_index(n) for n in gr.switch_names]
+            gpos = {n: i for i, n in enumerate(gr.nodes)}
+            self.r_watch_g = np.array([gpos[n] for n in payload["watch_ids"]], dtype=np.int64)
+            self.r_links = set(payload["reduced_links"])
+
+    def close(self) -> None:
+        """Close the EPANET projects."""
+        if getattr(self, "alt", None) is not None:
+            self.alt.close()
+        self.full.close()
+        if self.red is not None:
+            self.red.close()
+
+    # -- full model
+    def _demand_nodes(self) -> None:
+        """Every node of the full model with a demand: EPANET index, graph position, base demands."""
+        f, gf = self.full, self.pl["graph_full"]
+        gpos = {n: i for i, n in enumerate(gf.nodes)}
+        idx, pos, base = [], [], []
+        for i in range(1, f.n_nodes + 1):
+            name = f.node_name(i)
+            if name not in gpos:
+                continue
+            d = f.base_demands(i)
+            if any(d):
+                idx.append(i)
+                pos.append(gpos[name])
+                base.append(d)
+        self.f_dem = (np.array(idx, dtype=np.int64), np.array(pos, dtype=np.int64), base)
+        self.f_tanks = []  # (index, name, lowest head): EN_TANKLEVEL is the initial level, so heads are compared
+        for n in self.pl.get("tank_ids", ()):
+            i = f.node_index(n)
+            self.f_tanks.append((i, n, f.get_node(i, EN.ELEVATION) + f.get_node(i, EN.MINLEVEL)))
+
+    def _take_out(self, zeroed: np.ndarray, want: np.ndarray) -> None:
+        """Give the demand nodes in `want` (and only those) zero demand; restore the others."""
+        f = self.full
+        idx, _pos, base = self.f_dem
+        for k in np.flatnonzero(want & ~zeroed):
+            f.set_base_demands(int(idx[k]), [0.0] * len(base[k]))
+        for k in np.flatnonzero(zeroed & ~want):
+            f.set_base_demands(int(idx[k]), base[k])
+
+    def run_full(self, links: Sequence[str], *, heads: bool = False, take_out: bool = True) -> dict[str, Any]:
+        """Solve a closure on the full model, step by step.
+
+        When a step does not balance and part of the network is cut off from every
+        source by the links open at that step, the demand of that part is taken out of
+        the solve (its nodes are without water by topology) and the step is solved
+        again; from then on every step does so while the part stays cut off.
+        EPANET warnings are recorded by hour (``warnings``).
+        """
+        pl, f = self.pl, self.full
+        if not hasattr(self, "f_dem"):
+            self._demand_nodes()
+        T, step = pl["n_reports"], pl["report_step_s"]
+        n = len(self.f_dn)
+        p = np.full((T, n), np.nan)
+        cut = np.zeros((T, n), dtype=bool)
+        deficit = np.zeros((T, n))
+        h_all = np.full((T, f.n_nodes), np.nan) if heads else None
+        gf: SourceGraph = pl["graph_full"]
+        closed = set(links)
+        base = gf.base(closed)
+        sw_closed = np.array([s in closed for s in gf.switch_names], dtype=bool)
+        cache: dict[bytes, np.ndarray] = {}
+        dem_idx, dem_pos, _ = self.f_dem
+        zeroed = np.zeros(len(dem_idx), dtype=bool)
+        taking_out = False
+        warned: list[tuple[float, int]] = []
+        taken: list[tuple[float, int]] = []
+        tank_low: dict[str, list[float]] = {}
+        negative: dict[str, list[float]] = {}
+        saved = f.close_links([f.link_index(x) for x in links])
+        status, message, row = "ok", "", 0
+
+        def cut_now() -> np.ndarray:
+            sw = f.links_open(self.f_switch) & ~sw_closed
+            key = sw.tobytes()
+            c = cache.get(key)
+            if c is None:
+                c = cache[key] = gf.cut_off(base, sw)
+            return c
+
+        try:
+            f.init()
+            while True:
+                code, t = f.run()
+                c = None
+                if take_out and (code in UNCONVERGED or taking_out) and len(dem_idx):
+                    for _try in range(4):
+                        c = cut_now()
+                        want = c[dem_pos]
+                        if np.array_equal(want, zeroed):
+                            break
+                        taking_out = True
+                        self._take_out(zeroed, want)
+                        zeroed = want
+                        code, t = f.run()
+                        c = None
+                    if zeroed.any():
+                        taken.append((t / 3600.0, int(zeroed.sum())))
+                if code:
+                    warned.append((t / 3600.0, code))
+                if code in UNCONVERGED and status == "ok":
+                    status = "unconverged"
+                if t % step == 0 and row < T:
+                    pr = f.node_values(EN.PRESSURE, self.f_dn)
+                    p[row] = pr.astype(np.float32)  # the recipe reads single-precision results
+                    if c is None:
+                        c = cut_now()
+                    cut[row] = np.where(self.f_dn_pos >= 0, c[self.f_dn_pos], True)
+                    low = np.flatnonzero(pr < pl["preq"])
+                    if len(low):
+                        deficit[row, low] = f.node_values(EN_DEMANDDEFICIT, self.f_dn[low]) / 1000.0
+                    for k in np.flatnonzero((pr < 0) & ~cut[row]):
+                        negative.setdefault(pl["demand_ids"][k], []).append(t / 3600.0)
+                    for ti, name, lo in self.f_tanks:
+                        if f.get_node(ti, EN.HEAD) <= lo + 1e-3:
+                            tank_low.setdefault(name, []).append(t / 3600.0)
+                    if heads:
+                        h_all[row] = f.node_values(EN.HEAD, self.f_all)
+                    row += 1
+                _code, dt = f.advance()
+                if dt <= 0:
+                    break
+        except HydraulicError as exc:
+            status, message = "error", str(exc)
+        finally:
+            if zeroed.any():
+                self._take_out(zeroed, np.zeros_like(zeroed))
+            f.restore_links(saved)
+        if status == "error":
+            return dict(status=status, message=message)
+        if row < T:
+            return dict(status="error", message=f"EPANET stopped after {row} of {T} report times")
+        message = _sanity(warned, taken, tank_low, negative)
+        out = dict(status=status, message=message, method="full+cutoff" if taken else "full", p=p, cut=cut,
+                   deficit=deficit, warnings=warned)
+        if heads:
+            out["heads"] = h_all
+        return out
+
+    # -- reduced model with the screen
+    def run_reduced(self, links: Sequence[str], *, keep: bool = False) -> dict[str, Any] | None:
+        """Run the reduced model; None as soon as the screen fails (full demand and supply everywhere)."""
+        pl, r = self.pl, self.red
+        if r is None or not set(links) <= self.r_links:
+            return None
+        gr: SourceGraph = pl["graph_reduced"]
+        closed = set(links)
+        base = gr.base(closed)
+        sw_closed = np.array([s in closed for s in gr.switch_names], dtype=bool)
+        hcrit, pstep = pl["hcrit"], pl["pattern_step_s"]
+        T, step = pl["n_reports"], pl["report_step_s"]
+        heads = np.full((T, len(self.r_watch)), np.nan)
+        cache: dict[bytes, bool] = {}
+        saved = r.close_links([r.link_index(x) for x in links])
+        ok, row = True, 0
+        try:
+            r.init()
+            while True:
+                code, t = r.run()
+                if code in UNCONVERGED:
+                    ok = False
+                    break
+                h = r.node_values(EN.HEAD, self.r_watch)
+                k = min(t // pstep, len(hcrit) - 1)
+                if np.any(h < hcrit[k]):
+                    ok = False
+                    break
+                sw = r.links_open(self.r_switch) & ~sw_closed
+                key = sw.tobytes()
+                bad = cache.get(key)
+                if bad is None:
+                    bad = cache[key] = bool(gr.cut_off(base, sw)[self.r_watch_g].any())
+                if bad:
+                    ok = False
+                    break
+                if t % step == 0 and row < T:
+                    heads[row] = h
+                    row += 1
+                _code, dt = r.advance()
+                if dt <= 0:
+                    break
+        except HydraulicError:
+            ok = False  # the screen cannot tell: solve on the full model
+        finally:
+            r.restore_links(saved)
+        if not ok or row < T:
+            return None
+        out: dict[str, Any] = dict(status="ok", message="", method="reduced", heads=heads)
+        if keep:
+            return out
+        base_h = pl["base_heads_reduced"]
+        d = base_h - heads                        # head drop = pressure drop at the same node
+        dn = d[:, pl["demand_watch"]].max(axis=0)  # tree nodes share their root's drop
+        k = int(np.argmax(dn)) if len(dn) else 0
+        n = len(pl["demand_ids"])
+        return dict(status="ok", message="", method="reduced", dry=np.zeros(n, dtype=bool), person_hours=0.0,
+                    unserved_m3=0.0, drop=float(dn[k]) if len(dn) else math.nan,
+                    drop_node=pl["demand_ids"][k] if len(dn) else "")
+
+    def _retry(self, links: Sequence[str], first: dict[str, Any]) -> dict[str, Any]:
+        """Solve again with EPANET 2.3 where EPANET 2.2 did not balance (or failed): same model, same rules.
+
+        EPANET 2.3's solver balances networks with parts cut off and tanks run dry where 2.2
+        reports "unbalanced" or fails with error 110; the method is named ``full-2.3`` and the
+        message keeps what 2.2 said.
+        """
+        if getattr(self, "alt", None) is None:
+            self.alt = _Solver(dict(self.pl, engine="epanet2.3", inp_reduced=None, screen=False))
+        raw = self.alt.run_full(links)
+        if raw["status"] == "error" or (raw["status"] != "ok" and first["status"] != "error"):
+            return first
+        said = first["message"].split("; ")[0]
+        raw["method"] = "full-2.3"
+        raw["message"] = f"EPANET 2.2: {said}; solved with EPANET 2.3" + (f"; {raw['message']}" if raw["message"] else "")
+        return raw
+
+    def solve(self, cid: str, links: Sequence[str]) -> dict[str, Any]:
+        """Consequences of closing `links`; never raises (errors become status 'error')."""
+        try:
+            if self.pl.get("screen", True):
+                res = self.run_reduced(links)
+                if res is not None:
+                    res["id"] = cid
+                    return _compact(res)
+            raw = self.run_full(links)
+            if raw["status"] != "ok" and self.pl["engine"] == "epanet2.2":
+                raw = self._retry(links, raw)
+            if raw["status"] == "error":
+                return dict(id=cid, status="error", message=raw["message"], method="full")
+            cons = _consequences(raw["p"], raw["cut"], raw["deficit"], self.pl, self.pl["base_p"])
+            cons.update(id=cid, status=raw["status"], message=raw["message"], method=raw["method"])
+            return _compact(cons)
+        except Exception as exc:  # never abort a sweep
+            return dict(id=cid, status="error", message=f"{type(exc).__name__}: {exc}".strip(), method="full")
+
+
+def _compact(res: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in res.items() if k not in ("dry", "p", "cut", "deficit", "heads")}
+    if "dry" in res:
+        out["dry_idx"] = np.flatnonzero(res["dry"]).astype(np.int32)
+    return out
