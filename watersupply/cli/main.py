@@ -10,7 +10,7 @@ import click
 from .. import __version__
 
 #: Subcommand modules (``watersupply/cli/<name>.py`` exposing ``command``).
-COMMANDS = ("run", "scenario", "audit", "criticality", "map", "build", "generate", "schedule", "design", "convert")
+COMMANDS = ("run", "scenario", "audit", "criticality", "map", "build", "generate", "schedule", "design", "convert", "calibrate")
 
 
 class LazyGroup(click.Group):

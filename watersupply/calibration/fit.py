@@ -1,0 +1,545 @@
+"""Weighted least-squares calibration over the extended-period run.
+
+:func:`calibrate` fits roughness factors and demand multipliers (see
+:mod:`watersupply.calibration.groups`) to field readings with
+``scipy.optimize.least_squares`` (trust-region reflective, within bounds).
+Residuals are (simulated − observed)/σ for every reading in the fit window;
+simulated values come from in-memory EPANET solves (2.2 by default, as WNTR)
+(:class:`~watersupply.calibration.solver.ToolkitModel`), the Jacobian from
+forward differences, its columns solved in parallel worker processes.
+
+The demand model is the network's own: pressure-dependent demand (PDD), as in
+every run of the project (:func:`watersupply.model.to_wntr`), both in the fit
+and in the verification.
+
+Before fitting, the sensitivity (Jacobian) at the initial values tells which
+groups the data can see: groups whose standard error would exceed `max_se`
+(relative) are named as unidentifiable and kept at their initial values.
+After fitting, the calibrated network is re-simulated by a full WNTR (EPANET
+2.2) run, and every statistic reported comes from that run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._errors import ConfigError, HydraulicError
+from ..hydraulics import M3D_TO_M3S, SECONDS_PER_HOUR
+from ..schema import Network
+from .groups import Group
+from .solver import ModelSpec, ToolkitModel
+
+__all__ = ["DEFAULT_SIGMA", "PRESSURE_BANDS_M", "CalibrationResult", "calibrate", "apply_parameters",
+           "fit_statistics", "identifiability", "sample_result"]
+
+log = logging.getLogger(__name__)
+
+#: Default standard error of a reading when the file gives none: m for pressure, head and level;
+#: for flow and demand a share of the sensor's mean absolute reading (floor 0.1 L/s).
+DEFAULT_SIGMA = {"pressure": 0.2, "head": 0.2, "level": 0.2, "flow": 0.02, "demand": 0.02}
+_FLOW_SIGMA_FLOOR_M3S = 1e-4
+#: Accuracy bands (m) reported for pressure-like readings (share of readings within ±band).
+PRESSURE_BANDS_M = (0.5, 1.0)
+_LENGTH_QUANTITIES = ("pressure", "head", "level")
+#: Relative rank tolerance of the sensitivity matrix (singular values below rtol × the largest are null).
+RANK_RTOL = 1e-3
+
+
+@dataclass
+class CalibrationResult:
+    """What :func:`calibrate` found (all statistics from the WNTR verification run).
+
+    Attributes
+    ----------
+    parameters : DataFrame
+        One row per group: kind, members, initial value, bounds, identifiable, sensitivity, fitted
+        factor and value, 95 % confidence interval (factor and value).
+    fit : DataFrame
+        Per sensor and window (``fit``/``validate``): n, RMSE, bias, shares within ±0.5/±1.0 m,
+        flow error %, before (initial model) and after (calibrated).
+    overall : DataFrame
+        The same per window and quantity over all sensors.
+    readings : DataFrame
+        Every reading with its window, σ, simulated value before and after.
+    identifiability : dict
+        Rank, condition number and the unidentifiable groups of the sensitivity matrix.
+    network : dict
+        The calibrated network layers.
+    """
+
+    parameters: pd.DataFrame
+    fit: pd.DataFrame
+    overall: pd.DataFrame
+    readings: pd.DataFrame
+    identifiability: dict[str, Any]
+    network: Network
+    fit_window: tuple[float, float]
+    validate_window: tuple[float, float] | None
+    closed_groups: list[str] = field(default_factory=list)
+    n_evaluations: int = 0
+    elapsed_s: float = 0.0
+    engine_agreement_m: float = float("nan")
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    demand_model: str = "PDD"
+    warnings: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- worker processes
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(spec: ModelSpec) -> None:
+    _WORKER["model"] = ToolkitModel(spec)
+
+
+def _worker_eval(args: tuple[dict[str, float], tuple[str, ...], float]) -> np.ndarray:
+    factors, closed, until = args
+    return _WORKER["model"].evaluate(factors, closed=closed, until_s=until)
+
+
+class _Evaluator:
+    """Counts and parallelises the EPANET evaluations of one calibration (stateful)."""
+
+    def __init__(self, spec: ModelSpec, *, workers: int) -> None:
+        self.model = ToolkitModel(spec)
+        self.pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                            initargs=(spec,))
+        self.count = 0
+
+    def one(self, factors: Mapping[str, float], closed: Sequence[str] = (), until: float | None = None) -> np.ndarray:
+        self.count += 1
+        log.info("EPANET evaluation %d: %s%s", self.count, {k: round(v, 4) for k, v in factors.items()},
+                 f" closed {list(closed)}" if closed else "")
+        return self.model.evaluate(dict(factors), closed=tuple(closed), until_s=until)
+
+    def many(self, jobs: list[tuple[dict[str, float], tuple[str, ...], float | None]]) -> list[np.ndarray]:
+        self.count += len(jobs)
+        log.info("EPANET evaluations %d-%d: Jacobian columns", self.count - len(jobs) + 1, self.count)
+        if self.pool is None or len(jobs) < 2:
+            return [self.model.evaluate(f, closed=c, until_s=u) for f, c, u in jobs]
+        return list(self.pool.map(_worker_eval, jobs))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.model.close()
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _window(w: tuple[float, float] | None, default: tuple[float, float], name: str, duration: float) -> tuple[float, float]:
+    if w is None:
+        return default
+    h0, h1 = float(w[0]), float(w[1])
+    if not (0 <= h0 < h1 <= duration + 1e-9):
+        raise ConfigError(f"{name} window {h0:g}:{h1:g} must satisfy 0 <= start < end <= {duration:g} h (the run)")
+    return h0, h1
+
+
+def _sigmas(obs: pd.DataFrame, sigma: Mapping[str, float] | None) -> np.ndarray:
+    s = dict(DEFAULT_SIGMA)
+    if sigma:
+        bad = [k for k in sigma if k not in s]
+        if bad:
+            raise ConfigError(f"sigma given for unknown quantity {bad[0]!r}; use {', '.join(s)}")
+        s.update({k: float(v) for k, v in sigma.items()})
+    out = obs["sigma"].to_numpy(dtype=float).copy()
+    for (_el, q), idx in obs.groupby(["element", "quantity"]).groups.items():
+        default = (s[q] if q in _LENGTH_QUANTITIES
+                   else max(s[q] * float(obs.loc[idx, "value"].abs().mean()), _FLOW_SIGMA_FLOOR_M3S))
+        sub = out[np.asarray(idx)]
+        sub[np.isnan(sub)] = default
+        out[np.asarray(idx)] = sub
+    return out
+
+
+def apply_parameters(net: Network, groups: Sequence[Group], factors: Mapping[str, float],
+                     closed: Sequence[str] = ()) -> Network:
+    """A copy of `net` with roughness/demand factors applied and the `closed` status groups closed.
+
+    Examples
+    --------
+    >>> from watersupply.convert import load_network
+    >>> from watersupply.calibration.groups import roughness_groups
+    >>> net = load_network()
+    >>> g = roughness_groups(net, by="material")
+    >>> out = apply_parameters(net, g, {"C:DI": 0.5})
+    >>> float(out["pipes"].set_index("id").loc[g[0].members[0], "roughness_c"])
+    65.0
+    """
+    out = dict(net)
+    pipes = net["pipes"].copy()
+    nodes = net["nodes"].copy()
+    pidx = pd.Index(pipes["id"].astype(str))
+    nidx = pd.Index(nodes["id"].astype(str))
+    for g in groups:
+        if g.kind == "roughness" and g.name in factors:
+            rows = pidx.get_indexer(list(g.members))
+            col = pipes.columns.get_loc("roughness_c")
+            pipes.iloc[rows, col] = pipes.iloc[rows, col].astype(float) * float(factors[g.name])
+        elif g.kind == "demand" and g.name in factors:
+            rows = nidx.get_indexer(list(g.members))
+            col = nodes.columns.get_loc("base_demand_m3d")
+            nodes.iloc[rows, col] = nodes.iloc[rows, col].astype(float) * float(factors[g.name])
+        elif g.kind == "status" and g.name in closed:
+            rows = pidx.get_indexer(list(g.members))
+            if "status" not in pipes.columns:
+                pipes["status"] = "OPEN"
+            pipes.iloc[rows, pipes.columns.get_loc("status")] = "CLOSED"
+    out["pipes"], out["nodes"] = pipes, nodes
+    return out
+
+
+def identifiability(jac: np.ndarray, names: Sequence[str], *, max_se: float) -> dict[str, Any]:
+    """Rank, condition and identifiable groups of a σ-weighted sensitivity matrix (columns = groups).
+
+    A group is unidentifiable when, with the groups still in, its standard error
+    √[(JᵀJ)⁻¹]ᵢᵢ exceeds `max_se` (relative); the worst is removed and the rest
+    re-checked until every remaining one passes.
+
+    >>> J = np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0], [0.0, 0.0, 100.0]]) * 100
+    >>> identifiability(J, ["a", "b", "c"], max_se=0.05)["unidentifiable"]
+    ['a']
+    """
+    names = list(names)
+    out: dict[str, Any] = {"n_groups": len(names), "n_readings": int(jac.shape[0])}
+    sens = np.sqrt((jac ** 2).sum(axis=0))
+    out["sensitivity"] = dict(zip(names, sens.tolist()))
+    if not names:
+        out.update(rank=0, condition=float("nan"), singular_values=[], unidentifiable=[], identifiable=[], se={})
+        return out
+    s = np.linalg.svd(jac, compute_uv=False)
+    out["singular_values"] = s.tolist()
+    out["rank"] = int((s > s[0] * RANK_RTOL).sum()) if s[0] > 0 else 0
+    out["condition"] = float(s[0] / s[-1]) if s[-1] > 0 else float("inf")
+    keep = list(range(len(names)))
+    dropped: list[int] = []
+    se_all: dict[str, float] = {}
+    while keep:
+        se = _standard_errors(jac[:, keep])
+        se[sens[keep] <= 1e-12] = np.inf
+        for k, v in zip(keep, se):
+            se_all[names[k]] = float(v)
+        # the worst: largest standard error, ties (infinite) broken by the smallest sensitivity
+        worst = max(range(len(keep)), key=lambda i: (se[i], -sens[keep[i]]))
+        if se[worst] <= max_se:
+            break
+        dropped.append(keep.pop(worst))
+    out["se"] = se_all
+    out["identifiable"] = [names[k] for k in keep]
+    out["unidentifiable"] = [names[k] for k in sorted(dropped)]
+    if keep:
+        s2 = np.linalg.svd(jac[:, keep], compute_uv=False)
+        out["condition_identifiable"] = float(s2[0] / s2[-1]) if s2[-1] > 0 else float("inf")
+    return out
+
+
+def _standard_errors(jac: np.ndarray) -> np.ndarray:
+    """√diag((JᵀJ)⁻¹) by SVD; infinite for columns in the numerical null space (rtol :data:`RANK_RTOL`)."""
+    _, s, vt = np.linalg.svd(jac, full_matrices=False)
+    if not len(s) or s[0] <= 0:
+        return np.full(jac.shape[1], np.inf)
+    null = s <= s[0] * RANK_RTOL
+    v = vt.T
+    se = np.sqrt((v[:, ~null] ** 2 / s[~null] ** 2).sum(axis=1))
+    if null.any():
+        se[(np.abs(v[:, null]) > 1e-3).any(axis=1)] = np.inf
+    return se
+
+
+def sample_result(result: Any, obs: pd.DataFrame) -> np.ndarray:
+    """Values of a :class:`~watersupply.simulation.SimulationResult` at each reading (SI), taking the
+    last reported time at or before the reading."""
+    frames = {"pressure": result.pressure, "head": result.head, "level": result.pressure,
+              "demand": result.demand, "flow": result.flow}
+    out = np.full(len(obs), np.nan)
+    for (q, el), idx in obs.groupby(["quantity", "element"]).groups.items():
+        series = frames[q][el]
+        t = obs.loc[idx, "time_h"].to_numpy(dtype=float)
+        pos = np.searchsorted(series.index.to_numpy(dtype=float), t + 1e-9, side="right") - 1
+        out[np.asarray(idx)] = series.to_numpy(dtype=float)[np.clip(pos, 0, None)]
+    return out
+
+
+def fit_statistics(readings: pd.DataFrame, sim_col: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-sensor and overall statistics of `sim_col` against ``value``, by window.
+
+    Returns RMSE and bias (m, or m³/s for flows), the share of readings within ±0.5 and ±1.0 m
+    (pressure, head, level) and the flow error % (100 × mean |error| / mean |reading|).
+    """
+    def stats(d: pd.DataFrame, q: str) -> dict[str, float]:
+        err = d[sim_col].to_numpy(float) - d["value"].to_numpy(float)
+        row: dict[str, float] = {"n": len(d), "rmse": float(np.sqrt(np.mean(err ** 2))), "bias": float(np.mean(err))}
+        for band in PRESSURE_BANDS_M:
+            row[f"within_{band:g}m"] = float(np.mean(np.abs(err) <= band)) if q in _LENGTH_QUANTITIES else np.nan
+        mean_obs = float(np.mean(np.abs(d["value"])))
+        row["flow_error_pct"] = (100.0 * float(np.mean(np.abs(err))) / mean_obs
+                                 if q not in _LENGTH_QUANTITIES and mean_obs > 0 else np.nan)
+        return row
+
+    r = readings[readings["window"] != ""]
+    per = pd.DataFrame.from_dict({k: stats(d, k[1]) for k, d in r.groupby(["window", "quantity", "element"], sort=True)},
+                                 orient="index")
+    overall = pd.DataFrame.from_dict({k: stats(d, k[1]) for k, d in r.groupby(["window", "quantity"], sort=True)},
+                                     orient="index")
+    per.index.names = ["window", "quantity", "element"]
+    overall.index.names = ["window", "quantity"]
+    per["n"] = per["n"].astype(int)
+    overall["n"] = overall["n"].astype(int)
+    return per, overall
+
+
+def _jacobian(ev: _Evaluator, x: np.ndarray, f0: np.ndarray, names: list[str], base: Mapping[str, float],
+              closed: Sequence[str], until: float, rows: np.ndarray, sig: np.ndarray, obs: np.ndarray,
+              step: float, upper: np.ndarray) -> np.ndarray:
+    jobs, steps = [], []
+    for j, _ in enumerate(names):
+        h = step * max(1.0, abs(x[j]))
+        if x[j] + h > upper[j]:
+            h = -h  # step backwards at the upper bound
+        xf = dict(base)
+        xf.update({n: float(v) for n, v in zip(names, x)})
+        xf[names[j]] = float(x[j] + h)
+        jobs.append((xf, tuple(closed), until))
+        steps.append(h)
+    sims = ev.many(jobs)
+    J = np.empty((len(rows), len(names)))
+    for j, sim in enumerate(sims):
+        J[:, j] = ((sim[rows] - obs) / sig - f0) / steps[j]
+    if not np.isfinite(J).all():
+        raise HydraulicError("the sensitivity of some readings is not a number: EPANET returned no value for them")
+    return J
+
+
+# ----------------------------------------------------------------------------- main entry
+
+def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
+              fit_window: tuple[float, float] | None = None, validate_window: tuple[float, float] | None = None,
+              sigma: Mapping[str, float] | None = None, max_se: float = 0.05, diff_step: float = 0.01,
+              max_iterations: int = 20, workers: int = 1, workdir: str | os.PathLike | None = None,
+              status_gain: float = 0.1, engine: str = "epanet2.2") -> CalibrationResult:
+    """Calibrate roughness and demand groups (and optionally link status) to field readings.
+
+    Parameters
+    ----------
+    net
+        The network (layers); its simulation options (duration, PDD settings) are used unchanged.
+    obs
+        Readings from :func:`~watersupply.calibration.observations.read_observations`.
+    groups
+        Roughness, demand and status groups (:mod:`~watersupply.calibration.groups`).
+    fit_window, validate_window
+        Hours ``(start, end)``; default: the first two thirds of the run, and the rest.
+    sigma
+        Default σ per quantity (see :data:`DEFAULT_SIGMA`), used where the file gives none.
+    max_se
+        Largest relative standard error (at the initial values) of an identifiable group; the others
+        are named and kept at their initial values (0.05: one standard error of 5 %).
+    diff_step
+        Forward-difference step of the factors.
+    max_iterations
+        Limit on the optimiser's function evaluations.
+    workers
+        Processes solving Jacobian columns in parallel.
+    status_gain
+        A status group is closed when that lowers the weighted sum of squares by more than this share.
+    engine
+        EPANET used in the fit (:data:`~watersupply.calibration.solver.ENGINES`); 2.2 matches the
+        verification run exactly.
+
+    Returns
+    -------
+    CalibrationResult
+    """
+    from scipy.optimize import least_squares
+    from scipy.stats import t as student_t
+
+    from ..model import sim_options, to_wntr, write_inp
+    from ..simulation import run_simulation
+
+    t_start = time.perf_counter()
+    names_all = [g.name for g in groups]
+    if len(set(names_all)) != len(names_all):
+        raise ConfigError("group names must be unique; got " + ", ".join(sorted({n for n in names_all
+                                                                                 if names_all.count(n) > 1})))
+    cont = [g for g in groups if g.kind in ("roughness", "demand")]
+    status = [g for g in groups if g.kind == "status"]
+    if not cont and not status:
+        raise ConfigError("no parameter groups to calibrate; give roughness or demand groups")
+    duration = sim_options(net)["duration_h"]
+    fw = _window(fit_window, (0.0, round(duration * 2 / 3, 6)), "fit", duration)
+    vw = _window(validate_window, (fw[1], duration), "validate", duration) if (validate_window is not None or
+                                                                               fw[1] < duration) else None
+    obs = obs.sort_values(["time_h", "quantity", "element"], kind="stable").reset_index(drop=True)
+    t = obs["time_h"].to_numpy(float)
+    in_fit = (t >= fw[0]) & (t <= fw[1])
+    if not in_fit.any():
+        raise ConfigError(f"no readings in the fit window {fw[0]:g}:{fw[1]:g} h")
+    in_val = (t >= vw[0]) & (t <= vw[1]) & ~in_fit if vw is not None else np.zeros(len(t), bool)
+    rows = np.flatnonzero(in_fit)
+    n_free_max = len(cont)
+    if len(rows) <= n_free_max:
+        raise ConfigError(f"{len(rows)} readings in the fit window for {n_free_max} unknowns; calibration needs "
+                          "more readings than unknowns")
+    sig_all = _sigmas(obs, sigma)
+    sig, y = sig_all[rows], obs["value"].to_numpy(float)[rows]
+
+    sensors = list(dict.fromkeys(zip(obs["element"], obs["quantity"])))
+    sidx = {s: k for k, s in enumerate(sensors)}
+    spec_groups: dict[str, dict[str, list[str]]] = {"roughness": {}, "demand": {}, "status": {}}
+    for g in groups:
+        spec_groups[g.kind][g.name] = list(g.members)
+    warnings: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="watersupply-calib-", dir=workdir) as tmp:
+        inp = Path(tmp) / "initial.inp"
+        write_inp(to_wntr(net), inp)
+        spec = ModelSpec(inp=str(inp), sensors=sensors,
+                         reading_time_s=np.round(t * SECONDS_PER_HOUR).astype(float),
+                         reading_sensor=np.array([sidx[s] for s in zip(obs["element"], obs["quantity"])]),
+                         roughness_groups=spec_groups["roughness"], demand_groups=spec_groups["demand"],
+                         status_groups=spec_groups["status"], engine=engine)
+        ev = _Evaluator(spec, workers=max(1, int(workers)))
+        try:
+            until = fw[1] * SECONDS_PER_HOUR
+            cnames = [g.name for g in cont]
+            lower = np.array([g.lower for g in cont])
+            upper = np.array([g.upper for g in cont])
+            ones = np.ones(len(cont))
+            f_init = (ev.one({}, (), until)[rows] - y) / sig
+            J0 = _jacobian(ev, ones, f_init, cnames, {}, (), until, rows, sig, y, diff_step, upper) \
+                if cont else np.zeros((len(rows), 0))
+            ident = identifiability(J0, cnames, max_se=max_se)
+            free = [n for n in cnames if n in ident["identifiable"]]
+            fidx = [cnames.index(n) for n in free]
+            closed: list[str] = []
+            cache: dict[bytes, np.ndarray] = {}
+            first_jac = {"J": J0[:, fidx]}
+
+            def fun(x: np.ndarray, shut: tuple[str, ...]) -> np.ndarray:
+                key = x.tobytes() + "|".join(shut).encode()
+                if key not in cache:
+                    cache.clear()
+                    cache[key] = (ev.one(dict(zip(free, x)), shut, until)[rows] - y) / sig
+                return cache[key]
+
+            def jac(x: np.ndarray, shut: tuple[str, ...]) -> np.ndarray:
+                if first_jac.get("J") is not None and np.allclose(x, 1.0) and not shut:
+                    return first_jac.pop("J")
+                return _jacobian(ev, x, fun(x, shut), free, {}, shut, until, rows, sig, y, diff_step, upper[fidx])
+
+            def solve(x0: np.ndarray, shut: tuple[str, ...]) -> Any:
+                if not free:
+                    return None
+                x0 = np.clip(x0, lower[fidx] + 1e-9, upper[fidx] - 1e-9)
+                return least_squares(fun, x0, jac=jac, bounds=(lower[fidx], upper[fidx]), method="trf",
+                                     x_scale=1.0, xtol=1e-3, ftol=1e-4, gtol=1e-8, max_nfev=max_iterations,
+                                     args=(shut,))
+
+            res = solve(ones[fidx], ())
+            x = res.x if res is not None else np.zeros(0)
+            cost = float(np.sum(fun(x, ()) ** 2))
+            status_rows: dict[str, dict[str, float]] = {}
+            remaining = [g.name for g in status]
+            while remaining:  # greedy: refit with each candidate closed, keep the best if it helps enough
+                trials = {}
+                for name in remaining:
+                    shut_try = tuple(closed + [name])
+                    r_try = solve(ones[fidx], shut_try)
+                    x_try = r_try.x if r_try is not None else x
+                    trials[name] = (float(np.sum(fun(x_try, shut_try) ** 2)), r_try, x_try)
+                    status_rows.setdefault(name, {})["cost_if_closed"] = trials[name][0]
+                best = min(trials, key=lambda k: trials[k][0])
+                if trials[best][0] >= cost * (1.0 - status_gain):
+                    break
+                closed.append(best)
+                remaining.remove(best)
+                cost, res, x = trials[best][0], trials[best][1] or res, trials[best][2]
+            shut = tuple(closed)
+            factors = dict(zip(free, x.tolist()))
+            # confidence intervals at the solution
+            m, n = len(rows), len(free)
+            ci = np.full(n, np.nan)
+            if n:
+                Jf = res.jac if res is not None else J0[:, fidx]
+                s2 = cost / max(m - n, 1)
+                cov = s2 * np.linalg.pinv(Jf.T @ Jf)
+                ci = student_t.ppf(0.975, max(m - n, 1)) * np.sqrt(np.clip(np.diag(cov), 0, None))
+            sim_before = ev.one({}, (), None)
+            sim_tk_after = ev.one(factors, shut, None)
+        finally:
+            ev.close()
+    # verification: a full WNTR run of the calibrated network
+    cal_net = apply_parameters(net, groups, factors, closed)
+    result = run_simulation(cal_net, age=False)
+    warnings.extend(result.warnings)
+    sim_after = sample_result(result, obs)
+    length_like = obs["quantity"].isin(_LENGTH_QUANTITIES).to_numpy()
+    agree = float(np.nanmax(np.abs(sim_after - sim_tk_after)[length_like])) if length_like.any() else float("nan")
+    readings = obs.copy()
+    readings["window"] = np.where(in_fit, "fit", np.where(in_val, "validate", ""))
+    readings["sigma"] = sig_all
+    readings["sim_before"] = sim_before
+    readings["sim_after"] = sim_after
+    readings["residual_before"] = sim_before - readings["value"]
+    readings["residual_after"] = sim_after - readings["value"]
+    per_b, all_b = fit_statistics(readings, "sim_before")
+    per_a, all_a = fit_statistics(readings, "sim_after")
+    fit = per_a.join(per_b, lsuffix="", rsuffix="_before")
+    overall = all_a.join(all_b, lsuffix="", rsuffix="_before")
+
+    prow = []
+    for g in groups:
+        f = factors.get(g.name, 1.0) if g.kind != "status" else (0.0 if g.name in closed else 1.0)
+        k = free.index(g.name) if g.name in free else None
+        half = float(ci[k]) if k is not None else np.nan
+        scale = g.initial if g.kind != "status" else 1.0
+        if g.kind == "status":
+            state = "closed" if g.name in closed else "open"
+        elif g.name in free:
+            state = "fitted"
+        else:
+            state = "unidentifiable (kept at initial)"
+        prow.append({"group": g.name, "kind": g.kind, "n_members": len(g.members),
+                     "unit": {"roughness": "C (length-weighted mean)", "demand": "m3/d", "status": "open=1"}[g.kind],
+                     "initial": g.initial, "fitted": f * scale, "lower": g.lower * scale, "upper": g.upper * scale,
+                     "ci95_low": (f - half) * scale, "ci95_high": (f + half) * scale,
+                     "factor": f, "factor_ci95": half, "identifiable": g.name in free or g.kind == "status",
+                     "sensitivity": ident["sensitivity"].get(g.name, np.nan), "se_initial": ident["se"].get(g.name, np.nan),
+                     "state": state, **status_rows.get(g.name, {})})
+    params = pd.DataFrame(prow).set_index("group")
+    if any(g.kind == "demand" for g in groups):
+        total = sum(g.initial for g in groups if g.kind == "demand")
+        log.info("demand groups total %.1f m3/d (%.4f m3/s)", total, total * M3D_TO_M3S)
+    at_bound = [n for n, v in factors.items() if np.isclose(v, lower[cnames.index(n)], rtol=1e-3)
+                or np.isclose(v, upper[cnames.index(n)], rtol=1e-3)]
+    if at_bound:
+        warnings.append("fitted at a bound (widen the bounds or check the data): " + ", ".join(at_bound))
+    if ident["unidentifiable"]:
+        warnings.append("unidentifiable from these readings, kept at their initial values: "
+                        + ", ".join(ident["unidentifiable"]))
+    opt = {"method": "scipy.optimize.least_squares (trf, forward differences)", "engine": engine,
+           "status": int(res.status) if res is not None else None,
+           "message": str(res.message) if res is not None else "no identifiable group",
+           "nfev": int(res.nfev) if res is not None else 0, "cost_initial": float(np.sum(f_init ** 2)),
+           "cost_final": cost, "n_fit_readings": int(m)}
+    return CalibrationResult(parameters=params, fit=fit, overall=overall, readings=readings, identifiability=ident,
+                             network=cal_net, fit_window=fw, validate_window=vw, closed_groups=closed,
+                             n_evaluations=ev.count, elapsed_s=time.perf_counter() - t_start,
+                             engine_agreement_m=agree, optimizer=opt, warnings=warnings)
