@@ -1,10 +1,14 @@
 """Extended-period simulation with pressure-dependent demand, water age and chlorine.
 
-:func:`run_simulation` builds the EPANET model from a network's layers, solves
-hydraulics and chlorine in one EPANET run (saving the hydraulics file), then
-water age in a second, quality-only run that reuses those hydraulics. Results
-are wide DataFrames (index: hours, columns: element ids) in SI units, with tidy
-long views for joining onto GIS layers.
+:func:`run_simulation` builds the EPANET model from a network's layers and
+solves its hydraulics once (saving EPANET's hydraulics file). Chlorine and water
+age then come from quality-only runs on those hydraulics at **periodic steady
+state** (:mod:`watersupply.quality`): the run's last day is repeated until every
+demand node settles, so the figures no longer depend on the initial chlorine and
+age guessed for the pipes. A scenario's quality starts from its baseline's
+settled cycle instead (``warm_state``). Results are wide DataFrames (index:
+hours, columns: element ids) in SI units, with tidy long views for joining onto
+GIS layers.
 
 EPANET failures become :class:`~watersupply.HydraulicError` naming the run and
 the elements involved; a solve that does not balance is reported, not hidden.
@@ -30,10 +34,11 @@ from ._errors import HydraulicError
 from .engine import quiet_stdout
 from .hydraulics import expected_demand
 from .model import MGL_TO_KGM3, sim_options, to_wntr
+from .quality import QualityInfo, steady_quality, warm_quality
 from .schema import Network
 
 __all__ = ["SimulationResult", "run_simulation", "run_wntr", "quality_window", "expected_demand",
-           "diagnose_topology"]
+           "diagnose_topology", "chlorine_assessment", "sanity_events"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,17 @@ class SimulationResult:
         Reservoir (tank) water level above its bottom (m).
     options : dict
         The simulation options used.
+    warnings : list of str
+        EPANET warnings and soundness problems, each naming elements and hours.
+    quality : QualityInfo or None
+        How chlorine and age were obtained (steady state, horizon, residual,
+        nodes not settled, whether chlorine can be assessed at all).
+    quality_state : dict or None
+        Chlorine (mg/L) and age (h) at every node at the run's hour 0 of the
+        settled daily cycle: the initial state of a scenario on the same network.
+    sanity : DataFrame
+        EPANET warnings and failures, one row per element and hour (see
+        :func:`sanity_events`).
     """
 
     pressure: pd.DataFrame
@@ -75,6 +91,9 @@ class SimulationResult:
     age: pd.DataFrame | None = None
     options: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    quality: QualityInfo | None = None
+    quality_state: dict[str, dict[str, float]] | None = None
+    sanity: pd.DataFrame | None = None
 
     @property
     def hours(self) -> pd.Index:
@@ -106,13 +125,16 @@ def _tidy(parts: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
 
 
 def quality_window(result: SimulationResult) -> pd.Index:
-    """Hours over which quality results are evaluated: the last 24 h of runs of 48 h or more.
+    """Hours over which quality results are evaluated: the last 24 h.
 
-    Initial chlorine and age in the pipes are guesses; the first day(s) wash them out.
+    At periodic steady state (runs of 24 h or more) that is the settled daily
+    cycle; otherwise the last 24 h of runs of 48 h or more, where the initial
+    chlorine and age guessed for the pipes have been partly washed out.
     """
     hours = result.hours
     end = float(hours.max())
-    if end >= 48:
+    steady = result.quality is not None and result.quality.method != "transient"
+    if end >= (24 if steady else 48):
         return hours[hours >= end - 24]
     return hours
 
@@ -136,39 +158,161 @@ def _hours(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def chlorine_assessment(wn: wntr.network.WaterNetworkModel) -> str:
+    """Why chlorine cannot be assessed on `wn` ("" when it can).
+
+    Chlorine at the taps means something only when the model doses chlorine
+    somewhere (a source, or a reservoir/tank with an initial concentration) and
+    lets it decay (a bulk, wall or tank reaction coefficient).
+
+    >>> chlorine_assessment(wntr.network.WaterNetworkModel())
+    'not assessed — the model has no chlorine source and no decay coefficient'
+    """
+    src = any(float(getattr(wn.get_node(n), "initial_quality", 0.0) or 0.0) > 0
+              for n in list(wn.reservoir_name_list) + list(wn.tank_name_list))
+    src = src or any(float(getattr(s_, "strength_timeseries").base_value or 0.0) > 0 for _, s_ in wn.sources())
+    r = wn.options.reaction
+    decay = bool(r.bulk_coeff) or bool(r.wall_coeff) or any(
+        bool(getattr(p, "bulk_coeff", None)) or bool(getattr(p, "wall_coeff", None)) for _, p in wn.pipes())
+    decay = decay or any(bool(getattr(tk, "bulk_coeff", None)) for _, tk in wn.tanks())
+    missing = [w for w, ok in (("no chlorine source", src), ("no decay coefficient", decay)) if not ok]
+    return f"not assessed — the model has {' and '.join(missing)}" if missing else ""
+
+
+def _chlorine_guess(wn: wntr.network.WaterNetworkModel, age_h: pd.Series) -> dict[str, float] | None:
+    """First guess of chlorine from water age: the source dose decayed in bulk over the age (mg/L)."""
+    doses = [float(wn.get_node(n).initial_quality or 0.0) / MGL_TO_KGM3 for n in wn.reservoir_name_list]
+    dose = max(doses, default=0.0)
+    if not dose > 0:
+        return None
+    k_h = float(wn.options.reaction.bulk_coeff or 0.0) * 3600.0  # 1/h, negative for decay
+    return {str(n): dose * float(np.exp(k_h * max(float(a), 0.0))) for n, a in age_h.items()
+            if np.isfinite(a) and n not in wn.reservoir_name_list}
+
+
+def _tile(cycle: pd.DataFrame, hours: pd.Index, duration_h: float) -> pd.DataFrame:
+    """The settled daily cycle laid over the run's hours (hour h ↦ cycle hour (h − (D − 24)) mod 24)."""
+    pos = np.mod(np.round(hours.to_numpy(dtype=float) - (duration_h - 24.0)).astype(int), 24)
+    out = cycle.iloc[pos].copy()
+    out.index = hours
+    out.columns = out.columns.astype(str)
+    return out
+
+
+def _frame(df: pd.DataFrame, hours: pd.Index) -> pd.DataFrame:
+    out = df.reindex(hours, method="nearest")
+    out.index = hours
+    out.columns = out.columns.astype(str)
+    return out
+
+
 def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: str | os.PathLike | None = None,
-             initial_chlorine_mgL: float | None = None) -> SimulationResult:
-    """Run a prepared WNTR model: hydraulics + chlorine, then water age on the saved hydraulics.
+             initial_chlorine_mgL: float | None = None, initial_age_h: float = 0.0, steady: bool = True,
+             warm_state: dict[str, dict[str, float]] | None = None,
+             demand_nodes: list[str] | None = None, max_days: int | None = None) -> SimulationResult:
+    """Run a prepared WNTR model: hydraulics once, then chlorine (and age) at periodic steady state.
 
     Parameters
     ----------
     wn
-        The model; its quality parameter is set to chlorine for the first run.
+        The model; its quality options (chlorine sources, reactions) are used as they are.
     age
-        Also compute water age (a second, quality-only EPANET run).
+        Also compute water age.
     workdir
         Folder for EPANET's scratch files; a private temporary folder by default
         (so parallel runs never share ``temp.inp``).
     initial_chlorine_mgL
-        Initial chlorine at junctions (EPANET's default of 0 makes the first day look unsafe).
+        Initial chlorine at junctions. At steady state it no longer matters (a
+        test of that: 0 and 1 mg/L give the same taps); it speeds the settling.
+    initial_age_h
+        Initial water age at junctions and reservoirs (tanks) for the age run.
+    steady
+        Settle the quality by repeating the run's last day (runs of a whole
+        number of hours, at least 24 h). False, or a shorter run: EPANET's
+        transient from the initial values, flagged as such in ``result.quality``.
+    warm_state
+        Start chlorine and age from this state (``{"chlorine": {node: mg/L},
+        "age": {node: h}}``, e.g. a baseline's ``quality_state``) over the run's
+        own hydraulics, instead of settling them (a scenario).
+    demand_nodes
+        Nodes whose settling decides when to stop (default: junctions with a demand).
+    max_days
+        Longest extension of the quality run (default :data:`watersupply.quality.MAX_DAYS`).
     """
+    import time
+
+    from .quality import MAX_DAYS
+
+    t_start = time.perf_counter()
+    if initial_chlorine_mgL is not None:
+        for _, j in wn.junctions():
+            j.initial_quality = initial_chlorine_mgL * MGL_TO_KGM3
+    dn = demand_nodes if demand_nodes is not None else [n for n, j in wn.junctions() if j.base_demand > 0]
     with tempfile.TemporaryDirectory(prefix="watersupply-", dir=workdir) as tmp:
         prefix = str(Path(tmp) / "run")
-        if initial_chlorine_mgL is not None:
-            for _, j in wn.junctions():
-                j.initial_quality = initial_chlorine_mgL * MGL_TO_KGM3
-        wn.options.quality.parameter = "CHEMICAL"
-        res = _epanet(wn, prefix, "hydraulic and chlorine", save_hyd=age)
-        age_df = None
-        if age:
-            wn.options.quality.parameter = "AGE"
-            try:
-                res_age = _epanet(wn, prefix + "_age", "water-age", use_hyd=True, hydfile=prefix + ".hyd")
-            finally:
-                wn.options.quality.parameter = "CHEMICAL"
-            age_df = _hours(res_age.node["quality"]) / 3600.0
-    node, link = res.node, res.link
-    pressure = _hours(node["pressure"])
+        wn.options.quality.parameter = "NONE"  # hydraulics only: quality comes from the runs below
+        try:
+            res = _epanet(wn, prefix, "hydraulic", save_hyd=True)
+        finally:
+            wn.options.quality.parameter = "CHEMICAL"
+        node, link = res.node, res.link
+        pressure = _hours(node["pressure"])
+        expected_rows = int(wn.options.time.duration // wn.options.time.report_timestep) + 1
+        if len(pressure) < expected_rows:
+            raise HydraulicError(f"EPANET stopped at hour {pressure.index.max():g} of {wn.name!r} "
+                                 f"(expected {wn.options.time.duration / 3600:g} h): the solve failed part-way")
+        qinp = prefix + "_quality.inp"
+        with quiet_stdout():
+            wntr.network.write_inpfile(wn, qinp, units=wn.options.hydraulic.inpfile_units, version=2.2)
+        hyd = prefix + ".hyd"
+        dur = int(wn.options.time.duration)
+        hours = pressure.index
+        info = QualityInfo(chlorine_assessed=not chlorine_assessment(wn),
+                           not_assessed_reason=chlorine_assessment(wn))
+        state: dict[str, dict[str, float]] | None = None
+        chlorine = age_df = None
+        params = [("chlorine", "CHEMICAL")] + ([("age", "AGE")] if age else [])
+        if warm_state is not None:
+            info.method = "warm start"
+            for key, par in params:
+                df = warm_quality(qinp, hyd, tmp, parameter=par, duration_s=dur,
+                                  report_s=int(wn.options.time.report_timestep), initial=warm_state.get(key, {}))
+                if key == "chlorine":
+                    chlorine = _frame(df, hours)
+                else:
+                    age_df = _frame(df, hours)
+        elif steady and dur >= 86_400 and dur % 3600 == 0:
+            info.method = "periodic steady state"
+            state = {}
+            c0 = int(np.mod(0 - (dur // 3600 - 24), 24))
+            t_last = float(dur / 3600.0 - 24.0)
+            levels = {tk: float(pressure.loc[t_last, tk]) for tk in wn.tank_name_list} if t_last in pressure.index \
+                else None
+            guess: dict[str, float] | None = None
+            for key, par in params[::-1]:  # age first: it gives chlorine a close first guess
+                cycle, qi = steady_quality(qinp, hyd, tmp, parameter=par, duration_s=dur, demand_nodes=dn,
+                                           tank_levels=levels, initial=guess if par == "CHEMICAL" else None,
+                                           initial_default=initial_age_h if par == "AGE" else None,
+                                           max_days=max_days or MAX_DAYS)
+                info.days[key], info.residual[key], info.unsettled[key] = qi["days"], qi["residual"], qi["unsettled"]
+                if par == "AGE":
+                    info.growing_age = qi["growing"]
+                    age_df = _tile(cycle, hours, dur / 3600.0)
+                    guess = _chlorine_guess(wn, cycle.iloc[0])
+                else:
+                    chlorine = _tile(cycle, hours, dur / 3600.0)
+                state[key] = {str(k): float(v) for k, v in cycle.iloc[c0].items()}
+        else:
+            info.method = "transient"
+            for key, par in params:
+                df = warm_quality(qinp, hyd, tmp, parameter=par, duration_s=dur,
+                                  report_s=int(wn.options.time.report_timestep),
+                                  initial={}, initial_default=initial_age_h if par == "AGE" else None)
+                if key == "chlorine":
+                    chlorine = _frame(df, hours)
+                else:
+                    age_df = _frame(df, hours)
+        info.seconds = time.perf_counter() - t_start
     tanks = list(wn.tank_name_list)
     exp = expected_demand(wn, pressure.index)
     result = SimulationResult(
@@ -180,13 +324,11 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
         velocity=_hours(link["velocity"]).abs(),
         status=_hours(link["status"]),
         tank_level=pressure[tanks].copy(),
-        chlorine=_hours(node["quality"]) / MGL_TO_KGM3,
+        chlorine=chlorine,
         age=age_df,
+        quality=info,
+        quality_state=state,
     )
-    expected_rows = int(wn.options.time.duration // wn.options.time.report_timestep) + 1
-    if len(pressure) < expected_rows:
-        raise HydraulicError(f"EPANET stopped at hour {pressure.index.max():g} of {wn.name!r} "
-                             f"(expected {wn.options.time.duration / 3600:g} h): the solve failed part-way")
     return result
 
 
