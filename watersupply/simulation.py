@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -38,7 +39,8 @@ from .quality import QualityInfo, steady_quality, warm_quality
 from .schema import Network
 
 __all__ = ["SimulationResult", "run_simulation", "run_wntr", "quality_window", "expected_demand",
-           "diagnose_topology", "chlorine_assessment", "sanity_events"]
+           "diagnose_topology", "chlorine_assessment", "sanity_events", "sanity_lines", "SANITY_KINDS",
+           "age_not_settled", "chlorine_status"]
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,32 @@ def _tidy(parts: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
     return out
 
 
+def age_not_settled(result: SimulationResult) -> list[str]:
+    """Demand nodes whose water age has no settled value (still growing, or not settled by the end).
+
+    For a transient run (shorter than a day, or ``steady=False``): nodes whose
+    water is as old as the run (it still carries the initial age).
+    """
+    if result.age is None:
+        return []
+    q = result.quality
+    if q is not None and q.method != "transient":
+        return sorted(set(q.unsettled.get("age", [])) | set(q.growing_age))
+    end = float(result.hours.max())
+    last = result.age.iloc[-1]
+    return sorted(str(n) for n in last.index[(last >= 0.98 * end - 1e-9).to_numpy()])
+
+
+def chlorine_status(result: SimulationResult) -> str:
+    """``"assessed"``, or why tap chlorine is not assessed (``"not assessed — …"``)."""
+    q = result.quality
+    if result.chlorine is None:
+        return "not assessed — no chlorine results"
+    if q is not None and not q.chlorine_assessed:
+        return q.not_assessed_reason
+    return "assessed"
+
+
 def quality_window(result: SimulationResult) -> pd.Index:
     """Hours over which quality results are evaluated: the last 24 h.
 
@@ -179,6 +207,24 @@ def chlorine_assessment(wn: wntr.network.WaterNetworkModel) -> str:
     return f"not assessed — the model has {' and '.join(missing)}" if missing else ""
 
 
+#: Largest change of a reservoir's level over the repeated day (share of its range) for the day to count as periodic.
+PERIODIC_DRIFT_MAX = 0.01
+#: Most days of hydraulics solved beyond the run to reach a periodic day.
+PERIODIC_EXTRA_DAYS_MAX = 5
+
+
+def _day_drift(wn: wntr.network.WaterNetworkModel, pressure: pd.DataFrame, end_h: float) -> float:
+    """Largest |level(end) − level(end − 24 h)| / level range over the reservoirs (tanks)."""
+    out = 0.0
+    for tk in wn.tank_name_list:
+        if tk not in pressure or end_h not in pressure.index or end_h - 24.0 not in pressure.index:
+            continue
+        node_ = wn.get_node(tk)
+        span = float(node_.max_level - node_.min_level) or 1.0
+        out = max(out, abs(float(pressure.loc[end_h, tk]) - float(pressure.loc[end_h - 24.0, tk])) / span)
+    return out
+
+
 def _chlorine_guess(wn: wntr.network.WaterNetworkModel, age_h: pd.Series) -> dict[str, float] | None:
     """First guess of chlorine from water age: the source dose decayed in bulk over the age (mg/L)."""
     doses = [float(wn.get_node(n).initial_quality or 0.0) / MGL_TO_KGM3 for n in wn.reservoir_name_list]
@@ -188,6 +234,28 @@ def _chlorine_guess(wn: wntr.network.WaterNetworkModel, age_h: pd.Series) -> dic
     k_h = float(wn.options.reaction.bulk_coeff or 0.0) * 3600.0  # 1/h, negative for decay
     return {str(n): dose * float(np.exp(k_h * max(float(a), 0.0))) for n, a in age_h.items()
             if np.isfinite(a) and n not in wn.reservoir_name_list}
+
+
+def _source_model_reason(net: Network) -> str:
+    """For a network converted from an INP whose own quality options were not carried over: why
+    chlorine cannot be assessed in that file ("" when it can, or when the network is not such a file)."""
+    from .model import metadata
+
+    md = metadata(net)
+    src = md.get("source", "")
+    if any(k in md for k in ("plant_chlorine_mgL", "bulk_coeff_per_day", "quality_parameter")):
+        return ""  # the conversion kept the file's own quality options: the model decides
+    if not src.lower().endswith(".inp") or not Path(src).is_file():
+        return ""
+    try:
+        with quiet_stdout():
+            own = wntr.network.WaterNetworkModel(src)
+    except Exception:  # the file changed or cannot be read again: judge the simulated model only
+        return ""
+    param = str(own.options.quality.parameter).upper()
+    if param != "CHEMICAL":
+        return f"not assessed — the model has no chlorine source or decay (its quality option is {param})"
+    return chlorine_assessment(own)
 
 
 def _tile(cycle: pd.DataFrame, hours: pd.Index, duration_h: float) -> pd.DataFrame:
@@ -209,7 +277,8 @@ def _frame(df: pd.DataFrame, hours: pd.Index) -> pd.DataFrame:
 def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: str | os.PathLike | None = None,
              initial_chlorine_mgL: float | None = None, initial_age_h: float = 0.0, steady: bool = True,
              warm_state: dict[str, dict[str, float]] | None = None,
-             demand_nodes: list[str] | None = None, max_days: int | None = None) -> SimulationResult:
+             demand_nodes: list[str] | None = None, max_days: int | None = None,
+             not_assessed: str = "") -> SimulationResult:
     """Run a prepared WNTR model: hydraulics once, then chlorine (and age) at periodic steady state.
 
     Parameters
@@ -238,6 +307,10 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
         Nodes whose settling decides when to stop (default: junctions with a demand).
     max_days
         Longest extension of the quality run (default :data:`watersupply.quality.MAX_DAYS`).
+    not_assessed
+        A reason chlorine cannot be assessed that `wn` alone does not show (the
+        source file had no chlorine data); :func:`chlorine_assessment` of `wn`
+        is checked too. Chlorine is then not simulated: its table holds NaN.
     """
     import time
 
@@ -255,6 +328,10 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
             res = _epanet(wn, prefix, "hydraulic", save_hyd=True)
         finally:
             wn.options.quality.parameter = "CHEMICAL"
+        try:
+            rpt_text = Path(prefix + ".rpt").read_text(encoding="latin-1", errors="replace")
+        except OSError:
+            rpt_text = ""
         node, link = res.node, res.link
         pressure = _hours(node["pressure"])
         expected_rows = int(wn.options.time.duration // wn.options.time.report_timestep) + 1
@@ -267,11 +344,11 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
         hyd = prefix + ".hyd"
         dur = int(wn.options.time.duration)
         hours = pressure.index
-        info = QualityInfo(chlorine_assessed=not chlorine_assessment(wn),
-                           not_assessed_reason=chlorine_assessment(wn))
+        reason = not_assessed or chlorine_assessment(wn)
+        info = QualityInfo(chlorine_assessed=not reason, not_assessed_reason=reason)
         state: dict[str, dict[str, float]] | None = None
         chlorine = age_df = None
-        params = [("chlorine", "CHEMICAL")] + ([("age", "AGE")] if age else [])
+        params = ([("chlorine", "CHEMICAL")] if not reason else []) + ([("age", "AGE")] if age else [])
         if warm_state is not None:
             info.method = "warm start"
             for key, par in params:
@@ -289,8 +366,34 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
             levels = {tk: float(pressure.loc[t_last, tk]) for tk in wn.tank_name_list} if t_last in pressure.index \
                 else None
             guess: dict[str, float] | None = None
+            qdur, qhyd = dur, hyd
+            drift = _day_drift(wn, pressure, dur / 3600.0)
+            extra = 0
+            while drift > PERIODIC_DRIFT_MAX and extra < PERIODIC_EXTRA_DAYS_MAX:
+                # the last day does not repeat itself (a reservoir ends it elsewhere than it began):
+                # solve more days of hydraulics, for the quality only, until one does
+                extra += 1
+                qdur = dur + extra * 86_400
+                wn.options.time.duration = qdur
+                wn.options.quality.parameter = "NONE"
+                try:
+                    ext_res = _epanet(wn, prefix + f"_spinup{extra}", "hydraulic spin-up", save_hyd=True)
+                finally:
+                    wn.options.time.duration = dur
+                    wn.options.quality.parameter = "CHEMICAL"
+                qhyd = prefix + f"_spinup{extra}.hyd"
+                ext_p = _hours(ext_res.node["pressure"])
+                drift = _day_drift(wn, ext_p, qdur / 3600.0)
+                levels = {tk: float(ext_p.loc[qdur / 3600.0 - 24.0, tk]) for tk in wn.tank_name_list}
+            if extra:
+                info.notes.append(f"the run's last day does not repeat itself (reservoir levels drift): the quality "
+                                  f"cycle is that of day {qdur // 86_400} of the hydraulics ({extra} more day(s) solved), "
+                                  f"where the drift is {100 * drift:.1f} % of a reservoir's range")
+            if drift > PERIODIC_DRIFT_MAX:
+                info.notes.append(f"reservoir levels still drift {100 * drift:.1f} % of their range per day: "
+                                  "the repeated day is not exactly periodic and the quality may not settle")
             for key, par in params[::-1]:  # age first: it gives chlorine a close first guess
-                cycle, qi = steady_quality(qinp, hyd, tmp, parameter=par, duration_s=dur, demand_nodes=dn,
+                cycle, qi = steady_quality(qinp, qhyd, tmp, parameter=par, duration_s=qdur, demand_nodes=dn,
                                            tank_levels=levels, initial=guess if par == "CHEMICAL" else None,
                                            initial_default=initial_age_h if par == "AGE" else None,
                                            max_days=max_days or MAX_DAYS)
@@ -312,6 +415,8 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
                     chlorine = _frame(df, hours)
                 else:
                     age_df = _frame(df, hours)
+        if reason:
+            chlorine = pd.DataFrame(np.nan, index=hours, columns=pressure.columns)
         info.seconds = time.perf_counter() - t_start
     tanks = list(wn.tank_name_list)
     exp = expected_demand(wn, pressure.index)
@@ -329,7 +434,117 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
         quality=info,
         quality_state=state,
     )
+    result.sanity = sanity_events(wn, result, rpt_text=rpt_text)
     return result
+
+
+_TIME = re.compile(r"(\d+):(\d\d)(?::(\d\d))?")
+_ELEMENT = re.compile(r"\b(Node|Junction|Tank|Reservoir|Pump|Valve|Link|Pipe)\s+(\S+?)(?=[\s,.:]|$)")
+
+#: Kinds of sanity events, in report order, with their text.
+SANITY_KINDS = {
+    "unbalanced": "EPANET could not balance the hydraulics",
+    "disconnected": "node cut off from every source",
+    "negative_pressure": "negative pressure at a demand node",
+    "drained_tank": "reservoir (tank) at its minimum level",
+    "pump_valve": "pump or valve cannot deliver",
+    "epanet_warning": "other EPANET warning",
+}
+
+
+def _ranges_h(hours: list[float]) -> str:
+    hs = sorted(set(hours))
+    if not hs:
+        return ""
+    out, a, b = [], hs[0], hs[0]
+    for h in hs[1:]:
+        if h - b > 1.0 + 1e-6:
+            out.append((a, b))
+            a = h
+        b = h
+    out.append((a, b))
+    return ", ".join(f"{x:g}" if x == y else f"{x:g}–{y:g}" for x, y in out)
+
+
+def sanity_events(wn: wntr.network.WaterNetworkModel, result: SimulationResult, *, rpt_text: str = "",
+                  diagnosis: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """EPANET warnings and failures of a run, one row per kind and element.
+
+    Sources: EPANET's own report (every ``WARNING`` line: unbalanced hours,
+    disconnected nodes, pumps and valves that cannot deliver), and the results
+    (negative pressure at demand nodes, reservoirs at their minimum level) and
+    the static topology check (:func:`diagnose_topology`).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``kind`` (see :data:`SANITY_KINDS`), ``element``, ``hours``
+        (ranges, e.g. ``"5–9, 30"``), ``n_hours``, ``detail``.
+    """
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(kind: str, element: str, hour: float | None, detail: str = "") -> None:
+        rec = rows.setdefault((kind, element), {"hours": [], "detail": detail})
+        if hour is not None and np.isfinite(hour):
+            rec["hours"].append(round(float(hour), 2))
+
+    for line in rpt_text.splitlines():
+        if "WARNING" not in line.upper():
+            continue
+        text = line.split("WARNING", 1)[1].lstrip(": ").strip()
+        m = _TIME.search(line)
+        hour = (int(m.group(1)) + int(m.group(2)) / 60.0 + int(m.group(3) or 0) / 3600.0) if m else None
+        low = text.lower()
+        el = _ELEMENT.search(text)
+        element = el.group(2) if el else "(system)"
+        if "unbalanced" in low or "maximum trials" in low or "ill-conditioned" in low:
+            add("unbalanced", "(system)", hour, text)
+        elif "disconnected" in low:
+            add("disconnected", element, hour, text)
+        elif "negative pressure" in low:
+            add("negative_pressure", "(system)", hour, text)
+        elif el and el.group(1) in ("Pump", "Valve"):
+            add("pump_valve", element, hour, text)
+        else:
+            add("epanet_warning", element, hour, text)
+    demand = [n for n, j in wn.junctions() if j.base_demand > 0]
+    p = result.pressure.reindex(columns=demand)
+    neg = p.lt(0)
+    for n in neg.columns[neg.any().to_numpy()]:
+        for h in neg.index[neg[n].to_numpy()]:
+            add("negative_pressure", n, float(h), f"lowest {p[n].min():.1f} m")
+    for tk in wn.tank_name_list:
+        if tk not in result.tank_level:
+            continue
+        low = result.tank_level[tk] <= float(wn.get_node(tk).min_level) + 1e-3
+        for h in result.tank_level.index[low.to_numpy()]:
+            add("drained_tank", tk, float(h), "level at its minimum: outflow stops")
+    diag = diagnosis if diagnosis is not None else diagnose_topology(wn)
+    for n in diag.get("disconnected_demand_nodes", []):
+        add("disconnected", n, None, "no open path to any source for the whole run")
+    for n in diag.get("closed_off_reservoirs", []):
+        add("drained_tank", n, None, "reservoir closed off by closed links")
+    order = list(SANITY_KINDS)
+    out = [dict(kind=k, element=e, hours=_ranges_h(r["hours"]) or "whole run", n_hours=len(set(r["hours"])),
+                detail=r["detail"]) for (k, e), r in rows.items()]
+    df = pd.DataFrame(out, columns=["kind", "element", "hours", "n_hours", "detail"])
+    if len(df):
+        df["_o"] = df["kind"].map(order.index)
+        df = df.sort_values(["_o", "n_hours", "element"], ascending=[True, False, True]).drop(columns="_o")
+    return df.reset_index(drop=True)
+
+
+def sanity_lines(sanity: pd.DataFrame | None, *, limit: int = 8) -> list[str]:
+    """One warning line per kind of sanity event: counts, then elements with their hours."""
+    if sanity is None or not len(sanity):
+        return []
+    out = []
+    for kind, grp in sanity.groupby("kind", sort=False):
+        items = [f"{r.element} (h {r.hours})" for r in grp.head(limit).itertuples()]
+        more = f" and {len(grp) - limit} more" if len(grp) > limit else ""
+        out.append(f"{SANITY_KINDS.get(kind, kind)}: {len(grp)} element(s), {int(grp['n_hours'].sum())} "
+                   f"element-hour(s) — {'; '.join(items)}{more}")
+    return out
 
 
 def diagnose_topology(wn: wntr.network.WaterNetworkModel) -> dict[str, list[str]]:
@@ -378,8 +593,9 @@ def _diagnosis_text(diag: dict[str, list[str]]) -> str:
 
 
 def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike | None = None,
-                   wn: wntr.network.WaterNetworkModel | None = None, **options: Any) -> SimulationResult:
-    """Simulate a network: pressure-dependent hydraulics, chlorine and water age.
+                   wn: wntr.network.WaterNetworkModel | None = None, steady: bool = True,
+                   warm_state: dict[str, dict[str, float]] | None = None, **options: Any) -> SimulationResult:
+    """Simulate a network: pressure-dependent hydraulics, chlorine and water age at steady state.
 
     Parameters
     ----------
@@ -392,6 +608,10 @@ def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike
     wn
         A model already built from `net` (e.g. modified by a scenario); built with
         :func:`watersupply.model.to_wntr` when not given.
+    steady
+        Chlorine and age at periodic steady state (see :func:`run_wntr`).
+    warm_state
+        Start chlorine and age from a baseline's settled state instead (a scenario).
     **options
         Simulation options (``duration_h``, ``required_pressure_m``, ...); see
         :data:`watersupply.model.DEFAULT_OPTIONS`.
@@ -399,6 +619,9 @@ def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike
     Returns
     -------
     SimulationResult
+        With ``warnings`` (one line per kind of EPANET warning or failure, by
+        element and hour; quality not settled or not assessed) and ``sanity``
+        (the events themselves).
 
     Examples
     --------
@@ -412,24 +635,32 @@ def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike
         wn = to_wntr(net, **options)
     diag = diagnose_topology(wn)
     try:
-        result = run_wntr(wn, age=age, workdir=workdir, initial_chlorine_mgL=opts["tank_initial_chlorine_mgL"])
+        result = run_wntr(wn, age=age, workdir=workdir, initial_chlorine_mgL=opts["tank_initial_chlorine_mgL"],
+                          steady=steady, warm_state=warm_state, not_assessed=_source_model_reason(net))
     except HydraulicError as exc:
         extra = _diagnosis_text(diag)
         raise HydraulicError(f"{exc}{'; ' + extra if extra else ''}") from None
     result.options = opts
-    if diag["disconnected_demand_nodes"] or diag["closed_off_reservoirs"]:
-        msg = _diagnosis_text(diag)
+    for msg in sanity_lines(result.sanity):
         result.warnings.append(msg)
         log.warning(msg)
-    neg = result.pressure.drop(columns=list(wn.tank_name_list) + list(wn.reservoir_name_list), errors="ignore")
-    demand_nodes = [n for n, j in wn.junctions() if j.base_demand > 0]
-    low = neg[demand_nodes].min()
-    bad = low[low < 0]
-    if len(bad):
-        worst = bad.sort_values().head(5)
-        msg = ("negative pressure at demand node(s) " +
-               ", ".join(f"{n} ({v:.1f} m at hour {neg[n].idxmin():g})" for n, v in worst.items()) +
-               (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
-        result.warnings.append(msg)
-        log.warning(msg)
+    q = result.quality
+    if q is not None:
+        if not q.chlorine_assessed:
+            result.warnings.append(f"chlorine {q.not_assessed_reason}: tap chlorine is not assessed")
+        if q.method == "transient":
+            result.warnings.append("the run is shorter than a day: chlorine and age still carry their initial "
+                                   "values (not at steady state)")
+        for key, label in (("chlorine", "chlorine"), ("age", "water age")):
+            bad = [n for n in q.unsettled.get(key, []) if n not in q.growing_age]
+            if bad:
+                result.warnings.append(f"{label} did not settle after {q.days.get(key, 0)} repeated day(s) at "
+                                       f"{len(bad)} demand node(s): {', '.join(bad[:8])}"
+                                       f"{' and more' if len(bad) > 8 else ''} (reported as not settled)")
+        if q.growing_age:
+            result.warnings.append(f"water age never settles at {len(q.growing_age)} demand node(s) (no flow renews "
+                                   f"their water): {', '.join(q.growing_age[:8])}"
+                                   f"{' and more' if len(q.growing_age) > 8 else ''} — age reported as not settled")
+        result.warnings += q.notes
+        log.info("%s", q.summary())
     return result

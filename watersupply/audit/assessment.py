@@ -17,7 +17,7 @@ from .._errors import NetworkDataError
 from ..schema import Network
 from ..simulation import SimulationResult, quality_window
 from ..standards import Thresholds, service_head_m, thresholds
-from ._common import DIMENSIONS, VERDICT_POINTS, _s, _say, _worst, _names, _members, _industrial_nodes
+from ._common import DIMENSIONS, VERDICT_POINTS, _s, _say, _score, _worst, _names, _members, _industrial_nodes
 from .supply import (
     supply_graph, network_sources, _pipe_adjacency, _feeders, _chain_levels, supply_chains,
     _tank_links, trace_shares,
@@ -275,25 +275,28 @@ def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | No
             table.loc[sid, k] = v
     for d in DIMENSIONS:
         table[f"{d}_verdict"] = table[f"{d}_verdict"].astype(str)
-    table["score"] = table[[f"{d}_verdict" for d in DIMENSIONS]].apply(
-        lambda r: float(np.mean([VERDICT_POINTS[v] for v in r])), axis=1)
+    table["score"] = table[[f"{d}_verdict" for d in DIMENSIONS]].apply(lambda r: _score(list(r)), axis=1)
     table["verdict"] = table[[f"{d}_verdict" for d in DIMENSIONS]].apply(lambda r: _worst(*r), axis=1)
     capped = table.get("age_capped_nodes")
     n_capped = int(pd.to_numeric(capped, errors="coerce").fillna(0).sum()) if capped is not None else 0
     if n_capped:
-        notes.append(_say(f"{n_capped} 个用水节点的水龄达到模拟时长:其真实水龄更长,余氯受初始条件影响",
-                          f"{n_capped} demand nodes hold water as old as the run "
-                          f"({float(result.hours.max()):g} h): their true age is longer and their chlorine still "
-                          "reflects the initial conditions — extend duration_h to confirm them"))
+        notes.append(_say(f"{n_capped} 个用水节点的水龄不收敛(报告为“未收敛”,不给数值)",
+                          f"{n_capped} demand nodes hold water whose age does not settle: reported as not "
+                          "settled, not as a number that depends on the run length"))
+    q = result.quality
+    if q is not None:
+        notes.append(q.summary())
+        if not q.chlorine_assessed:
+            notes.append(_say("余氯未评估:模型没有氯源或衰减系数", q.not_assessed_reason))
     if not include_industrial:
         ind = _industrial_nodes(net)
         if ind:
             notes.append(_say(f"工业用水节点({len(ind)} 个)不计入村社区指标",
                               f"{len(ind)} industrial demand nodes (the food park) are left out of the settlements' "
                               "figures: the promise is to residents"))
-    notes.append(_say("所需出厂余氯按一级衰减线性换算(初始余氯同比例缩放)",
-                      "the required plant dose scales the current dose linearly (first-order decay); it assumes "
-                      "the initial tank and pipe chlorine scale with it"))
+    notes.append(_say("所需出厂余氯按一级衰减线性换算(稳态下与初始条件无关)",
+                      "the required plant dose scales the current dose linearly (first-order decay; at periodic "
+                      "steady state the initial chlorine no longer matters)"))
     cols_first = ["name_zh", "name_en", "kind", "population", "storeys", "demand_nodes", "demand_m3d",
                   "score", "verdict"] + [f"{d}_verdict" for d in DIMENSIONS]
     table = table[cols_first + [c for c in table.columns if c not in cols_first]]
