@@ -79,7 +79,7 @@ class AuditResult:
 
 def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | None = None, wn: Any = None,
           trace: bool | str = "auto", include_industrial: bool = False, label: str = "baseline",
-          workdir: str | os.PathLike | None = None) -> AuditResult:
+          workdir: str | os.PathLike | None = None, verify_fixes: bool = True) -> AuditResult:
     """Audit the 同网·同价·同质 promise for every settlement of `net` on a simulation result.
 
     Parameters
@@ -106,6 +106,10 @@ def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | No
         What is audited, for the report (``"baseline"``, a scenario name).
     workdir
         Parent folder for EPANET scratch files.
+    verify_fixes
+        Where a settlement fails or warns on tap chlorine, size a booster dose
+        at its zone reservoir and verify it by a re-run (columns
+        :data:`~watersupply.audit.fixes.FIX_COLUMNS`).
 
     Returns
     -------
@@ -276,6 +280,26 @@ def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | No
     for d in DIMENSIONS:
         table[f"{d}_verdict"] = table[f"{d}_verdict"].astype(str)
     table["score"] = table[[f"{d}_verdict" for d in DIMENSIONS]].apply(lambda r: _score(list(r)), axis=1)
+    if verify_fixes and "cl_min_mgL" in table:
+        from .fixes import FIX_COLUMNS, verify_boosters
+
+        zone_tanks = {sid: next((c for c in reversed(chains.get(sid, [])) if kinds.get(c) == "reservoir"), None)
+                      for sid in table.index}
+        fx = verify_boosters(net, result, table, members, zone_tanks, t, wn=wn, workdir=workdir)
+        for c in FIX_COLUMNS:
+            table[c] = fx[c].reindex(table.index) if len(fx) else np.nan
+        for sid in fx.index:
+            r_ = fx.loc[sid]
+            ok = bool(r_["fix_verified"])
+            text = _say(f"已验证:在 {r_['fix_booster_at']} 补氯 {float(r_['fix_booster_mgL']):.2f} mg/L 后最低余氯 "
+                        f"{float(r_['cl_min_after_mgL']):.3f} mg/L" if ok else
+                        f"在 {r_['fix_booster_at']} 补氯 {float(r_['fix_booster_mgL']):.2f} mg/L 复算仍未达标",
+                        f"{'verified by a re-run' if ok else 'NOT enough by a re-run'}: booster "
+                        f"{float(r_['fix_booster_mgL']):.2f} mg/L at {r_['fix_booster_at']} → lowest tap "
+                        f"{table.loc[sid, 'cl_min_mgL']:.3f} → {float(r_['cl_min_after_mgL']):.3f} mg/L, highest tap in "
+                        f"the network {float(r_['cl_max_after_mgL']):.2f} mg/L (limit {t['plant_chlorine_max_mgL']:g})")
+            table.loc[sid, "fixes"] = (str(table.loc[sid, "fixes"]) + " | " if str(table.loc[sid].get("fixes", "")) not in
+                                       ("", "nan") else "") + text
     table["verdict"] = table[[f"{d}_verdict" for d in DIMENSIONS]].apply(lambda r: _worst(*r), axis=1)
     capped = table.get("age_capped_nodes")
     n_capped = int(pd.to_numeric(capped, errors="coerce").fillna(0).sum()) if capped is not None else 0

@@ -527,9 +527,10 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, net: Network | None 
     base = _as_result(baseline)
     if base is None:
         base = baseline_for(sc, net, workdir=workdir, age=age)
-        res, applied, wn = _solve(net, sc, workdir=workdir, age=age, warm_state=base.quality_state)
-    else:
-        res, applied, wn = _solve(net, sc, workdir=workdir, age=age, warm_state=base.quality_state)
+    # quality: a scenario with events starts from the baseline's settled daily cycle; one without is the baseline
+    warm = base.quality_state if sc.events else None
+    res, applied, wn = _solve(net, sc, workdir=workdir, age=age, warm_state=warm)
+    if baseline is not None:
         hours_ok = len(base.hours) == len(res.hours) and np.allclose(base.hours, res.hours)
         start_b = float(base.options.get("start_h", 0.0))
         if not hours_ok or start_b != float(sc.start):
