@@ -312,7 +312,7 @@ def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration
     _write_periodic(hyd, ext, duration_s=duration_s, days=max_days)
     pr = _start(inp, ext, workdir, parameter=parameter, duration_s=(max_days + 1) * _DAY, initial=initial,
                 initial_default=initial_default, shift_s=duration_s - _DAY, tank_levels=tank_levels,
-                ctol=tol / 10.0)
+                ctol=tol / 10.0 if parameter == "AGE" else tol)
     lib, ph = pr.lib, pr.ph
     pos = {n: i for i, n in enumerate(pr.names)}
     dn = np.array([pos[n] for n in demand_nodes if n in pos], dtype=int)
@@ -371,7 +371,7 @@ def warm_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration_s
     DataFrame
         Hours (0 … duration, every ``report_s``) × nodes.
     """
-    ctol = (TOL_AGE_H if parameter == "AGE" else TOL_CHLORINE_MGL) / 10.0
+    ctol = TOL_AGE_H / 10.0 if parameter == "AGE" else TOL_CHLORINE_MGL
     pr = _start(inp, hyd, workdir, parameter=parameter, duration_s=duration_s, initial=initial,
                 initial_default=initial_default, ctol=ctol)
     lib, ph = pr.lib, pr.ph

@@ -225,17 +225,6 @@ def _day_drift(wn: wntr.network.WaterNetworkModel, pressure: pd.DataFrame, end_h
     return out
 
 
-def _chlorine_guess(wn: wntr.network.WaterNetworkModel, age_h: pd.Series) -> dict[str, float] | None:
-    """First guess of chlorine from water age: the source dose decayed in bulk over the age (mg/L)."""
-    doses = [float(wn.get_node(n).initial_quality or 0.0) / MGL_TO_KGM3 for n in wn.reservoir_name_list]
-    dose = max(doses, default=0.0)
-    if not dose > 0:
-        return None
-    k_h = float(wn.options.reaction.bulk_coeff or 0.0) * 3600.0  # 1/h, negative for decay
-    return {str(n): dose * float(np.exp(k_h * max(float(a), 0.0))) for n, a in age_h.items()
-            if np.isfinite(a) and n not in wn.reservoir_name_list}
-
-
 def _source_model_reason(net: Network) -> str:
     """For a network converted from an INP whose own quality options were not carried over: why
     chlorine cannot be assessed in that file ("" when it can, or when the network is not such a file)."""
@@ -365,7 +354,6 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
             t_last = float(dur / 3600.0 - 24.0)
             levels = {tk: float(pressure.loc[t_last, tk]) for tk in wn.tank_name_list} if t_last in pressure.index \
                 else None
-            guess: dict[str, float] | None = None
             qdur, qhyd = dur, hyd
             drift = _day_drift(wn, pressure, dur / 3600.0)
             extra = 0
@@ -392,16 +380,23 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
             if drift > PERIODIC_DRIFT_MAX:
                 info.notes.append(f"reservoir levels still drift {100 * drift:.1f} % of their range per day: "
                                   "the repeated day is not exactly periodic and the quality may not settle")
-            for key, par in params[::-1]:  # age first: it gives chlorine a close first guess
-                cycle, qi = steady_quality(qinp, qhyd, tmp, parameter=par, duration_s=qdur, demand_nodes=dn,
-                                           tank_levels=levels, initial=guess if par == "CHEMICAL" else None,
-                                           initial_default=initial_age_h if par == "AGE" else None,
-                                           max_days=max_days or MAX_DAYS)
+            def settle(par: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+                return steady_quality(qinp, qhyd, tmp, parameter=par, duration_s=qdur, demand_nodes=dn,
+                                      tank_levels=levels, initial_default=initial_age_h if par == "AGE" else None,
+                                      max_days=max_days or MAX_DAYS)
+
+            # chlorine and age in two EPANET projects at once: the toolkit releases the GIL in its calls
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=max(1, len(params))) as pool:
+                futures = {key: pool.submit(settle, par) for key, par in params}
+                done = {key: f.result() for key, f in futures.items()}
+            for key, par in params:
+                cycle, qi = done[key]
                 info.days[key], info.residual[key], info.unsettled[key] = qi["days"], qi["residual"], qi["unsettled"]
                 if par == "AGE":
                     info.growing_age = qi["growing"]
                     age_df = _tile(cycle, hours, dur / 3600.0)
-                    guess = _chlorine_guess(wn, cycle.iloc[0])
                 else:
                     chlorine = _tile(cycle, hours, dur / 3600.0)
                 state[key] = {str(k): float(v) for k, v in cycle.iloc[c0].items()}

@@ -280,7 +280,11 @@ def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | No
     for d in DIMENSIONS:
         table[f"{d}_verdict"] = table[f"{d}_verdict"].astype(str)
     table["score"] = table[[f"{d}_verdict" for d in DIMENSIONS]].apply(lambda r: _score(list(r)), axis=1)
-    if verify_fixes and "cl_min_mgL" in table:
+    steady_run = result.quality is not None and result.quality.method == "periodic steady state"
+    if verify_fixes and not steady_run and "cl_min_mgL" in table:
+        notes.append(_say("情景运行:补氯方案未复算验证", "a scenario's transient quality: booster fixes are "
+                          "verified on the baseline (periodic steady state) only"))
+    if verify_fixes and steady_run and "cl_min_mgL" in table:
         from .fixes import FIX_COLUMNS, verify_boosters
 
         zone_tanks = {sid: next((c for c in reversed(chains.get(sid, [])) if kinds.get(c) == "reservoir"), None)
