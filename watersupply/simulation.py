@@ -385,12 +385,8 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
                                       tank_levels=levels, initial_default=initial_age_h if par == "AGE" else None,
                                       max_days=max_days or MAX_DAYS)
 
-            # chlorine and age in two EPANET projects at once: the toolkit releases the GIL in its calls
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=max(1, len(params))) as pool:
-                futures = {key: pool.submit(settle, par) for key, par in params}
-                done = {key: f.result() for key, f in futures.items()}
+            # one after the other: EPANET 2.2 projects run in two threads at once crashed the process once
+            done = {key: settle(par) for key, par in params}
             for key, par in params:
                 cycle, qi = done[key]
                 info.days[key], info.residual[key], info.unsettled[key] = qi["days"], qi["residual"], qi["unsettled"]
