@@ -130,8 +130,9 @@ def test_long_dead_end_with_old_water_fails_same_quality(villages_run):
     r = aud.table.loc["VD"]
     assert r["quality_verdict"] == "fail"
     assert r["cl_min_mgL"] < 0.05 and r["cl_node_share"] == 0.0
-    assert r["age_capped_nodes"] == 2  # water as old as the run
-    assert r["age_max_h"] >= 0.98 * float(res.hours.max())
+    assert r["age_capped_nodes"] == 2  # water whose age never settles at steady state
+    assert np.isnan(r["age_max_h"])  # "not settled", never a number that depends on the run length
+    assert set(res.quality.growing_age) | set(res.quality.unsettled["age"]) >= {"D1", "D2"}
     assert "GB 5749-2022" in r["quality_reason"]
     assert "booster chlorination" in r["fixes"]  # the dose needed exceeds 2 mg/L
     assert r["cl_required_dose_mgL"] > thresholds()["plant_chlorine_max_mgL"]
@@ -251,19 +252,24 @@ def test_trace_leaves_the_model_unchanged(tiny_net):
 
 
 def test_required_dose_is_linear_in_the_plant_dose(villages, villages_run):
-    """Chlorine scales with the plant dose when the initial conditions scale too: one extra run
-    at the required dose brings the worst tap to 0.05 mg/L."""
+    """Chlorine scales with the plant dose at steady state (the initial conditions no longer matter):
+    one extra run at the required dose brings the worst settled tap to 0.05 mg/L."""
+    from watersupply.audit._common import _members
+
     res, aud = villages_run
-    worst = aud.table["cl_required_dose_mgL"].idxmax()
-    assert worst == "VD"
+    # VD's dead end never settles (no flow renews it): its chlorine is not a steady figure
+    settled = aud.table.drop(index=[s for s in aud.table.index if aud.table.loc[s, "age_capped_nodes"] > 0])
+    worst = settled["cl_required_dose_mgL"].astype(float).idxmax()
     req = float(aud.table.loc[worst, "cl_required_dose_mgL"])
     assert req == pytest.approx(1.0 * 0.05 / aud.table.loc[worst, "cl_min_mgL"])
-    res2 = run_simulation(villages, age=False, plant_chlorine_mgL=req, tank_initial_chlorine_mgL=0.5 * req)
-    nodes = ["D1", "D2"]
+    res2 = run_simulation(villages, age=False, plant_chlorine_mgL=req, tank_initial_chlorine_mgL=0.5)
+    nodes = _members(villages, include_industrial=False)[worst]
     win = res.hours[res.hours >= 24]
     assert float(res2.chlorine.loc[win, nodes].min().min()) == pytest.approx(0.05, rel=0.05)
-    # everywhere, not only at the worst tap (EPANET merges segments within 0.01 mg/L: small absolute error)
-    diff = res2.chlorine.loc[win] - req * res.chlorine.loc[win]
+    # everywhere it settled, not only at the worst tap
+    ok = [n for n in res.chlorine.columns if n not in res.quality.unsettled.get("chlorine", [])
+          and n not in res.quality.growing_age and n not in ("D1", "D2")]
+    diff = res2.chlorine.loc[win, ok] - req * res.chlorine.loc[win, ok]
     assert float(diff.abs().max().max()) < 0.02
 
 
@@ -477,3 +483,24 @@ def test_docstring_examples():
 
     for mod in ("", ".assessment", ".supply", ".figures", ".verdicts", ".report", ".config", "._common"):
         assert doctest.testmod(importlib.import_module("watersupply.audit" + mod)).failed == 0, mod
+
+
+def test_booster_fix_is_verified_by_a_rerun(tiny_net):
+    """A low plant dose leaves the village short of chlorine: the audit sizes a booster at its
+    zone reservoir and a re-run shows every tap >= 0.05 mg/L and none above 2 mg/L."""
+    res = run_simulation(tiny_net, age=False, plant_chlorine_mgL=0.04)
+    aud = A.audit(tiny_net, res)
+    r = aud.table.loc["V1"]
+    assert r["quality_verdict"] in ("fail", "warn") and r["cl_min_mgL"] < 0.05
+    assert r["fix_booster_at"] == "T1" and r["fix_booster_mgL"] > 0
+    assert bool(r["fix_verified"])
+    assert r["cl_min_after_mgL"] >= 0.05 and r["cl_max_after_mgL"] <= 2.0
+    assert "verified by a re-run" in r["fixes"]
+    # the re-run is real: the same booster, solved independently, gives the same lowest tap
+    wn = to_wntr(tiny_net, plant_chlorine_mgL=0.04)
+    wn.add_source("B", "T1", "FLOWPACED", float(r["fix_booster_mgL"]) * 1e-3)
+    from watersupply.simulation import quality_window, run_wntr
+
+    again = run_wntr(wn, age=False)
+    low = float(again.chlorine.loc[quality_window(again), ["J2", "J3"]].min().min())
+    assert low == pytest.approx(float(r["cl_min_after_mgL"]), abs=0.002)

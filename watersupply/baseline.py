@@ -159,7 +159,8 @@ def run_baseline(net: Network, *, out_dir: str | os.PathLike | None = None, make
     report = baseline_report(title_zh=md.get("title_zh", md.get("name", "供水管网")) + " — 基准工况",
                              title_en=md.get("title_en", md.get("name", "Water network")) + " — baseline",
                              soundness=run.soundness, settlements=run.settlements, energy=run.pumps,
-                             facts=network_facts(net), warnings=result.warnings)
+                             facts=network_facts(net), warnings=result.warnings, sanity=result.sanity,
+                             quality=result.quality)
     run.files["report.md"] = write_text(report, out / "report.md")
     if run.audit is not None:
         from .audit import write_audit

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .hydraulics import G, SECONDS_PER_DAY, SECONDS_PER_HOUR
 from .schema import Network
-from .simulation import SimulationResult, quality_window
+from .simulation import SimulationResult, age_not_settled, chlorine_status, quality_window
 from .standards import service_head_m, thresholds
 
 __all__ = [
@@ -90,6 +90,9 @@ def node_summary(result: SimulationResult, net: Network, t: Mapping[str, float] 
         age = result.age.loc[win].reindex(columns=ids)
         out["max_age_h"] = age.max()
         out["mean_age_h"] = age.mean()
+        bad = out.index.isin(age_not_settled(result))
+        out.loc[bad, ["max_age_h", "mean_age_h"]] = np.nan  # no number that depends on the run length
+        out["age_settled"] = ~bad
     return out
 
 
@@ -151,7 +154,7 @@ def settlement_summary(result: SimulationResult, net: Network, t: Mapping[str, f
     st = net.get("settlements")
     cols = ["name_zh", "name_en", "kind", "population", "demand_m3d", "demand_served_pct", "min_pressure_m",
             "mean_pressure_m", "service_head_m", "pressure_compliance", "hours_below_service",
-            "min_chlorine_mgL", "max_age_h", "p95_age_h"]
+            "min_chlorine_mgL", "max_age_h", "p95_age_h", "chlorine_status", "age_status"]
     if st is None or not len(st):
         return pd.DataFrame(columns=cols)
     layer = net["nodes"].set_index("id")
@@ -162,6 +165,8 @@ def settlement_summary(result: SimulationResult, net: Network, t: Mapping[str, f
     ok = p.ge(sh.reindex(ids), axis=1)
     win = quality_window(result)
     step = _step_h(result)
+    cl_status = chlorine_status(result)
+    unsettled = set(age_not_settled(result))
     rows = []
     for row in st.itertuples(index=False):
         members = sid.index[sid.astype(str) == str(row.id)]
@@ -177,12 +182,21 @@ def settlement_summary(result: SimulationResult, net: Network, t: Mapping[str, f
                        service_head_m=float(sh[members].max()),
                        pressure_compliance=float(ok[members].to_numpy().mean()),
                        hours_below_service=float((~ok[members]).any(axis=1).sum() * step))
-            if result.chlorine is not None:
+            rec["chlorine_status"] = cl_status
+            if result.chlorine is not None and cl_status == "assessed":
                 rec["min_chlorine_mgL"] = float(result.chlorine.loc[win, members].min().min())
             if result.age is not None:
-                a = result.age.loc[win, members]
-                rec["max_age_h"] = float(a.max().max())
-                rec["p95_age_h"] = float(np.percentile(a.to_numpy(), 95))
+                bad = sorted(set(members) & unsettled)
+                if bad:
+                    # its age is not a number: it grows with the run length
+                    rec["age_status"] = (f"not settled at {len(bad)} node(s): {', '.join(bad[:5])}"
+                                         f"{' …' if len(bad) > 5 else ''}")
+                else:
+                    a = result.age.loc[win, members]
+                    rec["max_age_h"] = float(a.max().max())
+                    rec["p95_age_h"] = float(np.percentile(a.to_numpy(), 95))
+                    rec["age_status"] = "settled" if result.quality is None or \
+                        result.quality.method != "transient" else "transient (not at steady state)"
         rows.append(rec)
     out = pd.DataFrame(rows).set_index("id").reindex(columns=cols)
     return out
@@ -240,7 +254,10 @@ def soundness(result: SimulationResult, net: Network, t: Mapping[str, float] | N
     vmax = float(result.velocity.reindex(columns=mains).max().max()) if len(mains) else 0.0
     add("max_main_velocity_ms", vmax, f"<= {t['main_velocity_max_ms']:g}", vmax <= t["main_velocity_max_ms"],
         "main velocity limit (GB 50013, secondary)")
-    if result.chlorine is not None and len(ids):
+    status = chlorine_status(result)
+    if status != "assessed" and len(ids):
+        add("chlorine_node_share", np.nan, "not assessed", False, "tap free chlorine (GB 5749-2022)", status)
+    elif result.chlorine is not None and len(ids):
         win = quality_window(result)
         cl = result.chlorine.loc[win, ids].min()
         share = float((cl >= t["tap_chlorine_min_mgL"]).mean())

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-__all__ = ["markdown_table", "baseline_report"]
+__all__ = ["markdown_table", "baseline_report", "sanity_section", "quality_section"]
 
 
 def _fmt(v: object, digits: int = 2) -> str:
@@ -34,9 +34,45 @@ def markdown_table(df: pd.DataFrame, *, index: bool = True, digits: int = 2) -> 
     return "\n".join(lines)
 
 
+def sanity_section(sanity: pd.DataFrame | None, *, limit: int = 200) -> list[str]:
+    """The run's EPANET warnings and failures as a report section: counts by kind, then each element and hour."""
+    out = ["## EPANET 警告与故障 EPANET warnings and failures", ""]
+    if sanity is None or not len(sanity):
+        return out + ["无:无负压、水力平衡、断开节点或水池放空问题。None: no negative pressure, no unbalanced "
+                      "hour, no disconnected node, no drained reservoir.", ""]
+    counts = sanity.groupby("kind", sort=False).agg(elements=("element", "size"), element_hours=("n_hours", "sum"))
+    out += [markdown_table(counts), ""]
+    shown = sanity.head(limit)
+    out += [markdown_table(shown, index=False), ""]
+    if len(sanity) > limit:
+        out += [f"… and {len(sanity) - limit} more rows.", ""]
+    return out
+
+
+def quality_section(quality: object | None) -> list[str]:
+    """How chlorine and age were obtained: steady state, horizon, residual, what is not settled or not assessed."""
+    if quality is None:
+        return []
+    out = ["## 水质计算 Water quality method", "", f"- {quality.summary()}"]
+    if not quality.chlorine_assessed:
+        out.append(f"- 余氯未评估 Chlorine {quality.not_assessed_reason}")
+    for key in ("chlorine", "age"):
+        bad = [n for n in quality.unsettled.get(key, []) if n not in quality.growing_age]
+        if bad:
+            out.append(f"- {key} not settled at {len(bad)} demand node(s): {', '.join(bad[:20])}"
+                       f"{' …' if len(bad) > 20 else ''}")
+    if quality.growing_age:
+        out.append(f"- 水龄不收敛 water age never settles (no flow renews the water) at {len(quality.growing_age)} "
+                   f"demand node(s): {', '.join(quality.growing_age[:20])}{' …' if len(quality.growing_age) > 20 else ''}")
+    out += [f"- {n}" for n in quality.notes]
+    return out + [""]
+
+
 def baseline_report(*, title_zh: str, title_en: str, soundness: pd.DataFrame, settlements: pd.DataFrame,
-                    energy: pd.DataFrame, facts: Mapping[str, object], warnings: list[str] | None = None) -> str:
-    """The baseline run report: network facts, soundness checks, settlements, pumping energy."""
+                    energy: pd.DataFrame, facts: Mapping[str, object], warnings: list[str] | None = None,
+                    sanity: pd.DataFrame | None = None, quality: object | None = None) -> str:
+    """The baseline run report: network facts, soundness checks, EPANET warnings, quality method,
+    settlements, pumping energy."""
     out = [f"# {title_zh}", f"## {title_en}", "",
            "## 网络概况 Network", "", markdown_table(pd.DataFrame({"value": pd.Series(facts, dtype=object)})), "",
            "## 水力合理性 Soundness checks", "",
@@ -44,14 +80,18 @@ def baseline_report(*, title_zh: str, title_en: str, soundness: pd.DataFrame, se
            markdown_table(soundness, digits=3), ""]
     if warnings:
         out += ["## 水力问题 Hydraulic warnings", ""] + [f"- {w}" for w in warnings] + [""]
+    out += sanity_section(sanity)
+    out += quality_section(quality)
     cols = {"name_zh": "名称", "name_en": "name", "kind": "kind", "population": "population",
             "demand_m3d": "demand m³/d", "min_pressure_m": "min p m", "mean_pressure_m": "mean p m",
             "service_head_m": "service head m", "pressure_compliance": "compliance",
-            "min_chlorine_mgL": "min Cl mg/L", "max_age_h": "max age h", "p95_age_h": "p95 age h"}
+            "min_chlorine_mgL": "min Cl mg/L", "max_age_h": "max age h", "p95_age_h": "p95 age h",
+            "chlorine_status": "Cl", "age_status": "age"}
     st = settlements[[c for c in cols if c in settlements]].rename(columns=cols)
     out += ["## 村与社区 Villages and communities", "",
-            "水质指标取最后24小时(前48小时为初始条件冲刷期)。Quality figures over the last 24 h "
-            "(the first 48 h wash out the initial conditions); water age is capped by the run length.", "",
+            "水质指标为周期稳态日循环(与初始条件无关)。Quality figures over the settled daily cycle "
+            "(periodic steady state: they no longer depend on the initial chlorine and age); a water age that "
+            "never settles is reported as not settled, not as a number.", "",
             markdown_table(st), ""]
     if len(energy):
         by = energy.groupby("station_id")[["volume_m3", "energy_kwh"]].sum()

@@ -1,10 +1,14 @@
 """Extended-period simulation with pressure-dependent demand, water age and chlorine.
 
-:func:`run_simulation` builds the EPANET model from a network's layers, solves
-hydraulics and chlorine in one EPANET run (saving the hydraulics file), then
-water age in a second, quality-only run that reuses those hydraulics. Results
-are wide DataFrames (index: hours, columns: element ids) in SI units, with tidy
-long views for joining onto GIS layers.
+:func:`run_simulation` builds the EPANET model from a network's layers and
+solves its hydraulics once (saving EPANET's hydraulics file). Chlorine and water
+age then come from quality-only runs on those hydraulics at **periodic steady
+state** (:mod:`watersupply.quality`): the run's last day is repeated until every
+demand node settles, so the figures no longer depend on the initial chlorine and
+age guessed for the pipes. A scenario's quality starts from its baseline's
+settled cycle instead (``warm_state``). Results are wide DataFrames (index:
+hours, columns: element ids) in SI units, with tidy long views for joining onto
+GIS layers.
 
 EPANET failures become :class:`~watersupply.HydraulicError` naming the run and
 the elements involved; a solve that does not balance is reported, not hidden.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +32,12 @@ from ._errors import HydraulicError
 from .engine import quiet_stdout
 from .hydraulics import expected_demand
 from .model import MGL_TO_KGM3, sim_options, to_wntr
+from .quality import QualityInfo, steady_quality, warm_quality
 from .schema import Network
 
 __all__ = ["SimulationResult", "run_simulation", "run_wntr", "quality_window", "expected_demand",
-           "diagnose_topology"]
+           "diagnose_topology", "chlorine_assessment", "sanity_events", "sanity_lines", "SANITY_KINDS",
+           "age_not_settled", "chlorine_status"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,17 @@ class SimulationResult:
         Reservoir (tank) water level above its bottom (m).
     options : dict
         The simulation options used.
+    warnings : list of str
+        EPANET warnings and soundness problems, each naming elements and hours.
+    quality : QualityInfo or None
+        How chlorine and age were obtained (steady state, horizon, residual,
+        nodes not settled, whether chlorine can be assessed at all).
+    quality_state : dict or None
+        Chlorine (mg/L) and age (h) at every node at the run's hour 0 of the
+        settled daily cycle: the initial state of a scenario on the same network.
+    sanity : DataFrame
+        EPANET warnings and failures, one row per element and hour (see
+        :func:`sanity_events`).
     """
 
     pressure: pd.DataFrame
@@ -72,6 +90,9 @@ class SimulationResult:
     age: pd.DataFrame | None = None
     options: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    quality: QualityInfo | None = None
+    quality_state: dict[str, dict[str, float]] | None = None
+    sanity: pd.DataFrame | None = None
 
     @property
     def hours(self) -> pd.Index:
@@ -102,14 +123,43 @@ def _tidy(parts: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
     return out
 
 
-def quality_window(result: SimulationResult) -> pd.Index:
-    """Hours over which quality results are evaluated: the last 24 h of runs of 48 h or more.
+def age_not_settled(result: SimulationResult) -> list[str]:
+    """Demand nodes whose water age has no settled value (still growing, or not settled by the end).
 
-    Initial chlorine and age in the pipes are guesses; the first day(s) wash them out.
+    For a transient run (shorter than a day, or ``steady=False``): nodes whose
+    water is as old as the run (it still carries the initial age).
+    """
+    if result.age is None:
+        return []
+    q = result.quality
+    if q is not None and q.method != "transient":
+        return sorted(set(q.unsettled.get("age", [])) | set(q.growing_age))
+    end = float(result.hours.max())
+    last = result.age.iloc[-1]
+    return sorted(str(n) for n in last.index[(last >= 0.98 * end - 1e-9).to_numpy()])
+
+
+def chlorine_status(result: SimulationResult) -> str:
+    """``"assessed"``, or why tap chlorine is not assessed (``"not assessed — …"``)."""
+    q = result.quality
+    if result.chlorine is None:
+        return "not assessed — no chlorine results"
+    if q is not None and not q.chlorine_assessed:
+        return q.not_assessed_reason
+    return "assessed"
+
+
+def quality_window(result: SimulationResult) -> pd.Index:
+    """Hours over which quality results are evaluated: the last 24 h.
+
+    At periodic steady state (runs of 24 h or more) that is the settled daily
+    cycle; otherwise the last 24 h of runs of 48 h or more, where the initial
+    chlorine and age guessed for the pipes have been partly washed out.
     """
     hours = result.hours
     end = float(hours.max())
-    if end >= 48:
+    steady = result.quality is not None and result.quality.method != "transient"
+    if end >= (24 if steady else 48):
         return hours[hours >= end - 24]
     return hours
 
@@ -133,39 +183,229 @@ def _hours(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def chlorine_assessment(wn: wntr.network.WaterNetworkModel) -> str:
+    """Why chlorine cannot be assessed on `wn` ("" when it can).
+
+    Chlorine at the taps means something only when the model doses chlorine
+    somewhere (a source, or a reservoir/tank with an initial concentration) and
+    lets it decay (a bulk, wall or tank reaction coefficient).
+
+    >>> chlorine_assessment(wntr.network.WaterNetworkModel())
+    'not assessed — the model has no chlorine source and no decay coefficient'
+    """
+    src = any(float(getattr(wn.get_node(n), "initial_quality", 0.0) or 0.0) > 0
+              for n in list(wn.reservoir_name_list) + list(wn.tank_name_list))
+    src = src or any(float(s_.strength_timeseries.base_value or 0.0) > 0 for _, s_ in wn.sources())
+    r = wn.options.reaction
+    decay = bool(r.bulk_coeff) or bool(r.wall_coeff) or any(
+        bool(getattr(p, "bulk_coeff", None)) or bool(getattr(p, "wall_coeff", None)) for _, p in wn.pipes())
+    decay = decay or any(bool(getattr(tk, "bulk_coeff", None)) for _, tk in wn.tanks())
+    missing = [w for w, ok in (("no chlorine source", src), ("no decay coefficient", decay)) if not ok]
+    return f"not assessed — the model has {' and '.join(missing)}" if missing else ""
+
+
+#: Largest change of a reservoir's level over the repeated day (share of its range) for the day to count as periodic.
+PERIODIC_DRIFT_MAX = 0.01
+#: Most days of hydraulics solved beyond the run to reach a periodic day.
+PERIODIC_EXTRA_DAYS_MAX = 5
+
+
+def _day_drift(wn: wntr.network.WaterNetworkModel, pressure: pd.DataFrame, end_h: float) -> float:
+    """Largest |level(end) − level(end − 24 h)| / level range over the reservoirs (tanks)."""
+    out = 0.0
+    for tk in wn.tank_name_list:
+        if tk not in pressure or end_h not in pressure.index or end_h - 24.0 not in pressure.index:
+            continue
+        node_ = wn.get_node(tk)
+        span = float(node_.max_level - node_.min_level) or 1.0
+        out = max(out, abs(float(pressure.loc[end_h, tk]) - float(pressure.loc[end_h - 24.0, tk])) / span)
+    return out
+
+
+def _source_model_reason(net: Network) -> str:
+    """For a network converted from an INP whose own quality options were not carried over: why
+    chlorine cannot be assessed in that file ("" when it can, or when the network is not such a file)."""
+    from .model import metadata
+
+    md = metadata(net)
+    src = md.get("source", "")
+    if any(k in md for k in ("plant_chlorine_mgL", "bulk_coeff_per_day", "quality_parameter")):
+        return ""  # the conversion kept the file's own quality options: the model decides
+    if not src.lower().endswith(".inp") or not Path(src).is_file():
+        return ""
+    try:
+        with quiet_stdout():
+            own = wntr.network.WaterNetworkModel(src)
+    except Exception:  # the file changed or cannot be read again: judge the simulated model only
+        return ""
+    param = str(own.options.quality.parameter).upper()
+    if param != "CHEMICAL":
+        return f"not assessed — the model has no chlorine source or decay (its quality option is {param})"
+    return chlorine_assessment(own)
+
+
+def _tile(cycle: pd.DataFrame, hours: pd.Index, duration_h: float) -> pd.DataFrame:
+    """The settled daily cycle laid over the run's hours (hour h ↦ cycle hour (h − (D − 24)) mod 24)."""
+    pos = np.mod(np.round(hours.to_numpy(dtype=float) - (duration_h - 24.0)).astype(int), 24)
+    out = cycle.iloc[pos].copy()
+    out.index = hours
+    out.columns = out.columns.astype(str)
+    return out
+
+
+def _frame(df: pd.DataFrame, hours: pd.Index) -> pd.DataFrame:
+    out = df.reindex(hours, method="nearest")
+    out.index = hours
+    out.columns = out.columns.astype(str)
+    return out
+
+
 def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: str | os.PathLike | None = None,
-             initial_chlorine_mgL: float | None = None) -> SimulationResult:
-    """Run a prepared WNTR model: hydraulics + chlorine, then water age on the saved hydraulics.
+             initial_chlorine_mgL: float | None = None, initial_age_h: float = 0.0, steady: bool = True,
+             warm_state: dict[str, dict[str, float]] | None = None,
+             demand_nodes: list[str] | None = None, max_days: int | None = None,
+             not_assessed: str = "") -> SimulationResult:
+    """Run a prepared WNTR model: hydraulics once, then chlorine (and age) at periodic steady state.
 
     Parameters
     ----------
     wn
-        The model; its quality parameter is set to chlorine for the first run.
+        The model; its quality options (chlorine sources, reactions) are used as they are.
     age
-        Also compute water age (a second, quality-only EPANET run).
+        Also compute water age.
     workdir
         Folder for EPANET's scratch files; a private temporary folder by default
         (so parallel runs never share ``temp.inp``).
     initial_chlorine_mgL
-        Initial chlorine at junctions (EPANET's default of 0 makes the first day look unsafe).
+        Initial chlorine at junctions. At steady state it no longer matters (a
+        test of that: 0 and 1 mg/L give the same taps); it speeds the settling.
+    initial_age_h
+        Initial water age at junctions and reservoirs (tanks) for the age run.
+    steady
+        Settle the quality by repeating the run's last day (runs of a whole
+        number of hours, at least 24 h). False, or a shorter run: EPANET's
+        transient from the initial values, flagged as such in ``result.quality``.
+    warm_state
+        Start chlorine and age from this state (``{"chlorine": {node: mg/L},
+        "age": {node: h}}``, e.g. a baseline's ``quality_state``) over the run's
+        own hydraulics, instead of settling them (a scenario).
+    demand_nodes
+        Nodes whose settling decides when to stop (default: junctions with a demand).
+    max_days
+        Longest extension of the quality run (default :data:`watersupply.quality.MAX_DAYS`).
+    not_assessed
+        A reason chlorine cannot be assessed that `wn` alone does not show (the
+        source file had no chlorine data); :func:`chlorine_assessment` of `wn`
+        is checked too. Chlorine is then not simulated: its table holds NaN.
     """
+    import time
+
+    from .quality import MAX_DAYS
+
+    t_start = time.perf_counter()
+    if initial_chlorine_mgL is not None:
+        for _, j in wn.junctions():
+            j.initial_quality = initial_chlorine_mgL * MGL_TO_KGM3
+    dn = demand_nodes if demand_nodes is not None else [n for n, j in wn.junctions() if j.base_demand > 0]
     with tempfile.TemporaryDirectory(prefix="watersupply-", dir=workdir) as tmp:
         prefix = str(Path(tmp) / "run")
-        if initial_chlorine_mgL is not None:
-            for _, j in wn.junctions():
-                j.initial_quality = initial_chlorine_mgL * MGL_TO_KGM3
-        wn.options.quality.parameter = "CHEMICAL"
-        res = _epanet(wn, prefix, "hydraulic and chlorine", save_hyd=age)
-        age_df = None
-        if age:
-            wn.options.quality.parameter = "AGE"
-            try:
-                res_age = _epanet(wn, prefix + "_age", "water-age", use_hyd=True, hydfile=prefix + ".hyd")
-            finally:
-                wn.options.quality.parameter = "CHEMICAL"
-            age_df = _hours(res_age.node["quality"]) / 3600.0
-    node, link = res.node, res.link
-    pressure = _hours(node["pressure"])
+        wn.options.quality.parameter = "NONE"  # hydraulics only: quality comes from the runs below
+        try:
+            res = _epanet(wn, prefix, "hydraulic", save_hyd=True)
+        finally:
+            wn.options.quality.parameter = "CHEMICAL"
+        try:
+            rpt_text = Path(prefix + ".rpt").read_text(encoding="latin-1", errors="replace")
+        except OSError:
+            rpt_text = ""
+        node, link = res.node, res.link
+        pressure = _hours(node["pressure"])
+        expected_rows = int(wn.options.time.duration // wn.options.time.report_timestep) + 1
+        if len(pressure) < expected_rows:
+            raise HydraulicError(f"EPANET stopped at hour {pressure.index.max():g} of {wn.name!r} "
+                                 f"(expected {wn.options.time.duration / 3600:g} h): the solve failed part-way")
+        qinp = prefix + "_quality.inp"
+        with quiet_stdout():
+            wntr.network.write_inpfile(wn, qinp, units=wn.options.hydraulic.inpfile_units, version=2.2)
+        hyd = prefix + ".hyd"
+        dur = int(wn.options.time.duration)
+        hours = pressure.index
+        reason = not_assessed or chlorine_assessment(wn)
+        info = QualityInfo(chlorine_assessed=not reason, not_assessed_reason=reason)
+        state: dict[str, dict[str, float]] | None = None
+        chlorine = age_df = None
+        params = ([("chlorine", "CHEMICAL")] if not reason else []) + ([("age", "AGE")] if age else [])
+        if warm_state is not None:
+            info.method = "warm start"
+            for key, par in params:
+                df = warm_quality(qinp, hyd, tmp, parameter=par, duration_s=dur,
+                                  report_s=int(wn.options.time.report_timestep), initial=warm_state.get(key, {}))
+                if key == "chlorine":
+                    chlorine = _frame(df, hours)
+                else:
+                    age_df = _frame(df, hours)
+        elif steady and dur >= 86_400 and dur % 3600 == 0:
+            info.method = "periodic steady state"
+            state = {}
+            c0 = int(np.mod(0 - (dur // 3600 - 24), 24))
+            t_last = float(dur / 3600.0 - 24.0)
+            levels = {tk: float(pressure.loc[t_last, tk]) for tk in wn.tank_name_list} if t_last in pressure.index \
+                else None
+            qdur, qhyd = dur, hyd
+            drift = _day_drift(wn, pressure, dur / 3600.0)
+            extra = 0
+            while drift > PERIODIC_DRIFT_MAX and extra < PERIODIC_EXTRA_DAYS_MAX:
+                # the last day does not repeat itself (a reservoir ends it elsewhere than it began):
+                # solve more days of hydraulics, for the quality only, until one does
+                extra += 1
+                qdur = dur + extra * 86_400
+                wn.options.time.duration = qdur
+                wn.options.quality.parameter = "NONE"
+                try:
+                    ext_res = _epanet(wn, prefix + f"_spinup{extra}", "hydraulic spin-up", save_hyd=True)
+                finally:
+                    wn.options.time.duration = dur
+                    wn.options.quality.parameter = "CHEMICAL"
+                qhyd = prefix + f"_spinup{extra}.hyd"
+                ext_p = _hours(ext_res.node["pressure"])
+                drift = _day_drift(wn, ext_p, qdur / 3600.0)
+                levels = {tk: float(ext_p.loc[qdur / 3600.0 - 24.0, tk]) for tk in wn.tank_name_list}
+            if extra:
+                info.notes.append(f"the run's last day does not repeat itself (reservoir levels drift): the quality "
+                                  f"cycle is that of day {qdur // 86_400} of the hydraulics ({extra} more day(s) solved), "
+                                  f"where the drift is {100 * drift:.1f} % of a reservoir's range")
+            if drift > PERIODIC_DRIFT_MAX:
+                info.notes.append(f"reservoir levels still drift {100 * drift:.1f} % of their range per day: "
+                                  "the repeated day is not exactly periodic and the quality may not settle")
+            def settle(par: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+                return steady_quality(qinp, qhyd, tmp, parameter=par, duration_s=qdur, demand_nodes=dn,
+                                      tank_levels=levels, initial_default=initial_age_h if par == "AGE" else None,
+                                      max_days=max_days or MAX_DAYS)
+
+            # one after the other: EPANET 2.2 projects run in two threads at once crashed the process once
+            done = {key: settle(par) for key, par in params}
+            for key, par in params:
+                cycle, qi = done[key]
+                info.days[key], info.residual[key], info.unsettled[key] = qi["days"], qi["residual"], qi["unsettled"]
+                if par == "AGE":
+                    info.growing_age = qi["growing"]
+                    age_df = _tile(cycle, hours, dur / 3600.0)
+                else:
+                    chlorine = _tile(cycle, hours, dur / 3600.0)
+                state[key] = {str(k): float(v) for k, v in cycle.iloc[c0].items()}
+        else:
+            info.method = "transient"
+            for key, par in params:
+                df = warm_quality(qinp, hyd, tmp, parameter=par, duration_s=dur,
+                                  report_s=int(wn.options.time.report_timestep),
+                                  initial={}, initial_default=initial_age_h if par == "AGE" else None)
+                if key == "chlorine":
+                    chlorine = _frame(df, hours)
+                else:
+                    age_df = _frame(df, hours)
+        if reason:
+            chlorine = pd.DataFrame(np.nan, index=hours, columns=pressure.columns)
+        info.seconds = time.perf_counter() - t_start
     tanks = list(wn.tank_name_list)
     exp = expected_demand(wn, pressure.index)
     result = SimulationResult(
@@ -177,14 +417,122 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
         velocity=_hours(link["velocity"]).abs(),
         status=_hours(link["status"]),
         tank_level=pressure[tanks].copy(),
-        chlorine=_hours(node["quality"]) / MGL_TO_KGM3,
+        chlorine=chlorine,
         age=age_df,
+        quality=info,
+        quality_state=state,
     )
-    expected_rows = int(wn.options.time.duration // wn.options.time.report_timestep) + 1
-    if len(pressure) < expected_rows:
-        raise HydraulicError(f"EPANET stopped at hour {pressure.index.max():g} of {wn.name!r} "
-                             f"(expected {wn.options.time.duration / 3600:g} h): the solve failed part-way")
+    result.sanity = sanity_events(wn, result, rpt_text=rpt_text)
     return result
+
+
+_TIME = re.compile(r"(\d+):(\d\d)(?::(\d\d))?")
+_ELEMENT = re.compile(r"\b(Node|Junction|Tank|Reservoir|Pump|Valve|Link|Pipe)\s+(\S+?)(?=[\s,.:]|$)")
+
+#: Kinds of sanity events, in report order, with their text.
+SANITY_KINDS = {
+    "unbalanced": "EPANET could not balance the hydraulics",
+    "disconnected": "node cut off from every source",
+    "negative_pressure": "negative pressure at a demand node",
+    "drained_tank": "reservoir (tank) at its minimum level",
+    "pump_valve": "pump or valve cannot deliver",
+    "epanet_warning": "other EPANET warning",
+}
+
+
+def _ranges_h(hours: list[float]) -> str:
+    hs = sorted(set(hours))
+    if not hs:
+        return ""
+    out, a, b = [], hs[0], hs[0]
+    for h in hs[1:]:
+        if h - b > 1.0 + 1e-6:
+            out.append((a, b))
+            a = h
+        b = h
+    out.append((a, b))
+    return ", ".join(f"{x:g}" if x == y else f"{x:g}–{y:g}" for x, y in out)
+
+
+def sanity_events(wn: wntr.network.WaterNetworkModel, result: SimulationResult, *, rpt_text: str = "",
+                  diagnosis: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """EPANET warnings and failures of a run, one row per kind and element.
+
+    Sources: EPANET's own report (every ``WARNING`` line: unbalanced hours,
+    disconnected nodes, pumps and valves that cannot deliver), and the results
+    (negative pressure at demand nodes, reservoirs at their minimum level) and
+    the static topology check (:func:`diagnose_topology`).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``kind`` (see :data:`SANITY_KINDS`), ``element``, ``hours``
+        (ranges, e.g. ``"5–9, 30"``), ``n_hours``, ``detail``.
+    """
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(kind: str, element: str, hour: float | None, detail: str = "") -> None:
+        rec = rows.setdefault((kind, element), {"hours": [], "detail": detail})
+        if hour is not None and np.isfinite(hour):
+            rec["hours"].append(round(float(hour), 2))
+
+    for line in rpt_text.splitlines():
+        if "WARNING" not in line.upper():
+            continue
+        text = line.split("WARNING", 1)[1].lstrip(": ").strip()
+        m = _TIME.search(line)
+        hour = (int(m.group(1)) + int(m.group(2)) / 60.0 + int(m.group(3) or 0) / 3600.0) if m else None
+        low = text.lower()
+        el = _ELEMENT.search(text)
+        element = el.group(2) if el else "(system)"
+        if "unbalanced" in low or "maximum trials" in low or "ill-conditioned" in low:
+            add("unbalanced", "(system)", hour, text)
+        elif "disconnected" in low:
+            add("disconnected", element, hour, text)
+        elif "negative pressure" in low:
+            add("negative_pressure", "(system)", hour, text)
+        elif el and el.group(1) in ("Pump", "Valve"):
+            add("pump_valve", element, hour, text)
+        else:
+            add("epanet_warning", element, hour, text)
+    demand = [n for n, j in wn.junctions() if j.base_demand > 0]
+    p = result.pressure.reindex(columns=demand)
+    neg = p.lt(0)
+    for n in neg.columns[neg.any().to_numpy()]:
+        for h in neg.index[neg[n].to_numpy()]:
+            add("negative_pressure", n, float(h), f"lowest {p[n].min():.1f} m")
+    for tk in wn.tank_name_list:
+        if tk not in result.tank_level:
+            continue
+        low = result.tank_level[tk] <= float(wn.get_node(tk).min_level) + 1e-3
+        for h in result.tank_level.index[low.to_numpy()]:
+            add("drained_tank", tk, float(h), "level at its minimum: outflow stops")
+    diag = diagnosis if diagnosis is not None else diagnose_topology(wn)
+    for n in diag.get("disconnected_demand_nodes", []):
+        add("disconnected", n, None, "no open path to any source for the whole run")
+    for n in diag.get("closed_off_reservoirs", []):
+        add("drained_tank", n, None, "reservoir closed off by closed links")
+    order = list(SANITY_KINDS)
+    out = [dict(kind=k, element=e, hours=_ranges_h(r["hours"]) or "whole run", n_hours=len(set(r["hours"])),
+                detail=r["detail"]) for (k, e), r in rows.items()]
+    df = pd.DataFrame(out, columns=["kind", "element", "hours", "n_hours", "detail"])
+    if len(df):
+        df["_o"] = df["kind"].map(order.index)
+        df = df.sort_values(["_o", "n_hours", "element"], ascending=[True, False, True]).drop(columns="_o")
+    return df.reset_index(drop=True)
+
+
+def sanity_lines(sanity: pd.DataFrame | None, *, limit: int = 8) -> list[str]:
+    """One warning line per kind of sanity event: counts, then elements with their hours."""
+    if sanity is None or not len(sanity):
+        return []
+    out = []
+    for kind, grp in sanity.groupby("kind", sort=False):
+        items = [f"{r.element} (h {r.hours})" for r in grp.head(limit).itertuples()]
+        more = f" and {len(grp) - limit} more" if len(grp) > limit else ""
+        out.append(f"{SANITY_KINDS.get(kind, kind)}: {len(grp)} element(s), {int(grp['n_hours'].sum())} "
+                   f"element-hour(s) — {'; '.join(items)}{more}")
+    return out
 
 
 def diagnose_topology(wn: wntr.network.WaterNetworkModel) -> dict[str, list[str]]:
@@ -233,8 +581,9 @@ def _diagnosis_text(diag: dict[str, list[str]]) -> str:
 
 
 def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike | None = None,
-                   wn: wntr.network.WaterNetworkModel | None = None, **options: Any) -> SimulationResult:
-    """Simulate a network: pressure-dependent hydraulics, chlorine and water age.
+                   wn: wntr.network.WaterNetworkModel | None = None, steady: bool = True,
+                   warm_state: dict[str, dict[str, float]] | None = None, **options: Any) -> SimulationResult:
+    """Simulate a network: pressure-dependent hydraulics, chlorine and water age at steady state.
 
     Parameters
     ----------
@@ -247,6 +596,10 @@ def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike
     wn
         A model already built from `net` (e.g. modified by a scenario); built with
         :func:`watersupply.model.to_wntr` when not given.
+    steady
+        Chlorine and age at periodic steady state (see :func:`run_wntr`).
+    warm_state
+        Start chlorine and age from a baseline's settled state instead (a scenario).
     **options
         Simulation options (``duration_h``, ``required_pressure_m``, ...); see
         :data:`watersupply.model.DEFAULT_OPTIONS`.
@@ -254,6 +607,9 @@ def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike
     Returns
     -------
     SimulationResult
+        With ``warnings`` (one line per kind of EPANET warning or failure, by
+        element and hour; quality not settled or not assessed) and ``sanity``
+        (the events themselves).
 
     Examples
     --------
@@ -267,26 +623,34 @@ def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike
         wn = to_wntr(net, **options)
     diag = diagnose_topology(wn)
     try:
-        result = run_wntr(wn, age=age, workdir=workdir, initial_chlorine_mgL=opts["tank_initial_chlorine_mgL"])
+        result = run_wntr(wn, age=age, workdir=workdir, initial_chlorine_mgL=opts["tank_initial_chlorine_mgL"],
+                          steady=steady, warm_state=warm_state, not_assessed=_source_model_reason(net))
     except HydraulicError as exc:
         extra = _diagnosis_text(diag)
         raise HydraulicError(f"{exc}{'; ' + extra if extra else ''}") from None
     result.options = opts
     from .model import analysis_changes
     result.warnings.extend(analysis_changes(net, **options))  # what the analyses change in a file's own model
-    if diag["disconnected_demand_nodes"] or diag["closed_off_reservoirs"]:
-        msg = _diagnosis_text(diag)
+    for msg in sanity_lines(result.sanity):
         result.warnings.append(msg)
         log.warning(msg)
-    neg = result.pressure.drop(columns=list(wn.tank_name_list) + list(wn.reservoir_name_list), errors="ignore")
-    demand_nodes = [n for n, j in wn.junctions() if j.base_demand > 0]
-    low = neg[demand_nodes].min()
-    bad = low[low < 0]
-    if len(bad):
-        worst = bad.sort_values().head(5)
-        msg = ("negative pressure at demand node(s) " +
-               ", ".join(f"{n} ({v:.1f} m at hour {neg[n].idxmin():g})" for n, v in worst.items()) +
-               (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
-        result.warnings.append(msg)
-        log.warning(msg)
+    q = result.quality
+    if q is not None:
+        if not q.chlorine_assessed:
+            result.warnings.append(f"chlorine {q.not_assessed_reason}: tap chlorine is not assessed")
+        if q.method == "transient":
+            result.warnings.append("the run is shorter than a day: chlorine and age still carry their initial "
+                                   "values (not at steady state)")
+        for key, label in (("chlorine", "chlorine"), ("age", "water age")):
+            bad = [n for n in q.unsettled.get(key, []) if n not in q.growing_age]
+            if bad:
+                result.warnings.append(f"{label} did not settle after {q.days.get(key, 0)} repeated day(s) at "
+                                       f"{len(bad)} demand node(s): {', '.join(bad[:8])}"
+                                       f"{' and more' if len(bad) > 8 else ''} (reported as not settled)")
+        if q.growing_age:
+            result.warnings.append(f"water age never settles at {len(q.growing_age)} demand node(s) (no flow renews "
+                                   f"their water): {', '.join(q.growing_age[:8])}"
+                                   f"{' and more' if len(q.growing_age) > 8 else ''} — age reported as not settled")
+        result.warnings += q.notes
+        log.info("%s", q.summary())
     return result

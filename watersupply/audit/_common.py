@@ -12,7 +12,7 @@ import pandas as pd
 from ..schema import Network
 from ..simulation import SimulationResult
 
-__all__ = ["DIMENSIONS", "VERDICT_POINTS", "VERDICT_ZH"]
+__all__ = ["DIMENSIONS", "VERDICT_POINTS", "VERDICT_ZH", "NOT_ASSESSED"]
 
 
 #: The audited dimensions: key → (中文, English).
@@ -26,7 +26,10 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
 #: Points per verdict; a settlement's score is the mean over :data:`DIMENSIONS`.
 VERDICT_POINTS: dict[str, float] = {"pass": 100.0, "warn": 50.0, "fail": 0.0}
 
-VERDICT_ZH = {"pass": "通过", "warn": "警告", "fail": "不通过"}
+VERDICT_ZH = {"pass": "通过", "warn": "警告", "fail": "不通过", "not assessed": "未评估"}
+
+#: A dimension the model has no data for (e.g. chlorine without a source or decay): no points, not a pass.
+NOT_ASSESSED = "not assessed"
 
 _RANK = {"fail": 0, "warn": 1, "pass": 2}
 
@@ -63,7 +66,15 @@ def _ranges(hours: Iterable[float]) -> str:
 
 
 def _worst(*verdicts: str) -> str:
-    return min(verdicts, key=lambda v: _RANK[v])
+    """The worst assessed verdict (``not assessed`` when none is)."""
+    known = [v for v in verdicts if v in _RANK]
+    return min(known, key=lambda v: _RANK[v]) if known else NOT_ASSESSED
+
+
+def _score(verdicts: Sequence[str]) -> float:
+    """Mean points of the assessed verdicts (NaN when none is)."""
+    pts = [VERDICT_POINTS[v] for v in verdicts if v in VERDICT_POINTS]
+    return float(np.mean(pts)) if pts else float("nan")
 
 
 def _names(net: Network) -> dict[str, tuple[str, str]]:

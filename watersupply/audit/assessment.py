@@ -17,7 +17,7 @@ from .._errors import NetworkDataError
 from ..schema import Network
 from ..simulation import SimulationResult, quality_window
 from ..standards import Thresholds, service_head_m, thresholds
-from ._common import DIMENSIONS, VERDICT_POINTS, _s, _say, _worst, _names, _members, _industrial_nodes
+from ._common import DIMENSIONS, _s, _say, _score, _worst, _names, _members, _industrial_nodes
 from .supply import (
     supply_graph, network_sources, _pipe_adjacency, _feeders, _chain_levels, supply_chains,
     _tank_links, trace_shares,
@@ -79,7 +79,7 @@ class AuditResult:
 
 def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | None = None, wn: Any = None,
           trace: bool | str = "auto", include_industrial: bool = False, label: str = "baseline",
-          workdir: str | os.PathLike | None = None) -> AuditResult:
+          workdir: str | os.PathLike | None = None, verify_fixes: bool = True) -> AuditResult:
     """Audit the 同网·同价·同质 promise for every settlement of `net` on a simulation result.
 
     Parameters
@@ -106,6 +106,10 @@ def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | No
         What is audited, for the report (``"baseline"``, a scenario name).
     workdir
         Parent folder for EPANET scratch files.
+    verify_fixes
+        Where a settlement fails or warns on tap chlorine, size a booster dose
+        at its zone reservoir and verify it by a re-run (columns
+        :data:`~watersupply.audit.fixes.FIX_COLUMNS`).
 
     Returns
     -------
@@ -275,25 +279,52 @@ def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | No
             table.loc[sid, k] = v
     for d in DIMENSIONS:
         table[f"{d}_verdict"] = table[f"{d}_verdict"].astype(str)
-    table["score"] = table[[f"{d}_verdict" for d in DIMENSIONS]].apply(
-        lambda r: float(np.mean([VERDICT_POINTS[v] for v in r])), axis=1)
+    table["score"] = table[[f"{d}_verdict" for d in DIMENSIONS]].apply(lambda r: _score(list(r)), axis=1)
+    steady_run = result.quality is not None and result.quality.method == "periodic steady state"
+    if verify_fixes and not steady_run and "cl_min_mgL" in table:
+        notes.append(_say("情景运行:补氯方案未复算验证", "a scenario's transient quality: booster fixes are "
+                          "verified on the baseline (periodic steady state) only"))
+    if verify_fixes and steady_run and "cl_min_mgL" in table:
+        from .fixes import FIX_COLUMNS, verify_boosters
+
+        zone_tanks = {sid: next((c for c in reversed(chains.get(sid, [])) if kinds.get(c) == "reservoir"), None)
+                      for sid in table.index}
+        fx = verify_boosters(net, result, table, members, zone_tanks, t, wn=wn, workdir=workdir)
+        for c in FIX_COLUMNS:
+            table[c] = fx[c].reindex(table.index) if len(fx) else np.nan
+        for sid in fx.index:
+            r_ = fx.loc[sid]
+            ok = bool(r_["fix_verified"])
+            text = _say(f"已验证:在 {r_['fix_booster_at']} 补氯 {float(r_['fix_booster_mgL']):.2f} mg/L 后最低余氯 "
+                        f"{float(r_['cl_min_after_mgL']):.3f} mg/L" if ok else
+                        f"在 {r_['fix_booster_at']} 补氯 {float(r_['fix_booster_mgL']):.2f} mg/L 复算仍未达标",
+                        f"{'verified by a re-run' if ok else 'NOT enough by a re-run'}: booster "
+                        f"{float(r_['fix_booster_mgL']):.2f} mg/L at {r_['fix_booster_at']} → lowest tap "
+                        f"{table.loc[sid, 'cl_min_mgL']:.3f} → {float(r_['cl_min_after_mgL']):.3f} mg/L, highest tap in "
+                        f"the network {float(r_['cl_max_after_mgL']):.2f} mg/L (limit {t['plant_chlorine_max_mgL']:g})")
+            table.loc[sid, "fixes"] = (str(table.loc[sid, "fixes"]) + " | " if str(table.loc[sid].get("fixes", "")) not in
+                                       ("", "nan") else "") + text
     table["verdict"] = table[[f"{d}_verdict" for d in DIMENSIONS]].apply(lambda r: _worst(*r), axis=1)
     capped = table.get("age_capped_nodes")
     n_capped = int(pd.to_numeric(capped, errors="coerce").fillna(0).sum()) if capped is not None else 0
     if n_capped:
-        notes.append(_say(f"{n_capped} 个用水节点的水龄达到模拟时长:其真实水龄更长,余氯受初始条件影响",
-                          f"{n_capped} demand nodes hold water as old as the run "
-                          f"({float(result.hours.max()):g} h): their true age is longer and their chlorine still "
-                          "reflects the initial conditions — extend duration_h to confirm them"))
+        notes.append(_say(f"{n_capped} 个用水节点的水龄不收敛(报告为“未收敛”,不给数值)",
+                          f"{n_capped} demand nodes hold water whose age does not settle: reported as not "
+                          "settled, not as a number that depends on the run length"))
+    q = result.quality
+    if q is not None:
+        notes.append(q.summary())
+        if not q.chlorine_assessed:
+            notes.append(_say("余氯未评估:模型没有氯源或衰减系数", q.not_assessed_reason))
     if not include_industrial:
         ind = _industrial_nodes(net)
         if ind:
             notes.append(_say(f"工业用水节点({len(ind)} 个)不计入村社区指标",
                               f"{len(ind)} industrial demand nodes (the food park) are left out of the settlements' "
                               "figures: the promise is to residents"))
-    notes.append(_say("所需出厂余氯按一级衰减线性换算(初始余氯同比例缩放)",
-                      "the required plant dose scales the current dose linearly (first-order decay); it assumes "
-                      "the initial tank and pipe chlorine scale with it"))
+    notes.append(_say("所需出厂余氯按一级衰减线性换算(稳态下与初始条件无关)",
+                      "the required plant dose scales the current dose linearly (first-order decay; at periodic "
+                      "steady state the initial chlorine no longer matters)"))
     cols_first = ["name_zh", "name_en", "kind", "population", "storeys", "demand_nodes", "demand_m3d",
                   "score", "verdict"] + [f"{d}_verdict" for d in DIMENSIONS]
     table = table[cols_first + [c for c in table.columns if c not in cols_first]]

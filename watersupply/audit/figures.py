@@ -207,6 +207,8 @@ def _served(result: SimulationResult, m: Sequence[str], hours: pd.Index, t: Mapp
 
 def _quality_figures(result: SimulationResult, m: Sequence[str], win: pd.Index, thr: float, dose: float,
                      t: Mapping[str, float]) -> dict[str, Any]:
+    from ..simulation import age_not_settled, chlorine_status
+
     served = _served(result, m, win, t)
     cl = result.chlorine.reindex(index=win, columns=list(m)).where(served)
     node_min = cl.min()
@@ -222,15 +224,21 @@ def _quality_figures(result: SimulationResult, m: Sequence[str], win: pd.Index, 
     )
     out["cl_required_dose_mgL"] = float(required_plant_dose(out["cl_min_mgL"], dose_mgL=dose, target_mgL=thr)) \
         if has.any() else np.nan
+    out["cl_status"] = chlorine_status(result)
+    if out["cl_status"] != "assessed":
+        for k in ("cl_min_mgL", "cl_node_share", "cl_hour_share", "cl_mean_mgL", "cl_required_dose_mgL"):
+            out[k] = np.nan
+        out["cl_worst_node"] = ""
     if result.age is not None:
         age = result.age.reindex(index=win, columns=list(m)).where(served)
-        end = float(result.hours.max())
-        last = result.age.reindex(columns=list(m)).iloc[-1]
-        capped = last >= 0.98 * end - 1e-9
+        unsettled = set(age_not_settled(result))
+        capped = pd.Series([n in unsettled for n in m], index=list(m))
+        age = age.loc[:, ~capped.to_numpy()]  # no number for water whose age never settles
         vals = age.to_numpy()[np.isfinite(age.to_numpy())]
         out.update(age_max_h=float(vals.max()) if len(vals) else np.nan,
                    age_p95_h=float(np.percentile(vals, 95)) if len(vals) else np.nan,
-                   age_mean_h=float((age.fillna(0.0) * w).to_numpy().sum() / w.to_numpy().sum()),
+                   age_mean_h=float((age.fillna(0.0) * w.loc[:, age.columns]).to_numpy().sum()
+                                    / max(float(w.loc[:, age.columns].to_numpy().sum()), 1e-12)),
                    age_capped_nodes=int(capped.sum()),
                    age_capped_demand_share=float(w.loc[:, capped].to_numpy().sum() / w.to_numpy().sum()))
     else:

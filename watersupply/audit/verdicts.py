@@ -76,7 +76,16 @@ def _verdicts(sid: str, r: Mapping[str, Any], result: SimulationResult, m: Seque
         else _say("在其进水干管设补氯(二次加氯)", "booster chlorination on its supply main")
     capped = int(r.get("age_capped_nodes", 0) or 0)
     p95 = float(r.get("age_p95_h", np.nan))
-    if not np.isfinite(float(r["cl_node_share"])):
+    cl_status = str(r.get("cl_status", "assessed") or "assessed")
+    if cl_status != "assessed":
+        out["quality_verdict"] = "not assessed"
+        out["quality_reason"] = _say("未评估:模型没有氯源或衰减系数(不作为通过)",
+                                     f"{cl_status} (not a pass)") + (
+            f"; water age not settled at {capped} node(s)" if capped else
+            (f"; 95th-percentile age {p95:.0f} h" if np.isfinite(p95) else ""))
+        fixes.append(_say("补充出厂加氯量与余氯衰减系数(实测)后重新评估",
+                          "add the plant chlorine dose and measured decay coefficients to the model, then re-run"))
+    elif not np.isfinite(float(r["cl_node_share"])):
         out["quality_verdict"] = "fail"
         out["quality_reason"] = _say("评价时段内龙头无水,无法达到水质要求",
                                      "no water at its taps over the quality window: quality cannot be met")
@@ -112,9 +121,9 @@ def _verdicts(sid: str, r: Mapping[str, Any], result: SimulationResult, m: Seque
             zh.append(f"95% 水龄 {p95:.0f} h 超过 {age_warn:g} h")
             en.append(f"95th-percentile age {p95:.0f} h > {age_warn:g} h")
         if capped:
-            zh.append(f"{capped} 个末端节点水龄达到模拟时长(> {float(result.hours.max()):g} h)")
-            en.append(f"{capped} end nodes ({_pct(r['age_capped_demand_share'])} of demand) hold water as old as "
-                      f"the {float(result.hours.max()):g} h run")
+            zh.append(f"{capped} 个末端节点水龄不收敛(无水流更新)")
+            en.append(f"{capped} end nodes ({_pct(r['age_capped_demand_share'])} of demand) hold water whose age "
+                      "never settles (not settled: no flow renews it)")
         out["quality_reason"] = _say(";".join(zh), "; ".join(en)) + f" (min Cl {r['cl_min_mgL']:.3f} mg/L; {cl_rule})"
         if capped or (np.isfinite(p95) and p95 > age_warn):
             fixes.append(_say("末端管道定期冲洗或成环,降低水龄", "flush or loop the dead ends to cut water age"))

@@ -8,7 +8,8 @@ import click
 
 from ._common import UserError, default_out, handle_errors, load_network_arg, network_options
 
-_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]",
+          "not assessed": "[magenta]not assessed[/]"}
 
 
 @click.command("audit")
@@ -79,8 +80,14 @@ def command(network: Path | None, inp: Path | None, crs: str | None, scenario: s
     for sid, r in tb.iterrows():
         table.add_row(str(sid), str(r["name_zh"]), str(r["name_en"]),
                       *[_STYLE[r[f"{d}_verdict"]] for d in ("network", "quality", "pressure", "price")],
-                      f"{r['score']:.0f}", _STYLE[r["verdict"]])
+                      "–" if r["score"] != r["score"] else f"{r['score']:.0f}", _STYLE[r["verdict"]])
     console.print(table)
+    for sid, r in tb.iterrows():
+        if r["quality_verdict"] == "not assessed":
+            console.print(f"[magenta]同质 not assessed[/] for {sid}: {r['quality_reason']}")
+    for note in aud.notes:
+        if "steady state" in note or "not settled" in note or "not assessed" in note:
+            console.print(f"note: {note}")
     if base is not None:
         from ..audit import compare_audits
 

@@ -49,9 +49,17 @@ def command(network: Path | None, inp: Path | None, crs: str | None, out: Path |
     verdicts = run.audit.table if run.audit is not None else None
     if verdicts is not None:
         table.add_column("同网·同价·同质", justify="left")
-    style = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}
+    style = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]",
+             "not assessed": "[magenta]n/a[/]"}
     for sid, row in run.settlements.iterrows():
-        cells = [_cell(row[c]) for c, _ in cols]
+        cells = []
+        for c, _ in cols:
+            if c == "min_chlorine_mgL" and str(row.get("chlorine_status", "assessed")) not in ("assessed", "nan"):
+                cells.append("[magenta]not assessed[/]")
+            elif c == "max_age_h" and str(row.get("age_status", "")).startswith("not settled"):
+                cells.append("[magenta]not settled[/]")
+            else:
+                cells.append(_cell(row[c]))
         if verdicts is not None:
             v = verdicts.loc[sid] if sid in verdicts.index else None
             cells.append(" ".join(style.get(str(v[f"{d}_verdict"]), "?") for d in ("network", "price", "quality"))
@@ -62,9 +70,17 @@ def command(network: Path | None, inp: Path | None, crs: str | None, out: Path |
     for h in ("check", "figure", "target", "ok"):
         checks.add_column(h)
     for check, row in run.soundness.iterrows():
-        checks.add_row(str(check), _cell(float(row["figure"])), str(row["target"]),
-                       "[green]pass[/]" if row["passed"] else "[red]FAIL[/]")
+        ok = ("[magenta]not assessed[/]" if str(row["target"]) == "not assessed" else
+              "[green]pass[/]" if row["passed"] else "[red]FAIL[/]")
+        checks.add_row(str(check), _cell(float(row["figure"])), str(row["target"]), ok)
     console.print(checks)
+    q = run.result.quality
+    if q is not None:
+        console.print(f"Quality: {q.summary()}")
+    sanity = run.result.sanity
+    n_events = 0 if sanity is None else len(sanity)
+    console.print(f"EPANET sanity report: {n_events} warning/failure row(s) by element and hour "
+                  f"(report.md, section 'EPANET warnings and failures')")
     for w in run.result.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     console.print(f"Outputs in [bold]{out_dir}[/]:")

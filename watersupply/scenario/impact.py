@@ -443,7 +443,8 @@ class _EpanetWarnings(logging.Handler):
             self.messages.append(msg)
 
 
-def _solve(net: Network, sc: Scenario, *, workdir: str | os.PathLike | None, age: bool
+def _solve(net: Network, sc: Scenario, *, workdir: str | os.PathLike | None, age: bool,
+           warm_state: dict[str, dict[str, float]] | None = None,
            ) -> tuple[SimulationResult, AppliedEvents, wntr.network.WaterNetworkModel]:
     wn = to_wntr(net, duration_h=sc.duration_h)
     applied = _apply(wn, net, sc)
@@ -451,7 +452,8 @@ def _solve(net: Network, sc: Scenario, *, workdir: str | os.PathLike | None, age
     wlog = logging.getLogger("wntr.epanet.toolkit")
     wlog.addHandler(handler)
     try:
-        res = run_simulation(net, wn=wn, age=age, workdir=workdir, duration_h=sc.duration_h)
+        res = run_simulation(net, wn=wn, age=age, workdir=workdir, duration_h=sc.duration_h,
+                             warm_state=warm_state, steady=warm_state is None and not sc.events)
     finally:
         wlog.removeHandler(handler)
     for msg in dict.fromkeys(handler.messages):
@@ -510,11 +512,13 @@ def run_scenario(scenario: Scenario | str | os.PathLike, *, net: Network | None 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     t = t or thresholds()
     net, name = scenario_network(sc, net=net)
-    res, applied, wn = _solve(net, sc, workdir=workdir, age=age)
     base = _as_result(baseline)
     if base is None:
         base = baseline_for(sc, net, workdir=workdir, age=age)
-    else:
+    # quality: a scenario with events starts from the baseline's settled daily cycle; one without is the baseline
+    warm = base.quality_state if sc.events else None
+    res, applied, wn = _solve(net, sc, workdir=workdir, age=age, warm_state=warm)
+    if baseline is not None:
         hours_ok = len(base.hours) == len(res.hours) and np.allclose(base.hours, res.hours)
         start_b = float(base.options.get("start_h", 0.0))
         if not hours_ok or start_b != float(sc.start):

@@ -1,0 +1,392 @@
+"""Water quality at periodic steady state: chlorine and water age over a settled daily cycle.
+
+EPANET's quality results start from a guess (the initial chlorine and age in
+every pipe and tank) and need days to forget it: a 72 h run of the Tonghui
+model still carries its initial 0.5 mg/L at the village ends. This module
+removes that dependence.
+
+:func:`steady_quality` takes the hydraulics EPANET saved for a run (its
+hydraulics file) and extends them periodically: the last 24 h of the run are
+repeated, day after day, in a hydraulics file EPANET's quality engine reads
+as if it had solved them (one quality-only run, no restarts, so the water in
+every pipe is carried over exactly). After each simulated day the node
+figures are compared with the day before; the run stops when every demand
+node differs by less than ``tol_chlorine_mgL`` / ``tol_age_h`` over the whole
+day, or at ``max_days``. Nodes that never settle (water age growing in a dead
+end with no flow) are named, not reported as a number that depends on the run
+length.
+
+:func:`warm_quality` runs the quality of a run's own hydraulics (a scenario)
+from a given initial state (the baseline's settled cycle at the run's first
+hour) instead of EPANET's initial values.
+
+Both use the EPANET 2.2 toolkit through WNTR (:mod:`wntr.epanet.toolkit`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._errors import HydraulicError
+from .engine import quiet_stdout
+
+__all__ = ["QualityInfo", "steady_quality", "warm_quality", "TOL_CHLORINE_MGL", "TOL_AGE_H", "MAX_DAYS"]
+
+log = logging.getLogger(__name__)
+
+#: Settled when successive days differ by less than this at every demand node (mg/L, h).
+TOL_CHLORINE_MGL = 0.001
+TOL_AGE_H = 0.1
+#: Longest extension of the quality run (days after the run's own duration).
+MAX_DAYS = 21
+
+_DAY = 86_400
+_HOUR = 3_600
+_EN_INITQUAL = 4
+_EN_QUALITY = 12
+_EN_DURATION = 0
+_EN_TOLERANCE = 2
+_EN_PATTERNSTART = 4
+_EN_TANKLEVEL = 8
+_EN_MINLEVEL = 20
+_EN_MAXLEVEL = 21
+_EN_QUALTYPE = {"CHEMICAL": 1, "AGE": 2}
+_HEADER_INTS = 8
+_EOFMARK = b"\x1a"
+
+
+@dataclass
+class QualityInfo:
+    """How the quality figures of a run were obtained, and how far they can be trusted.
+
+    Attributes
+    ----------
+    method : str
+        ``"periodic steady state"`` (the run's last day repeated until settled),
+        ``"warm start"`` (a scenario started from the baseline's settled cycle),
+        or ``"transient"`` (EPANET's initial values; a run shorter than a day).
+    days : dict
+        Days of periodic extension simulated, per parameter (``chlorine``, ``age``).
+    residual : dict
+        Largest day-to-day difference at settled demand nodes on the last day
+        (mg/L for chlorine, h for age).
+    unsettled : dict
+        Demand nodes that had not settled at the end, per parameter.
+    growing_age : list of str
+        Demand nodes whose water age still grew by most of a day per day (no flow
+        renews it): their age is "not settled".
+    chlorine_assessed : bool
+        False when the model has no chlorine source or no decay coefficient.
+    not_assessed_reason : str
+        Why chlorine is not assessed (empty when it is).
+    notes : list of str
+        Caveats (e.g. reservoir volume drift over the repeated day).
+    seconds : float
+        Wall time of the quality runs.
+    """
+
+    method: str = "transient"
+    days: dict[str, int] = field(default_factory=dict)
+    residual: dict[str, float] = field(default_factory=dict)
+    unsettled: dict[str, list[str]] = field(default_factory=dict)
+    growing_age: list[str] = field(default_factory=list)
+    chlorine_assessed: bool = True
+    not_assessed_reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def settled(self, parameter: str) -> bool:
+        """True when every demand node settled for `parameter` (``"chlorine"`` or ``"age"``)."""
+        return self.method in ("periodic steady state", "warm start") and not self.unsettled.get(parameter)
+
+    def summary(self) -> str:
+        """One line for reports and warnings."""
+        if self.method == "periodic steady state":
+            parts = []
+            for p, unit, tol in (("chlorine", "mg/L", TOL_CHLORINE_MGL), ("age", "h", TOL_AGE_H)):
+                if p not in self.days:
+                    continue
+                bad = self.unsettled.get(p, [])
+                parts.append(f"{p} settled after {self.days[p]} extra day(s), residual "
+                             f"{self.residual.get(p, float('nan')):.4g} {unit} (tolerance {tol:g})"
+                             + (f", {len(bad)} demand node(s) not settled: {_ids(bad)}" if bad else ""))
+            return "water quality at periodic steady state (the run's last day repeated): " + "; ".join(parts)
+        if self.method == "warm start":
+            return ("water quality started from the baseline's settled daily cycle (pipe contents restart from "
+                    "their downstream node)")
+        return "water quality from EPANET's initial values (run shorter than a day): not at steady state"
+
+
+def _ids(ids: list[str], n: int = 8) -> str:
+    return ", ".join(ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
+
+
+# ----------------------------------------------------------------------------- hydraulics file
+
+def _read_hyd(path: str | os.PathLike) -> tuple[np.ndarray, list[tuple[int, bytes, int]], int]:
+    """Header ints and records (time, body, next step) of an EPANET 2.2 hydraulics file."""
+    raw = Path(path).read_bytes()
+    header = np.frombuffer(raw[:4 * _HEADER_INTS], dtype="<i4").copy()
+    nn, nl = int(header[2]), int(header[3])
+    body = 4 * (2 * nn + 3 * nl)
+    rec = 4 + body + 4
+    pos, out = 4 * _HEADER_INTS, []
+    while pos + rec <= len(raw):
+        t = struct.unpack_from("<i", raw, pos)[0]
+        step = struct.unpack_from("<i", raw, pos + 4 + body)[0]
+        out.append((t, raw[pos + 4:pos + 4 + body], step))
+        pos += rec
+        if step == 0:
+            break
+    return header, out, nn
+
+
+def _tank_volume_drift(records: list[tuple[int, bytes, int]], nn: int, tank_idx: list[int],
+                       area: list[float], vol: list[float]) -> dict[int, float]:
+    """Net volume gained over the repeated day per tank (share of its full volume)."""
+    out = {}
+    for i, _a, v in zip(tank_idx, area, vol):
+        net = 0.0
+        for _t, body, step in records:
+            d = struct.unpack_from("<f", body, 4 * (i - 1))[0]  # tank "demand" = net inflow (m³/s)
+            net += d * step
+        out[i] = net / v if v > 0 else 0.0
+    return out
+
+
+def _write_periodic(src: str, dst: str, *, duration_s: int, days: int) -> list[tuple[int, bytes, int]]:
+    """Write `dst`: the run's last day (re-timed to start at 0) repeated `days` + 1 times."""
+    header, recs, _ = _read_hyd(src)
+    if not recs or recs[-1][0] != duration_s:
+        raise HydraulicError(f"the hydraulics file ends at {recs[-1][0] if recs else 0} s, not at the run's "
+                             f"duration {duration_s} s: the solve stopped part-way")
+    start = duration_s - _DAY
+    day = [r for r in recs if start <= r[0] < duration_s]
+    if not day or day[0][0] != start:
+        raise HydraulicError(f"no hydraulic record at {start} s (the start of the run's last day)")
+    header[7] = (days + 1) * _DAY
+    with open(dst, "wb") as fh:
+        fh.write(header.astype("<i4").tobytes())
+        for k in range(days + 1):
+            for t, body, step in day:
+                fh.write(struct.pack("<i", t - start + k * _DAY) + body + struct.pack("<i", step))
+        fh.write(struct.pack("<i", (days + 1) * _DAY) + day[0][1] + struct.pack("<i", 0) + _EOFMARK)
+    return day
+
+
+# ----------------------------------------------------------------------------- toolkit
+
+class _Project:
+    """An EPANET 2.2 project opened from an INP file for quality-only runs (raw toolkit calls)."""
+
+    def __init__(self, inp: str, workdir: str) -> None:
+        from wntr.epanet import toolkit
+
+        self.en = toolkit.ENepanet(version=2.2)
+        with quiet_stdout():
+            self.en.ENopen(inp, str(Path(workdir) / "q.rpt"), "")
+        self.lib, self.ph = self.en.ENlib, self.en._project
+        self.n_nodes = self.en.ENgetcount(0)
+        self.names = [self.en.ENgetnodeid(i) for i in range(1, self.n_nodes + 1)]
+        self._v = ctypes.c_double()
+
+    def check(self, code: int, what: str) -> None:
+        if code >= 100:
+            from wntr.epanet.toolkit import EN_ERROR_CODES
+
+            raise HydraulicError(f"EPANET quality run failed at {what}: error {code} "
+                                 f"({EN_ERROR_CODES.get(code, 'unknown error')})")
+
+    def values(self) -> np.ndarray:
+        f, ph, v, ref = self.lib.EN_getnodevalue, self.ph, self._v, ctypes.byref(self._v)
+        out = np.empty(self.n_nodes)
+        for i in range(self.n_nodes):
+            f(ph, i + 1, _EN_QUALITY, ref)
+            out[i] = v.value
+        return out
+
+    def close(self) -> None:
+        with quiet_stdout():
+            try:
+                self.lib.EN_closeQ(self.ph)
+            finally:
+                self.en.ENclose()
+
+
+def _start(inp: str, hyd: str, workdir: str, *, parameter: str, duration_s: int,
+           initial: dict[str, float] | None, initial_default: float | None,
+           shift_s: int = 0, tank_levels: dict[str, float] | None = None, ctol: float | None = None) -> _Project:
+    pr = _Project(inp, workdir)
+    lib, ph = pr.lib, pr.ph
+    pr.check(lib.EN_settimeparam(ph, _EN_DURATION, ctypes.c_long(duration_s)), "setting the duration")
+    if shift_s:
+        # the quality run starts `shift_s` into the run: keep source patterns on the clock
+        v = ctypes.c_long()
+        pr.check(lib.EN_gettimeparam(ph, _EN_PATTERNSTART, ctypes.byref(v)), "reading the pattern start")
+        pr.check(lib.EN_settimeparam(ph, _EN_PATTERNSTART, ctypes.c_long(v.value + shift_s)), "shifting patterns")
+    for name, level in (tank_levels or {}).items():
+        i = pr.names.index(name) + 1
+        lo, hi = ctypes.c_double(), ctypes.c_double()
+        lib.EN_getnodevalue(ph, i, _EN_MINLEVEL, ctypes.byref(lo))
+        lib.EN_getnodevalue(ph, i, _EN_MAXLEVEL, ctypes.byref(hi))
+        lev = min(max(float(level), lo.value), hi.value)
+        pr.check(lib.EN_setnodevalue(ph, i, _EN_TANKLEVEL, ctypes.c_double(lev)), f"tank {name} level")
+    if parameter == "AGE":
+        pr.check(lib.EN_setqualtype(ph, _EN_QUALTYPE["AGE"], b"", b"", b""), "setting water age")
+    if ctol is not None:
+        # EPANET merges pipe segments closer than this: it must sit well below the settling tolerance
+        pr.check(lib.EN_setoption(ph, _EN_TOLERANCE, ctypes.c_double(ctol)), "setting the quality tolerance")
+    types = [pr.en.ENgetnodetype(i) for i in range(1, pr.n_nodes + 1)]  # 0 junction, 1 reservoir, 2 tank
+    if initial is not None or initial_default is not None or parameter == "AGE":
+        for i, (name, kind) in enumerate(zip(pr.names, types), start=1):
+            if kind == 1:
+                if parameter != "AGE":
+                    continue  # a source keeps its own chlorine
+                val = 0.0     # water leaves a source with age 0
+            else:
+                val = initial.get(name) if initial is not None else None
+                if val is None:
+                    val = initial_default
+            if val is None or not np.isfinite(val):
+                continue
+            pr.check(lib.EN_setnodevalue(ph, i, _EN_INITQUAL, ctypes.c_double(float(val))), f"node {name}")
+    pr.check(lib.EN_usehydfile(ph, hyd.encode("latin-1")), "reading the hydraulics file")
+    pr.check(lib.EN_openQ(ph), "opening the quality solver")
+    pr.check(lib.EN_initQ(ph, 0), "initialising quality")
+    pr.types = types  # type: ignore[attr-defined]
+    return pr
+
+
+def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration_s: int, demand_nodes: list[str],
+                   tank_levels: dict[str, float] | None = None, initial_default: float | None = None,
+                   initial: dict[str, float] | None = None, tol: float | None = None,
+                   max_days: int = MAX_DAYS) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Quality at periodic steady state over the run's last day.
+
+    Parameters
+    ----------
+    inp, hyd
+        The run's INP file and the hydraulics file EPANET saved for it.
+    workdir
+        Folder for scratch files.
+    parameter
+        ``"CHEMICAL"`` or ``"AGE"``.
+    duration_s
+        The run's duration (s); at least one day, whole hours.
+    demand_nodes
+        Nodes whose settling decides when to stop.
+    tank_levels
+        Reservoir (tank) levels (m) at the start of the run's last day; the
+        quality engine tracks tank volumes from there.
+    initial_default
+        Initial quality at junctions and tanks (mg/L or h); the INP's when None.
+    initial
+        Initial quality by node (overrides `initial_default`): a guess that only
+        shortens the settling (the settled cycle does not depend on it).
+    tol
+        Settling tolerance (default :data:`TOL_CHLORINE_MGL` or :data:`TOL_AGE_H`).
+    max_days
+        Most days simulated after the first pass over the last day.
+
+    Returns
+    -------
+    (cycle, info)
+        ``cycle``: 24 hourly rows (hour of the settled day, 0 = the run's hour
+        ``duration - 24``) × every node; ``info``: ``days`` (repeats simulated
+        after the first), ``residual`` (largest day-to-day change at settled
+        demand nodes), ``unsettled`` and ``growing`` (demand nodes).
+    """
+    if duration_s < _DAY or duration_s % _HOUR:
+        raise ValueError(f"steady_quality needs a run of whole hours of at least one day, got {duration_s} s")
+    tol = tol if tol is not None else (TOL_AGE_H if parameter == "AGE" else TOL_CHLORINE_MGL)
+    ext = str(Path(workdir) / f"periodic_{parameter.lower()}.hyd")
+    _write_periodic(hyd, ext, duration_s=duration_s, days=max_days)
+    pr = _start(inp, ext, workdir, parameter=parameter, duration_s=(max_days + 1) * _DAY, initial=initial,
+                initial_default=initial_default, shift_s=duration_s - _DAY, tank_levels=tank_levels,
+                ctol=tol / 10.0 if parameter == "AGE" else tol)
+    lib, ph = pr.lib, pr.ph
+    pos = {n: i for i, n in enumerate(pr.names)}
+    dn = np.array([pos[n] for n in demand_nodes if n in pos], dtype=int)
+    dn_names = [pr.names[i] for i in dn]
+    prev = cur = None
+    days_done, resid, growing, unsettled = 0, float("nan"), [], list(dn_names)
+    worst_hist: list[float] = []
+    day_vals = np.full((24, pr.n_nodes), np.nan)
+    t, tstep = ctypes.c_long(), ctypes.c_long()
+    try:
+        while True:
+            pr.check(lib.EN_runQ(ph, ctypes.byref(t)), f"time {t.value} s")
+            tt = int(t.value)
+            if tt % _HOUR == 0:
+                h = (tt // _HOUR) % 24
+                if h == 0 and tt > 0:
+                    cur = day_vals.copy()
+                    if prev is not None:
+                        days_done = tt // _DAY - 1
+                        change = cur[:, dn] - prev[:, dn]
+                        diff = np.abs(change).max(axis=0)
+                        ok = diff < tol
+                        grow = (change.min(axis=0) >= 0.9 * 24.0) if parameter == "AGE" else np.zeros_like(ok)
+                        resid = float(diff[ok].max()) if ok.any() else float("nan")
+                        unsettled = [n for n, o in zip(dn_names, ok) if not o]
+                        growing = [n for n, g in zip(dn_names, grow) if g]
+                        rest = ~(ok | grow)
+                        worst_hist.append(float(diff[rest].max()) if rest.any() else 0.0)
+                        if not rest.any():
+                            break
+                        # a floor: the few left hover within a few tolerances and stopped improving
+                        if (len(worst_hist) >= 3 and worst_hist[-1] < 5 * tol
+                                and worst_hist[-1] > 0.8 * worst_hist[-3]):
+                            break
+                    prev = cur
+                day_vals[h] = pr.values()
+            pr.check(lib.EN_nextQ(ph, ctypes.byref(tstep)), f"time {t.value} s")
+            if tstep.value <= 0:
+                break
+    finally:
+        pr.close()
+    final = cur if cur is not None else day_vals
+    cycle = pd.DataFrame(final, index=pd.Index(np.arange(24, dtype=float), name="cycle_h"), columns=pr.names)
+    return cycle, {"days": int(days_done), "residual": resid, "unsettled": unsettled, "growing": growing}
+
+
+def warm_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration_s: int, report_s: int,
+                 initial: dict[str, float], scale: float = 1.0, initial_default: float | None = None) -> pd.DataFrame:
+    """Quality over a run's own hydraulics from a given initial state (node → value in EPANET units).
+
+    Pipe contents start as one segment at the quality of their downstream node
+    (EPANET's rule); tanks and junctions at `initial`.
+
+    Returns
+    -------
+    DataFrame
+        Hours (0 … duration, every ``report_s``) × nodes.
+    """
+    ctol = TOL_AGE_H / 10.0 if parameter == "AGE" else TOL_CHLORINE_MGL
+    pr = _start(inp, hyd, workdir, parameter=parameter, duration_s=duration_s, initial=initial,
+                initial_default=initial_default, ctol=ctol)
+    lib, ph = pr.lib, pr.ph
+    rows, times = [], []
+    t, tstep = ctypes.c_long(), ctypes.c_long()
+    try:
+        while True:
+            pr.check(lib.EN_runQ(ph, ctypes.byref(t)), f"time {t.value} s")
+            if int(t.value) % report_s == 0 and (not times or times[-1] != int(t.value)):
+                times.append(int(t.value))
+                rows.append(pr.values())
+            pr.check(lib.EN_nextQ(ph, ctypes.byref(tstep)), f"time {t.value} s")
+            if tstep.value <= 0:
+                break
+    finally:
+        pr.close()
+    return pd.DataFrame(np.array(rows) * scale, index=pd.Index(np.round(np.array(times) / 3600.0, 6), name="time_h"),
+                        columns=pr.names)
