@@ -20,7 +20,7 @@ import pandas as pd
 
 from watersupply.calibration import (TONGHUI_DEMO, calibrate, demand_groups, example_path, read_observations,
                                      roughness_groups)
-from watersupply.convert import load_network
+from watersupply.loader import load_network
 
 
 def main() -> None:

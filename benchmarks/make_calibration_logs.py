@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from watersupply.calibration import TONGHUI_DEMO, demand_groups, make_synthetic_logs, roughness_groups
-from watersupply.convert import load_network
+from watersupply.loader import load_network
 from watersupply.io import write_csv
 
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from watersupply.convert import load_network
+from watersupply.loader import load_network
 from watersupply.schedule import optimise_schedule
 from watersupply.schedule.output import cost_to_serve, schedule_summary, write_schedule
 

@@ -176,7 +176,7 @@ def apply_parameters(net: Network, groups: Sequence[Group], factors: Mapping[str
 
     Examples
     --------
-    >>> from watersupply.convert import load_network
+    >>> from watersupply.loader import load_network
     >>> from watersupply.calibration.groups import roughness_groups
     >>> net = load_network()
     >>> g = roughness_groups(net, by="material")

@@ -153,7 +153,7 @@ def roughness_groups(net: Network, *, by: str | Sequence[str] = "diameter", csv:
 
     Examples
     --------
-    >>> from watersupply.convert import load_network
+    >>> from watersupply.loader import load_network
     >>> [g.name for g in roughness_groups(load_network(), by="material")]
     ['C:DI', 'C:PE']
     """
@@ -208,7 +208,7 @@ def demand_groups(net: Network, *, by: str = "zone", csv: str | os.PathLike | No
 
     Examples
     --------
-    >>> from watersupply.convert import load_network
+    >>> from watersupply.loader import load_network
     >>> len(demand_groups(load_network(), by="settlement"))
     11
     """

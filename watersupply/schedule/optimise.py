@@ -288,7 +288,7 @@ def optimise_schedule(net: Network, *, tariff: Tariff | str | os.PathLike | None
 
     Examples
     --------
-    >>> from watersupply.convert import load_network
+    >>> from watersupply.loader import load_network
     >>> res = optimise_schedule(load_network())  # doctest: +SKIP
     >>> round(res.saving_pct)  # doctest: +SKIP
     """
