@@ -53,7 +53,7 @@ from ._errors import ConfigError, NetworkDataError
 
 __all__ = ["LAYERS", "NODE_LAYERS", "LINK_LAYERS", "MAPPINGS_DIR", "load_layer_mapping", "read_layers",
            "read_companion", "wn_from_layers", "is_wntr_layer", "write_layers", "looks_like_wntr",
-           "build_from_layers"]
+           "build_from_layers", "convert_to_layers"]
 
 NODE_LAYERS = ("junctions", "tanks", "reservoirs")
 LINK_LAYERS = ("pipes", "pumps", "valves")
@@ -640,13 +640,16 @@ def write_layers(wn: wntr.network.WaterNetworkModel, out: str | os.PathLike, *, 
     written next to the GeoPackage as ``<name>.inp`` by the caller) and pass it back
     with ``--inp-options``.
     """
+    import warnings
+
     from .io import atomic_path
 
     o = Path(out)
     if o.suffix.lower() != ".gpkg":
         raise NetworkDataError(f"{o}: WNTR's layers are written into a GeoPackage; give a .gpkg output")
     g = wntr.network.to_gis(wn, crs=crs)
-    with atomic_path(o) as tmp:
+    with atomic_path(o) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*crs.*was not provided", category=UserWarning)
         for layer in LAYERS:
             df = getattr(g, layer)
             if df is None or not len(df):
@@ -654,6 +657,57 @@ def write_layers(wn: wntr.network.WaterNetworkModel, out: str | os.PathLike, *, 
             df = df.reset_index().rename(columns={"index": "name"})
             df.to_file(tmp, layer=layer, driver="GPKG")
     return o
+
+
+def convert_to_layers(src: str | os.PathLike, out: str | os.PathLike, *, crs: Any = None) -> dict[str, Path]:
+    """Write an INP file or a network GeoPackage as WNTR's layers, with the companion INP beside them.
+
+    Parameters
+    ----------
+    src
+        An EPANET INP file, or a network GeoPackage (its EPANET model, as
+        ``watersupply convert`` writes it).
+    out
+        The GeoPackage of layers to write; the companion ``<out>.inp`` (options,
+        patterns, curves, controls) is written beside it.
+    crs
+        For an INP: the CRS of its coordinates, recorded in the layers. A network
+        GeoPackage's own CRS is used.
+
+    Returns
+    -------
+    dict
+        ``{"layers": ..., "inp": ...}``. Build back with
+        ``watersupply build --layers <out> --inp-options <out>.inp``.
+    """
+    import shutil
+
+    from .io import atomic_path, read_network
+    from .model import keep_as_is, to_wntr, write_inp
+
+    s, o = Path(src), Path(out)
+    if o.suffix.lower() != ".gpkg":
+        raise NetworkDataError(f"{o}: WNTR's layers are written into a GeoPackage; give a .gpkg output")
+    companion = o.with_suffix(".inp")
+    if s.suffix.lower() == ".inp":
+        from .convert import _check_with_epanet
+
+        if not s.is_file():
+            raise NetworkDataError(f"{s}: file not found; give the path of an EPANET .inp file")
+        _check_with_epanet(s)
+        wn = read_companion(s)
+        layer_crs = crs
+        if companion.resolve() != s.resolve():
+            with atomic_path(companion) as tmp:
+                shutil.copyfile(s, tmp)
+    elif s.suffix.lower() == ".gpkg":
+        net = read_network(s)
+        wn = to_wntr(keep_as_is(net))
+        layer_crs = net["nodes"].crs
+        write_inp(wn, companion)
+    else:
+        raise NetworkDataError(f"{s}: give an EPANET .inp file or a network .gpkg")
+    return {"layers": write_layers(wn, o, crs=layer_crs), "inp": companion}
 
 
 # ----------------------------------------------------------------------------- the build entry point
