@@ -117,7 +117,7 @@ def load_layer_mapping(mapping: Mapping[str, Any] | str | os.PathLike | None) ->
                             invalid="not a YAML mapping ({error})")
     if not isinstance(mapping, Mapping):
         raise ConfigError(f"{source}: a layer mapping must be a YAML mapping with layers/columns/units")
-    known = {"plugin", "layers", "columns", "units", "valve_setting", "notes"}
+    known = {"plugin", "layers", "columns", "units", "valve_setting", "inline", "notes"}
     extra = sorted(set(map(str, mapping)) - known)
     if extra:
         raise ConfigError(f"{source}: unknown key(s) {', '.join(extra)}; use {', '.join(sorted(known))}")
@@ -130,9 +130,10 @@ def load_layer_mapping(mapping: Mapping[str, Any] | str | os.PathLike | None) ->
         from wntr.epanet.util import FlowUnits
 
         u = str(out["units"]).upper()
-        if u != "SI" and u not in FlowUnits.__members__:
-            raise ConfigError(f"{source}: units {out['units']!r} unknown; use SI or one of "
-                              f"{', '.join(FlowUnits.__members__)}")
+        if u not in FlowUnits.__members__:
+            names = sorted({m for m in FlowUnits.__members__ if m.isupper() and m != "SI"})
+            raise ConfigError(f"{source}: units {out['units']!r} unknown; use SI or EPANET's flow units "
+                              f"{', '.join(names)}")
         out["units"] = u
     return out
 
@@ -473,7 +474,7 @@ def _join_ends(links: dict[str, list[dict]], nodes: dict[str, tuple[float, float
 
 
 def wn_from_layers(layers: Mapping[str, gpd.GeoDataFrame], *, companion: wntr.network.WaterNetworkModel | None = None,
-                   units: str | None = None, tolerance: float = 1.0,
+                   units: str | None = None, tolerance: float = 1.0, inline: bool = False,
                    companion_label: str = "the companion model") -> tuple[wntr.network.WaterNetworkModel, list[str]]:
     """Rebuild a WNTR model from WNTR-schema layers and a companion model.
 
@@ -490,6 +491,10 @@ def wn_from_layers(layers: Mapping[str, gpd.GeoDataFrame], *, companion: wntr.ne
     tolerance
         Link ends without ``start_node_name``/``end_node_name`` join the nearest node
         within this distance (layer units).
+    inline
+        Pattern and curve columns may hold the values themselves, as Gusnet writes
+        them (``"1 1.2 0.8"``, ``"[(0, 50), (10, 40)]"``, in the layers' units);
+        each such value becomes a pattern or curve of its own.
 
     Returns
     -------
@@ -519,6 +524,14 @@ def wn_from_layers(layers: Mapping[str, gpd.GeoDataFrame], *, companion: wntr.ne
             node_recs += recs
         else:
             link_recs[layer] = recs
+    hl = str(((d.get("options") or {}).get("hydraulic") or {}).get("headloss", "H-W")).upper()
+    if units and units != "SI" and hl == "D-W":
+        from wntr.epanet.util import FlowUnits, HydParam, to_si
+
+        for r in link_recs.get("pipes", []):
+            if r.get("roughness") is not None and "roughness" in layers["pipes"].columns:
+                r["roughness"] = float(to_si(FlowUnits[units], float(r["roughness"]), HydParam.RoughnessCoeff,
+                                             darcy_weisbach=True))
     if not node_recs:
         raise NetworkDataError("no junctions, tanks or reservoirs layer; WNTR's schema needs the node layers")
     seen: dict[str, str] = {}
@@ -537,6 +550,8 @@ def wn_from_layers(layers: Mapping[str, gpd.GeoDataFrame], *, companion: wntr.ne
     have = {"pattern": {p["name"] for p in d.get("patterns", [])}, "curve": {c["name"] for c in d.get("curves", [])}}
     all_recs = [(lay, r) for lay in NODE_LAYERS for r in node_recs if r["node_type"] == _TYPE[lay]] + \
         [(lay, r) for lay, rs in link_recs.items() for r in rs]
+    if inline:
+        _inline_values(all_recs, have, d, units, labels)
     missing: dict[tuple[str, str], dict[tuple[str, str], list[str]]] = {}
 
     def _miss(what: str, v: Any, lay: str, col: str, name: str) -> None:
@@ -583,7 +598,7 @@ def wn_from_layers(layers: Mapping[str, gpd.GeoDataFrame], *, companion: wntr.ne
     for c in d.get("controls", []):
         text = str(c)
         refs = _control_refs(c)
-        gone = sorted(r for r in refs if r not in node_names and r not in link_names)
+        gone = sorted(n for kind, n in refs if n not in (node_names if kind == "node" else link_names))
         if gone:
             raise NetworkDataError(f"{companion_label}: a control or rule names {', '.join(map(repr, gone[:5]))}, "
                                    "which no layer has; add the element(s) to the layers or remove the control from "
@@ -609,9 +624,57 @@ def wn_from_layers(layers: Mapping[str, gpd.GeoDataFrame], *, companion: wntr.ne
     return wn, notes
 
 
-def _control_refs(c: Any) -> set[str]:
-    """Element names a control/rule of ``to_dict`` refers to."""
-    out: set[str] = set()
+_CURVE_TYPE = {"pump_curve_name": ("HEAD", "Flow", "HydraulicHead"), "vol_curve_name": ("VOLUME", "HydraulicHead", "Volume"),
+               "efficiency_curve_name": ("EFFICIENCY", "Flow", None), "initial_setting": ("HEADLOSS", "Flow", "HeadLoss")}
+
+
+def _inline_values(all_recs: list[tuple[str, dict]], have: dict[str, set[str]], d: dict, units: str | None,
+                   labels: dict[str, str]) -> None:
+    """Turn pattern/curve values written in the columns (Gusnet) into named patterns and curves of `d`."""
+    import re
+
+    from wntr.epanet.util import FlowUnits, HydParam, to_si
+
+    num = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+    count = 0
+    for lay, r in all_recs:
+        refs = dict(_REFERENCES[lay])
+        if lay == "valves" and str(r.get("valve_type", "")).upper() == "GPV":
+            refs["initial_setting"] = "curve"
+        for col, what in refs.items():
+            v = _clean(r.get(col))
+            if v is None or str(v) in have[what] or isinstance(v, (int, float)):
+                continue
+            text = str(v).strip()
+            vals = [float(x) for x in num.findall(text)]
+            if not vals or num.sub("", text).strip(" ,;()[]\t") != "":
+                continue  # a name after all: reported as missing if the companion lacks it
+            count += 1
+            while f"GIS{count}" in have["pattern"] | have["curve"]:
+                count += 1
+            new = f"GIS{count}"
+            if what == "pattern":
+                d.setdefault("patterns", []).append({"name": new, "multipliers": vals})
+            else:
+                if len(vals) % 2:
+                    raise NetworkDataError(f"{labels[lay]}: feature {r['name']!r}, column {col!r}: a curve needs x, y "
+                                           f"pairs, got {len(vals)} numbers; write it as [(x1, y1), (x2, y2)]")
+                ctype, px, py = _CURVE_TYPE[col]
+                pts = list(zip(vals[::2], vals[1::2]))
+                if units and units != "SI":
+                    fu = FlowUnits[units]
+                    pts = [(float(to_si(fu, x, HydParam[px])), float(to_si(fu, y, HydParam[py])) if py else y)
+                           for x, y in pts]
+                d.setdefault("curves", []).append({"name": new, "curve_type": ctype, "points": pts})
+            have[what].add(new)
+            r[col] = new
+            if lay == "junctions" and col == "demand_pattern" and r.get("demand_timeseries_list"):
+                r["demand_timeseries_list"][0]["pattern_name"] = new
+
+
+def _control_refs(c: Any) -> set[tuple[str, str]]:
+    """(``node`` or ``link``, name) of the elements a control/rule of ``to_dict`` refers to."""
+    out: set[tuple[str, str]] = set()
     if isinstance(c, dict):
         for k, v in c.items():
             if k in ("name",):
@@ -624,7 +687,8 @@ def _control_refs(c: Any) -> set[str]:
         import re
 
         for m in re.finditer(r"\b(?:JUNCTION|TANK|RESERVOIR|NODE|PIPE|PUMP|VALVE|LINK)\s+(\S+)", c, re.IGNORECASE):
-            out.add(m.group(1))
+            kind = "link" if m.group(0).split()[0].upper() in ("PIPE", "PUMP", "VALVE", "LINK") else "node"
+            out.add((kind, m.group(1)))
     return out
 
 
@@ -783,6 +847,7 @@ def build_from_layers(source: str | os.PathLike | None = None, *, inp_options: s
     read = read_layers(source, mapping=lm, **layers)
     companion = read_companion(inp_options)
     wn, notes = wn_from_layers(read, companion=companion, units=lm.get("units"), tolerance=tolerance_m,
+                               inline=bool(lm.get("inline")),
                                companion_label=str(inp_options) if inp_options is not None else "no companion")
     if companion is None:
         notes.append("no companion model (--inp-options): WNTR's default options, no patterns, curves or controls")
