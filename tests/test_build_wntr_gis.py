@@ -16,7 +16,12 @@ from click.testing import CliRunner
 from watersupply._errors import NetworkDataError
 from watersupply.cli.main import cli
 from watersupply.equivalence import equivalence
-from watersupply.gis_schema import build_from_layers, load_layer_mapping, read_layers, wn_from_layers
+from watersupply.gis_schema import (
+    build_from_layers,
+    load_layer_mapping,
+    read_layers,
+    wn_from_layers,
+)
 
 LIB = Path(wntr.library.__path__[0]) / "networks"
 HEAD_M, FLOW_LS = 0.01, 0.01
@@ -211,3 +216,23 @@ def test_our_options_are_refused_with_wntr_layers(tmp_path):
     layers = _to_geojson("Net1", tmp_path / "layers")
     res = CliRunner().invoke(cli, ["build", "--layers", str(layers), "--fix", "-o", str(tmp_path / "n.gpkg")])
     assert res.exit_code != 0 and "--fix apply to our own layer schema" in res.output
+
+
+def test_wntr_shapefiles_with_truncated_column_names(tmp_path):
+    wn = wntr.network.WaterNetworkModel(str(LIB / "Net1.inp"))
+    with _quiet():
+        wntr.network.to_gis(wn).write_shapefile(str(tmp_path / "shp" / "net1"))
+    out = tmp_path / "out" / "net.gpkg"
+    _build(["--layers", str(tmp_path / "shp"), "--inp-options", str(LIB / "Net1.inp"), "-o", str(out)])
+    _assert_same(LIB / "Net1.inp", out.with_suffix(".inp"))
+
+
+def test_pipes_and_junctions_alone_ask_for_the_tank_layer(tmp_path):
+    """The issue's first attempt: WNTR pipes and junctions only; the tank is named and --tanks suggested."""
+    layers = _to_geojson("Net1", tmp_path / "layers")
+    res = CliRunner().invoke(cli, ["build", "--pipes", str(layers / "Net1_pipes.geojson"), "--nodes",
+                                   str(layers / "Net1_junctions.geojson"), "-o", str(tmp_path / "o" / "n.gpkg")])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "column 'start_node_name': node '2' is in none of the junctions" in res.output or \
+        "column 'end_node_name': node '2' is in none" in res.output or "node '9' is in none" in res.output
+    assert "--tanks" in res.output

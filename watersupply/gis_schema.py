@@ -28,7 +28,7 @@ Examples
 >>> import wntr
 >>> wn = wntr.network.WaterNetworkModel(wntr.library.__path__[0] + "/networks/Net1.inp")
 >>> g = wntr.network.to_gis(wn)
->>> layers = {k: getattr(g, k) for k in LAYERS}
+>>> layers = read_layers(**{k: getattr(g, k) for k in LAYERS if len(getattr(g, k))})
 >>> wn2, notes = wn_from_layers(layers, companion=wn)
 >>> sorted(wn2.node_name_list) == sorted(wn.node_name_list)
 True
@@ -51,9 +51,21 @@ import wntr
 
 from ._errors import ConfigError, NetworkDataError
 
-__all__ = ["LAYERS", "NODE_LAYERS", "LINK_LAYERS", "MAPPINGS_DIR", "load_layer_mapping", "read_layers",
-           "read_companion", "wn_from_layers", "is_wntr_layer", "write_layers", "looks_like_wntr",
-           "build_from_layers", "convert_to_layers"]
+__all__ = [
+    "LAYERS",
+    "LINK_LAYERS",
+    "MAPPINGS_DIR",
+    "NODE_LAYERS",
+    "build_from_layers",
+    "convert_to_layers",
+    "is_wntr_layer",
+    "load_layer_mapping",
+    "looks_like_wntr",
+    "read_companion",
+    "read_layers",
+    "wn_from_layers",
+    "write_layers",
+]
 
 NODE_LAYERS = ("junctions", "tanks", "reservoirs")
 LINK_LAYERS = ("pipes", "pumps", "valves")
@@ -149,7 +161,9 @@ def is_wntr_layer(df: pd.DataFrame) -> bool:
 
 def _find_in_folder(folder: Path, layer: str, alias: str | None) -> Path | None:
     names = [n.lower() for n in (alias, layer) if n]
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _FILE_SUFFIXES)
+    # files, and folders holding one Shapefile as WNTR's write_shapefile(prefix) writes them
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _FILE_SUFFIXES
+                   or (p.is_dir() and any(p.glob("*.shp"))))
     for n in names:
         for p in files:
             stem = p.stem.lower()
@@ -169,7 +183,7 @@ def _read_one(src: Any, label: str) -> gpd.GeoDataFrame:
         raise NetworkDataError(f"{label}: file not found: {p}")
     try:
         return gpd.read_file(p)
-    except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError ...
+    except Exception as exc:  # noqa: BLE001 - pyogrio raises DataSourceError, DataLayerError ...
         raise NetworkDataError(f"{label}: cannot read {p} as a GIS layer: {exc}") from None
 
 
@@ -215,7 +229,7 @@ def read_layers(source: str | os.PathLike | None = None, *, mapping: Mapping[str
         elif s.is_file() and s.suffix.lower() == ".gpkg":
             try:
                 available = [str(n) for n in pyogrio.list_layers(s)[:, 0]]
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any pyogrio/GDAL failure
                 raise NetworkDataError(f"{s}: cannot read this GeoPackage: {exc}") from None
             for layer in LAYERS:
                 for n in (aliases.get(layer), layer):
@@ -235,7 +249,7 @@ def read_layers(source: str | os.PathLike | None = None, *, mapping: Mapping[str
         if isinstance(src, tuple):
             try:
                 df = gpd.read_file(src[0], layer=src[1])
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any pyogrio/GDAL failure
                 raise NetworkDataError(f"{label}: cannot read: {exc}") from None
         else:
             df = _read_one(src, label)
@@ -269,8 +283,8 @@ def _standard_columns(df: gpd.GeoDataFrame, layer: str, label: str, mapping: Map
     full = {a[:10]: a for lay in LAYERS for a in _wntr_attributes(lay)}
     df = df.rename(columns={c: full[c] for c in df.columns if c in full and full[c] not in df.columns})
     if "name" not in df.columns:
-        if df.index.name == "name" or (df.index.dtype == object and not df.index.is_unique is False):
-            df = df.reset_index().rename(columns={df.index.name or "index": "name"})
+        if df.index.name == "name":  # WNTR's to_gis GeoDataFrames are indexed by name
+            df = df.reset_index()
         else:
             raise NetworkDataError(f"{label}: no 'name' column; WNTR's layers are indexed by element name — "
                                    f"add a 'name' column (or map yours: columns: {layer}: {{name: YOUR_COLUMN}})")
@@ -310,12 +324,12 @@ def read_companion(path: str | os.PathLike | None) -> wntr.network.WaterNetworkM
     if p.suffix.lower() == ".json":
         try:
             return wntr.network.read_json(str(p))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - json, KeyError, TypeError ...
             raise NetworkDataError(f"{p}: not a WNTR JSON model (wntr.network.write_json): "
                                    f"{type(exc).__name__}: {exc}") from None
-    from .convert import _inp_location, _messages, _read_wn
-
     import warnings
+
+    from .convert import _inp_location, _messages, _read_wn
 
     try:
         with warnings.catch_warnings():
@@ -323,7 +337,7 @@ def read_companion(path: str | os.PathLike | None) -> wntr.network.WaterNetworkM
             return _read_wn(p)
     except NetworkDataError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - WNTR raises EpanetException, ValueError, KeyError ...
         where = _inp_location(exc)
         raise NetworkDataError(f"{p}: EPANET/WNTR cannot read this INP file"
                                f"{' at ' + where if where else ''}: {_messages(exc)}") from None
@@ -454,7 +468,8 @@ def _join_ends(links: dict[str, list[dict]], nodes: dict[str, tuple[float, float
                     if v not in nodes:
                         raise NetworkDataError(
                             f"{labels[layer]}: feature {rec['name']!r}, column {col!r}: node {v!r} is in none of the "
-                            "junctions, tanks, reservoirs layers; add the node or correct the name")
+                            "junctions, tanks, reservoirs layers; give the layer that has it (--layers, --tanks, "
+                            "--reservoirs) or correct the name")
                     rec[col] = v
                     continue
                 if tree is None:
@@ -618,7 +633,7 @@ def wn_from_layers(layers: Mapping[str, gpd.GeoDataFrame], *, companion: wntr.ne
         wn = wntr.network.from_dict(d2)
     except NetworkDataError:
         raise
-    except Exception as exc:  # WNTR raises KeyError, ValueError, AssertionError ...
+    except Exception as exc:  # noqa: BLE001 - WNTR raises KeyError, ValueError, AssertionError ...
         raise NetworkDataError(f"WNTR cannot build the network from the layers: {type(exc).__name__}: {exc}") \
             from None
     return wn, notes
@@ -788,7 +803,7 @@ def looks_like_wntr(src: Any) -> bool:
         return True
     try:
         fields = pyogrio.read_info(p)["fields"]
-    except Exception:  # unreadable: the ordinary reader reports it
+    except Exception:  # noqa: BLE001 - unreadable: the ordinary reader reports it
         return False
     return is_wntr_layer(pd.DataFrame(columns=list(fields)))
 
