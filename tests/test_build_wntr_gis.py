@@ -236,3 +236,91 @@ def test_pipes_and_junctions_alone_ask_for_the_tank_layer(tmp_path):
     assert "column 'start_node_name': node '2' is in none of the junctions" in res.output or \
         "column 'end_node_name': node '2' is in none" in res.output or "node '9' is in none" in res.output
     assert "--tanks" in res.output
+
+
+@pytest.fixture
+def valves_inp(tmp_path) -> Path:
+    """A small model with every valve type, a power pump, a check valve, two demands on one junction,
+    a head pattern on the reservoir, a control and a rule: what Net1..ky4 do not all have."""
+    wn = wntr.network.WaterNetworkModel()
+    wn.options.time.duration = 6 * 3600
+    wn.options.time.hydraulic_timestep = 3600
+    wn.options.time.report_timestep = 3600
+    wn.add_pattern("day", [1.0, 1.4, 0.6])
+    wn.add_pattern("lvl", [1.0, 0.98, 1.02])
+    wn.add_curve("gpv", "HEADLOSS", [(0.0, 0.0), (0.05, 5.0), (0.2, 20.0)])
+    wn.add_reservoir("R", base_head=80.0, head_pattern="lvl", coordinates=(0, 0))
+    for i, (x, z) in enumerate([(100, 20), (200, 18), (300, 15), (400, 12), (500, 10), (600, 8), (700, 5)], 1):
+        wn.add_junction(f"J{i}", base_demand=0.002 * i, demand_pattern="day", elevation=z, coordinates=(x, 0))
+    wn.get_node("J7").demand_timeseries_list.append((0.003, wn.get_pattern("day"), "industry"))
+    wn.add_tank("T", elevation=40.0, init_level=3.0, min_level=0.5, max_level=6.0, diameter=12.0,
+                coordinates=(400, 200))
+    wn.add_pipe("P1", "R", "J1", length=500, diameter=0.3, roughness=120)
+    wn.add_valve("PRV1", "J1", "J2", diameter=0.25, valve_type="PRV", initial_setting=35.0)
+    wn.add_pipe("P2", "J2", "J3", length=400, diameter=0.25, roughness=110, check_valve=True)
+    wn.add_valve("FCV1", "J3", "J4", diameter=0.2, valve_type="FCV", initial_setting=0.04)
+    wn.add_valve("TCV1", "J4", "J5", diameter=0.2, valve_type="TCV", initial_setting=2.5)
+    wn.add_valve("GPV1", "J5", "J6", diameter=0.2, valve_type="GPV", initial_setting="gpv")
+    wn.add_pipe("P3", "J6", "J7", length=300, diameter=0.2, roughness=100, minor_loss=2.0)
+    wn.add_pump("PU", "J4", "T", pump_type="POWER", pump_parameter=8000.0)
+    wn.add_pipe("P4", "T", "J6", length=350, diameter=0.2, roughness=100)
+    wn.add_valve("PSV1", "J6", "J3", diameter=0.1, valve_type="PSV", initial_setting=10.0)
+    wn.add_valve("PBV1", "J7", "J5", diameter=0.1, valve_type="PBV", initial_setting=1.0)
+    path = tmp_path / "valves.inp"
+    text_controls = "LINK PU CLOSED IF NODE T ABOVE 45.5\nLINK PU OPEN IF NODE T BELOW 41.5\n"
+    wntr.network.write_inpfile(wn, str(path), units="LPS")
+    src = path.read_text()
+    src = src.replace("[CONTROLS]\n", "[CONTROLS]\n" + text_controls, 1)
+    src = src.replace("[RULES]\n", "[RULES]\nRULE 1\nIF SYSTEM CLOCKTIME >= 03:00\nTHEN VALVE TCV1 SETTING IS 5\n", 1)
+    path.write_text(src)
+    assert not __import__("watersupply.equivalence", fromlist=["check_inp"]).check_inp(path)
+    return path
+
+
+def test_valves_power_pump_demands_controls_round_trip(valves_inp, tmp_path):
+    wn = wntr.network.WaterNetworkModel(str(valves_inp))
+    assert len(wn.get_node("J7").demand_timeseries_list) == 2 and wn.num_valves == 6
+    (tmp_path / "gis").mkdir()
+    with _quiet():
+        wntr.network.to_gis(wn).write_geojson(str(tmp_path / "gis" / "v"))
+    out = tmp_path / "out" / "net.gpkg"
+    _build(["--layers", str(tmp_path / "gis"), "--inp-options", str(valves_inp), "-o", str(out)])
+    _assert_same(valves_inp, out.with_suffix(".inp"))
+    back = wntr.network.WaterNetworkModel(str(out.with_suffix(".inp")))
+    assert len(back.get_node("J7").demand_timeseries_list) == 2  # the second demand from the companion
+    assert back.get_link("P2").check_valve and back.get_link("PU").pump_type == "POWER"
+
+
+def test_gusnet_valve_settings_in_their_own_columns(valves_inp, tmp_path):
+    """Gusnet keeps PRV/PSV/PBV settings in pressure_setting, FCV in flow_setting (L/s), GPV in headloss_curve."""
+    wn = wntr.network.WaterNetworkModel(str(valves_inp))
+    g = wntr.network.to_gis(wn)
+    v = g.valves.reset_index().drop(columns=["start_node_name", "end_node_name"])
+    v["diameter"] = v["diameter"] * 1000.0
+    typ = v["valve_type"]
+    v["pressure_setting"] = v["initial_setting"].where(typ.isin(["PRV", "PSV", "PBV"]))
+    v["flow_setting"] = v["initial_setting"].where(typ == "FCV").astype(float) * 1000.0
+    v["throttle_setting"] = v["initial_setting"].where(typ == "TCV")
+    curve = wn.get_curve("gpv").points
+    v["headloss_curve"] = ["[" + ", ".join(f"({x * 1000.0!r}, {y!r})" for x, y in curve) + "]" if t == "GPV"
+                           else None for t in typ]
+    v = v.drop(columns=["initial_setting"]).rename(columns={"initial_status": "valve_status"})
+    folder = tmp_path / "gus"
+    folder.mkdir()
+    j = g.junctions.reset_index()
+    j["base_demand"] = j["base_demand"] * 1000.0
+    p = g.pipes.reset_index()
+    p["diameter"] = p["diameter"] * 1000.0
+    pu = g.pumps.reset_index().rename(columns={"speed_pattern_name": "speed_pattern"})
+    pu["power"] = pu["power"] / 1000.0  # kW
+    t = g.tanks.reset_index().rename(columns={"diameter": "tank_diameter"})
+    r = g.reservoirs.reset_index().rename(columns={"head_pattern_name": "head_pattern"})
+    r["head_pattern"] = " ".join(repr(float(m)) for m in wn.get_pattern("lvl").multipliers)  # inline, as Gusnet
+    with _quiet():
+        for df, name in ((j, "JUNCTIONS"), (t, "TANKS"), (r, "RESERVOIRS"), (p, "PIPES"),
+                         (pu, "PUMPS"), (v, "VALVES")):
+            gpd.GeoDataFrame(df, geometry="geometry").to_file(folder / "g.gpkg", layer=name, driver="GPKG")
+    out = tmp_path / "out" / "net.gpkg"
+    _build(["--layers", str(folder / "g.gpkg"), "--layer-mapping", "gusnet", "--inp-options", str(valves_inp),
+            "-o", str(out)])
+    _assert_same(valves_inp, out.with_suffix(".inp"))

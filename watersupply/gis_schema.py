@@ -83,7 +83,10 @@ _REQUIRED = {"junctions": ("elevation",), "tanks": ("elevation", "init_level", "
 _REFERENCES = {"junctions": {"demand_pattern": "pattern"}, "tanks": {"vol_curve_name": "curve"},
                "reservoirs": {"head_pattern_name": "pattern"},
                "pumps": {"pump_curve_name": "curve", "speed_pattern_name": "pattern", "energy_pattern": "pattern",
-                         "efficiency_curve_name": "curve"}, "pipes": {}, "valves": {}}
+                         "efficiency_curve_name": "curve"}, "pipes": {}, "valves": {"headloss_curve_name": "curve"}}
+#: Object-valued attributes of WNTR's elements that the layers cannot carry as values (names are used instead).
+_OBJECT_COLUMNS = {"headloss_curve", "vol_curve", "pump_curve", "efficiency_curve", "demand_timeseries_list",
+                   "speed_timeseries", "coordinates", "vertices", "head_timeseries"}
 _BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False, "": False}
 #: Columns converted from a mapping's flow units to SI, with WNTR's EPANET parameter names.
 _UNIT_PARAMS = {
@@ -265,7 +268,7 @@ def read_layers(source: str | os.PathLike | None = None, *, mapping: Mapping[str
 def _standard_columns(df: gpd.GeoDataFrame, layer: str, label: str, mapping: Mapping[str, Any]) -> gpd.GeoDataFrame:
     """Rename to WNTR's columns (mapping, then Shapefile's 10-character names), set a ``name`` column."""
     cols = {str(k): str(v) for k, v in ((mapping.get("columns") or {}).get(layer) or {}).items()}
-    missing = sorted(v for v in cols.values() if v not in df.columns)
+    missing = sorted(v for k, v in cols.items() if v not in df.columns and k not in df.columns)
     if missing and len(missing) == len(cols):
         raise NetworkDataError(f"{label}: none of the mapped columns {', '.join(missing)} is in the layer (it has "
                                f"{', '.join(map(str, df.columns[:12]))}); check the mapping's 'columns: {layer}:'")
@@ -274,11 +277,17 @@ def _standard_columns(df: gpd.GeoDataFrame, layer: str, label: str, mapping: Map
     if setting and "initial_setting" not in df.columns and "valve_type" in df.columns:
         vt = df["valve_type"].astype("string").str.upper()
         val = pd.Series([None] * len(df), index=df.index, dtype=object)
+        curve = pd.Series([None] * len(df), index=df.index, dtype=object)
         for typ, col in setting.items():
             if col in df.columns:
                 m = (vt == str(typ).upper()).fillna(False).to_numpy()
-                val[m] = df.loc[m, col]
+                if str(typ).upper() == "GPV":
+                    curve[m] = df.loc[m, col]
+                else:
+                    val[m] = df.loc[m, col]
         df["initial_setting"] = val
+        if "headloss_curve_name" not in df.columns:
+            df["headloss_curve_name"] = curve
     # Shapefiles keep 10 characters of a column name: restore WNTR's
     full = {a[:10]: a for lay in LAYERS for a in _wntr_attributes(lay)}
     df = df.rename(columns={c: full[c] for c in df.columns if c in full and full[c] not in df.columns})
@@ -385,8 +394,8 @@ def _records(layer: str, df: gpd.GeoDataFrame, base: dict[str, dict], units: str
                                             "demand_category", "base_demand", "pump_curve_name",
                                             "speed_pattern_name", "efficiency_curve_name", "head_pattern_name",
                                             "vol_curve_name", "energy_pattern", "energy_price", "power",
-                                            "initial_setting", "valve_type", "pump_type"}
-    cols = [c for c in df.columns if c != df.geometry.name and c in known]
+                                            "initial_setting", "valve_type", "pump_type", "headloss_curve_name"}
+    cols = [c for c in df.columns if c != df.geometry.name and c in known and c not in _OBJECT_COLUMNS]
     data = {c: [_clean(v) for v in df[c].tolist()] for c in cols}
     for c, param in _UNIT_PARAMS[layer].items():
         if c in data:
@@ -437,6 +446,12 @@ def _records(layer: str, df: gpd.GeoDataFrame, base: dict[str, dict], units: str
             if rec.get(c) is None:
                 raise NetworkDataError(f"{label}: feature {name!r} has no {c!r}; fill the column {c!r} (SI units) "
                                        "or give the companion model that has it (--inp-options)")
+        if layer == "valves" and rec.get("initial_setting") is None:
+            if str(rec.get("valve_type", "")).upper() == "GPV":
+                rec["initial_setting"] = 0.0  # a GPV's setting is its headloss curve
+            else:
+                raise NetworkDataError(f"{label}: feature {name!r} ({rec.get('valve_type')}) has no 'initial_setting'; "
+                                       "fill it (m for PRV/PSV/PBV, m³/s for FCV, loss coefficient for TCV)")
         if layer == "junctions" and any(c in cols for c in ("base_demand", "demand_pattern", "demand_category")):
             first = {"base_val": rec.get("base_demand") or 0.0, "pattern_name": rec.get("demand_pattern"),
                      "category": rec.get("demand_category")}
@@ -574,8 +589,8 @@ def wn_from_layers(layers: Mapping[str, gpd.GeoDataFrame], *, companion: wntr.ne
 
     for lay, r in all_recs:
         refs = dict(_REFERENCES[lay])
-        if lay == "valves" and str(r.get("valve_type", "")).upper() == "GPV":
-            refs["initial_setting"] = "curve"
+        if lay == "valves" and str(r.get("valve_type", "")).upper() != "GPV":
+            refs = {}
         for col, what in refs.items():
             v = _clean(r.get(col))
             if v is not None and str(v) not in have[what]:
@@ -640,7 +655,8 @@ def wn_from_layers(layers: Mapping[str, gpd.GeoDataFrame], *, companion: wntr.ne
 
 
 _CURVE_TYPE = {"pump_curve_name": ("HEAD", "Flow", "HydraulicHead"), "vol_curve_name": ("VOLUME", "HydraulicHead", "Volume"),
-               "efficiency_curve_name": ("EFFICIENCY", "Flow", None), "initial_setting": ("HEADLOSS", "Flow", "HeadLoss")}
+               "efficiency_curve_name": ("EFFICIENCY", "Flow", None),
+               "headloss_curve_name": ("HEADLOSS", "Flow", "HeadLoss")}
 
 
 def _inline_values(all_recs: list[tuple[str, dict]], have: dict[str, set[str]], d: dict, units: str | None,
@@ -654,8 +670,8 @@ def _inline_values(all_recs: list[tuple[str, dict]], have: dict[str, set[str]], 
     count = 0
     for lay, r in all_recs:
         refs = dict(_REFERENCES[lay])
-        if lay == "valves" and str(r.get("valve_type", "")).upper() == "GPV":
-            refs["initial_setting"] = "curve"
+        if lay == "valves" and str(r.get("valve_type", "")).upper() != "GPV":
+            refs = {}
         for col, what in refs.items():
             v = _clean(r.get(col))
             if v is None or str(v) in have[what] or isinstance(v, (int, float)):
