@@ -25,7 +25,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
               help="EPANET INP or WNTR JSON holding the options, patterns, curves, controls of WNTR layers.")
 @click.option("--layer-mapping", "layer_mapping", default=None, metavar="NAME|YAML",
               help="Layer set of a QGIS plug-in: a shipped mapping (gusnet) or a YAML file like it.")
-@click.option("--nodes", "nodes", type=_FILE, default=None, help="Node points (elevation, demand, population).")
+@click.option("--nodes", "nodes", type=_FILE, default=None, help="Node points (elevation, demand, population); with WNTR layers, the junctions.")
 @click.option("--facilities", "facilities", type=_FILE, default=None,
               help="Plant / reservoir / pump station points (kind, head_m, tank levels).")
 @click.option("--settlements", "settlements", type=_FILE, default=None,
