@@ -324,3 +324,17 @@ def test_gusnet_valve_settings_in_their_own_columns(valves_inp, tmp_path):
     _build(["--layers", str(folder / "g.gpkg"), "--layer-mapping", "gusnet", "--inp-options", str(valves_inp),
             "-o", str(out)])
     _assert_same(valves_inp, out.with_suffix(".inp"))
+
+
+def test_bad_values_name_layer_feature_column(tmp_path):
+    layers = _to_geojson("Net1", tmp_path / "layers")
+    read = read_layers(layers)
+    read["pipes"]["roughness"] = read["pipes"]["roughness"].astype(object)
+    read["pipes"].loc[read["pipes"]["name"] == "11", "roughness"] = "rough"
+    with pytest.raises(NetworkDataError, match=r"layer pipes .*feature '11', column 'roughness': 'rough' is not a "
+                                               r"number"):
+        wn_from_layers(read)
+    read = read_layers(layers)
+    read["pipes"].loc[read["pipes"]["name"] == "12", "diameter"] = 0.0
+    with pytest.raises(NetworkDataError, match=r"feature '12', column 'diameter': must be above 0"):
+        wn_from_layers(read)

@@ -84,6 +84,12 @@ _REFERENCES = {"junctions": {"demand_pattern": "pattern"}, "tanks": {"vol_curve_
                "reservoirs": {"head_pattern_name": "pattern"},
                "pumps": {"pump_curve_name": "curve", "speed_pattern_name": "pattern", "energy_pattern": "pattern",
                          "efficiency_curve_name": "curve"}, "pipes": {}, "valves": {"headloss_curve_name": "curve"}}
+#: Numeric columns (checked, with the feature named) and those that must be above zero.
+_NUMERIC = {"elevation", "base_demand", "emitter_coefficient", "init_level", "min_level", "max_level", "diameter",
+            "min_vol", "base_head", "length", "roughness", "minor_loss", "power", "base_speed", "initial_quality",
+            "energy_price", "bulk_coeff", "wall_coeff", "mixing_fraction", "minimum_pressure", "required_pressure",
+            "pressure_exponent"}
+_POSITIVE = {"diameter", "length", "roughness"}
 #: Object-valued attributes of WNTR's elements that the layers cannot carry as values (names are used instead).
 _OBJECT_COLUMNS = {"headloss_curve", "vol_curve", "pump_curve", "efficiency_curve", "demand_timeseries_list",
                    "speed_timeseries", "coordinates", "vertices", "head_timeseries"}
@@ -397,6 +403,14 @@ def _records(layer: str, df: gpd.GeoDataFrame, base: dict[str, dict], units: str
                                             "initial_setting", "valve_type", "pump_type", "headloss_curve_name"}
     cols = [c for c in df.columns if c != df.geometry.name and c in known and c not in _OBJECT_COLUMNS]
     data = {c: [_clean(v) for v in df[c].tolist()] for c in cols}
+    for c in cols:
+        if c in _NUMERIC:
+            data[c] = [_number(v, label, n, c) for v, n in zip(data[c], df["name"])]
+            if c in _POSITIVE:
+                bad = [n for v, n in zip(data[c], df["name"]) if v is not None and v <= 0]
+                if bad:
+                    raise NetworkDataError(f"{label}: feature {bad[0]!r}, column {c!r}: must be above 0; fix the value "
+                                           f"({len(bad)} feature(s) affected)")
     for c, param in _UNIT_PARAMS[layer].items():
         if c in data:
             data[c] = _to_si([_number(v, label, n, c) for v, n in zip(data[c], df["name"])], param, units, label, c)
