@@ -22,12 +22,8 @@ from ._common import handle_errors
 @click.option("--check", is_flag=True,
               help="After writing an INP from a GeoPackage converted from an INP (or an INP to a GeoPackage), "
                    "solve both INP files with EPANET and report the largest differences.")
-@click.option("--schema", type=click.Choice(["project", "wntr"]), default="project", show_default=True,
-              help="For a .gpkg output: 'wntr' writes WNTR's GIS layers (wntr.network.to_gis: junctions, tanks, "
-                   "reservoirs, pipes, pumps, valves) and the companion INP beside them, for QGIS and back "
-                   "with 'watersupply build --layers OUT --inp-options OUT.inp'.")
 @handle_errors
-def command(src: Path, out: Path, crs: str | None, units: str | None, check: bool, schema: str) -> None:
+def command(src: Path, out: Path, crs: str | None, units: str | None, check: bool) -> None:
     """Convert SRC by extension: an EPANET .inp into a network .gpkg, or a .gpkg into an .inp.
 
     Everything EPANET 2.2 expresses is carried (controls, rules, curves, power pumps, valves,
@@ -37,15 +33,6 @@ def command(src: Path, out: Path, crs: str | None, units: str | None, check: boo
     import tempfile
 
     from ..convert import convert_file, equivalence
-
-    if schema == "wntr":
-        from ..gis_schema import convert_to_layers
-
-        if units is not None or check:
-            raise click.UsageError("--units and --check apply to the project schema, not to --schema wntr")
-        files = convert_to_layers(src, out, crs=crs)
-        click.echo(f"wrote {files['layers']} (WNTR layers) and {files['inp']} (options, patterns, curves, controls)")
-        return
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
