@@ -994,12 +994,13 @@ def write_built(net: Network, path: str | os.PathLike, *, findings: pd.DataFrame
         ``{"gpkg": ..., "inp": ..., "validation": ...}`` (no ``validation`` without findings).
     """
     from .io import write_csv, write_network
-    from .model import to_wntr, write_inp
+    from .model import is_epanet_model, keep_as_is, to_wntr, write_inp
 
     gpkg = Path(path)
     if gpkg.suffix.lower() != ".gpkg":
         raise ConfigError(f"{gpkg}: the output must be a GeoPackage ending in .gpkg")
-    wn = to_wntr(net)
+    # a network carrying a whole EPANET model (built from WNTR's layers) is written as that model
+    wn = to_wntr(keep_as_is(net) if is_epanet_model(net) else net)
     out = {"gpkg": write_network(net, gpkg), "inp": write_inp(wn, gpkg.with_suffix(".inp"))}
     if findings is not None:
         # coordinates as text with mm precision: write_csv's 6 significant digits would round them to ~10 m

@@ -13,8 +13,20 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 @click.command("build")
-@click.option("--pipes", "pipes", type=_FILE, required=True, help="Pipe lines (GeoPackage, GeoJSON or Shapefile).")
-@click.option("--nodes", "nodes", type=_FILE, default=None, help="Node points (elevation, demand, population).")
+@click.option("--pipes", "pipes", type=_FILE, default=None, help="Pipe lines (GeoPackage, GeoJSON or Shapefile).")
+@click.option("--layers", "layers", type=click.Path(path_type=Path), default=None,
+              help="WNTR's GIS layers (wntr.network.to_gis): a folder or GeoPackage of junctions, tanks, "
+                   "reservoirs, pipes, pumps, valves.")
+@click.option("--tanks", "tanks", type=_FILE, default=None, help="WNTR tanks layer.")
+@click.option("--reservoirs", "reservoirs", type=_FILE, default=None, help="WNTR reservoirs layer.")
+@click.option("--pumps", "pumps", type=_FILE, default=None, help="WNTR pumps layer.")
+@click.option("--valves", "valves", type=_FILE, default=None, help="WNTR valves layer.")
+@click.option("--inp-options", "inp_options", type=_FILE, default=None,
+              help="EPANET INP or WNTR JSON holding the options, patterns, curves, controls of WNTR layers.")
+@click.option("--layer-mapping", "layer_mapping", default=None, metavar="NAME|YAML",
+              help="Layer set of a QGIS plug-in: a shipped mapping (gusnet) or a YAML file like it.")
+@click.option("--nodes", "nodes", type=_FILE, default=None,
+              help="Node points (elevation, demand, population); with WNTR layers, the junctions.")
 @click.option("--facilities", "facilities", type=_FILE, default=None,
               help="Plant / reservoir / pump station points (kind, head_m, tank levels).")
 @click.option("--settlements", "settlements", type=_FILE, default=None,
@@ -29,7 +41,9 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--split-crossings", is_flag=True, help="With --fix, put a node where pipes cross and split them.")
 @click.option("-o", "--out", "out", type=_FILE, required=True, help="Network GeoPackage to write (.gpkg).")
 @handle_errors
-def command(pipes: Path, nodes: Path | None, facilities: Path | None, settlements: Path | None, dem: Path | None,
+def command(pipes: Path | None, layers: Path | None, tanks: Path | None, reservoirs: Path | None,
+            pumps: Path | None, valves: Path | None, inp_options: Path | None, layer_mapping: str | None,
+            nodes: Path | None, facilities: Path | None, settlements: Path | None, dem: Path | None,
             crs: str | None, mapping: Path | None, tolerance_m: float, fix: bool, split_crossings: bool,
             out: Path) -> None:
     """Build a network from GIS layers; write the GeoPackage, the EPANET INP beside it and validation.csv.
@@ -38,16 +52,38 @@ def command(pipes: Path, nodes: Path | None, facilities: Path | None, settlement
     ends meet without one); elevations come from --dem or the nodes' elevation.
     Every topology finding (dangling ends, near misses, crossings, disconnected
     parts, nodes without a source, implausible values) is listed in validation.csv.
+
+    WNTR's layers (--layers, or --pipes/--nodes/--tanks/--reservoirs/--pumps/--valves
+    with start_node_name/end_node_name) are joined by node name and rebuilt with the
+    options, patterns, curves and controls of --inp-options; the INP written solves
+    like the model the layers came from.
     """
     from ..build import build_network, write_built
+    from ..gis_schema import build_from_layers, looks_like_wntr
 
     if crs is not None and crs.strip().isdigit():
         crs = f"EPSG:{crs.strip()}"
+    wntr_schema = any(v is not None for v in (layers, tanks, reservoirs, pumps, valves, inp_options,
+                                              layer_mapping)) or looks_like_wntr(pipes)
+    if wntr_schema:
+        ours = {"--facilities": facilities, "--settlements": settlements, "--dem": dem, "--mapping": mapping,
+                "--fix": fix or None, "--split-crossings": split_crossings or None}
+        bad = [k for k, v in ours.items() if v is not None]
+        if bad:
+            raise click.UsageError(f"{', '.join(bad)} apply to our own layer schema, not to WNTR's layers "
+                                   "(--layers/--tanks/--reservoirs/--pumps/--valves/--inp-options); leave them out")
+    elif pipes is None:
+        raise click.UsageError("give --pipes (our layers) or --layers (a folder or GeoPackage of WNTR's layers)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        net, findings, fixes = build_network(pipes, nodes=nodes, facilities=facilities, settlements=settlements,
-                                             dem=dem, crs=crs, mapping=mapping, tolerance_m=tolerance_m, fix=fix,
-                                             split_crossings=split_crossings)
+        if wntr_schema:
+            net, findings, fixes = build_from_layers(layers, inp_options=inp_options, layer_mapping=layer_mapping,
+                                                     crs=crs, tolerance_m=tolerance_m, junctions=nodes, tanks=tanks,
+                                                     reservoirs=reservoirs, pipes=pipes, pumps=pumps, valves=valves)
+        else:
+            net, findings, fixes = build_network(pipes, nodes=nodes, facilities=facilities, settlements=settlements,
+                                                 dem=dem, crs=crs, mapping=mapping, tolerance_m=tolerance_m, fix=fix,
+                                                 split_crossings=split_crossings)
         files = write_built(net, out, findings=findings)
     for w in caught:
         if issubclass(w.category, UserWarning):
