@@ -18,7 +18,8 @@ from pathlib import Path
 
 import wntr
 
-from watersupply.convert import convert_file, equivalence
+from watersupply.conversion import convert_file
+from watersupply.convert import equivalence
 
 
 def _timed(label: str, func, *args, **kw):

@@ -17,7 +17,8 @@ import pytest
 import wntr
 
 from watersupply import NetworkDataError
-from watersupply.convert import compare_networks, convert_file, equivalence, read_inp
+from watersupply.conversion import convert_file
+from watersupply.convert import compare_networks, equivalence, read_inp
 from watersupply.equivalence import check_inp, solve_inp
 from watersupply.io import read_network
 

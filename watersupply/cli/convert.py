@@ -42,7 +42,8 @@ def command(src: Path, out: Path, crs: str | None, units: str | None, inp_option
     """
     import tempfile
 
-    from ..convert import convert_file, equivalence
+    from ..conversion import convert_file
+    from ..convert import equivalence
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
