@@ -34,7 +34,7 @@ def test_disconnected_demand_is_named_and_counted_without_water(tiny_net):
     net = _with_island(tiny_net)
     assert diagnose_topology(to_wntr(net))["disconnected_demand_nodes"] == ["J7"]
     res = run_simulation(net, duration_h=6, age=False)
-    assert any("no open path to any source" in w and "J7" in w for w in res.warnings)
+    assert any("cut off from every source" in w and "J7" in w for w in res.warnings)
     people = metrics.people_without_water(res, net, by="node")
     assert (people["J7"] == 100).all()
     assert (people.drop(columns=["J7"]) == 0).all().all()

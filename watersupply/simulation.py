@@ -435,6 +435,7 @@ SANITY_KINDS = {
     "disconnected": "node cut off from every source",
     "negative_pressure": "negative pressure at a demand node",
     "drained_tank": "reservoir (tank) at its minimum level",
+    "closed_off": "reservoir (tank) closed off by closed links",
     "pump_valve": "pump or valve cannot deliver",
     "epanet_warning": "other EPANET warning",
 }
@@ -511,7 +512,7 @@ def sanity_events(wn: wntr.network.WaterNetworkModel, result: SimulationResult, 
     for n in diag.get("disconnected_demand_nodes", []):
         add("disconnected", n, None, "no open path to any source for the whole run")
     for n in diag.get("closed_off_reservoirs", []):
-        add("drained_tank", n, None, "reservoir closed off by closed links")
+        add("closed_off", n, None, "every link of the reservoir is closed")
     order = list(SANITY_KINDS)
     out = [dict(kind=k, element=e, hours=_ranges_h(r["hours"]) or "whole run", n_hours=len(set(r["hours"])),
                 detail=r["detail"]) for (k, e), r in rows.items()]

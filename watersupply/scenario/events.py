@@ -188,8 +188,11 @@ def _apply_windows(wn: wntr.network.WaterNetworkModel, plan: dict[str, list[_Win
                 top = max(top, int(ctl.priority))
                 continue
             wn.remove_control(name)
-            wn.add_control(name, Rule(ctl.condition, list(ctl._then_actions), list(ctl._else_actions) or None,
-                                      priority=LEVEL_RULE_PRIORITY, name=name))
+            rule_name = "_".join(str(name).split())  # EPANET rule labels cannot hold spaces (INP controls: 'control 1')
+            while rule_name != name and rule_name in wn.control_name_list:
+                rule_name += "_"
+            wn.add_control(rule_name, Rule(ctl.condition, list(ctl._then_actions), list(ctl._else_actions) or None,
+                                           priority=LEVEL_RULE_PRIORITY, name=rule_name))
         prio = max(EVENT_RULE_PRIORITY, top + 1)
         for k, w in enumerate(windows):
             if w.start_s <= 0:
