@@ -318,7 +318,7 @@ def test_wntr_gis_layers_name_what_is_missing(tmp_path: Path) -> None:
     folder = tmp_path / "gis"
     folder.mkdir()
     wntr.network.to_gis(wntr.network.WaterNetworkModel(str(src)), crs="EPSG:4545").write_geojson(str(folder / "n"))
-    with pytest.raises(NetworkDataError, match=r"layer 'junctions', feature '\w+', column 'demand_pattern': "
-                                               r"pattern '\w+' is not defined.*--inp-options"):
+    with pytest.raises(NetworkDataError, match=r"referenced but missing.*pattern '\w+' \(referenced by layer "
+                                               r"junctions.*column 'demand_pattern'.*--inp-options"):
         convert_file(folder, tmp_path / "x.inp")
     assert not (tmp_path / "x.inp").exists()

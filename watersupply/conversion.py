@@ -3,7 +3,7 @@
 :func:`convert_file` picks the reader and writer from the file extensions (and, for
 a folder or GeoPackage of ``junctions``/``pipes`` layers, WNTR's ``to_gis`` schema).
 It sits above :mod:`watersupply.convert` (INP <-> project network) and
-:mod:`watersupply.wntr_gis` (WNTR's layers), which both stay free of it.
+:mod:`watersupply.gis_schema` (WNTR's layers, also read by ``watersupply build``), which both stay free of it.
 """
 
 from __future__ import annotations
@@ -16,9 +16,28 @@ import geopandas as gpd
 
 from ._errors import NetworkDataError
 from .convert import _crs, read_inp
-from .wntr_gis import is_wntr_gis, read_wntr_gis, write_wntr_gis
+from .gis_schema import build_from_layers, write_layers
 
-__all__ = ["convert_file"]
+__all__ = ["convert_file", "is_wntr_gis"]
+
+_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp")
+
+
+def is_wntr_gis(path: str | os.PathLike) -> bool:
+    """True for a folder of WNTR layer files or a GeoPackage with WNTR's layer names (and no ``nodes``)."""
+    import pyogrio
+
+    p = Path(path)
+    if p.is_dir():
+        return any(f.suffix.lower() in _SUFFIXES and f.stem.lower().endswith(("junctions", "pipes"))
+                   for f in p.iterdir())
+    if p.suffix.lower() == ".gpkg" and p.is_file():
+        try:
+            names = {str(n) for n, _ in pyogrio.list_layers(p)}
+        except Exception:  # unreadable: the reader reports it
+            return False
+        return "nodes" not in names and bool(names & {"junctions", "pipes"})
+    return False
 
 
 def convert_file(src: str | os.PathLike, out: str | os.PathLike, *, crs: Any = None,
@@ -82,7 +101,7 @@ def convert_file(src: str | os.PathLike, out: str | os.PathLike, *, crs: Any = N
             raise NetworkDataError("--units applies to writing an INP file, not a GeoPackage")
         net = read_inp(s, crs=crs)
     elif ks == "wntr":
-        net = read_wntr_gis(s, inp_options=inp_options, crs=crs)
+        net, _findings, _fixes = build_from_layers(s, inp_options=inp_options, crs=crs)
     else:
         net = read_network(s)
         if crs is not None:
@@ -102,5 +121,5 @@ def convert_file(src: str | os.PathLike, out: str | os.PathLike, *, crs: Any = N
     except NetworkDataError as exc:
         raise NetworkDataError(f"{s}: {exc}") from None
     if schema == "wntr":
-        return write_wntr_gis(wn, o, crs=net["nodes"].crs)
+        return write_layers(wn, o, crs=net["nodes"].crs)
     return write_inp(wn, o, units=units)

@@ -33,7 +33,6 @@ NOT_ASSESSED = "not assessed"
 
 _RANK = {"fail": 0, "warn": 1, "pass": 2}
 
-_DIRECTIONAL_VALVES = ("PRV", "PSV", "FCV")
 
 
 def _s(v: Any) -> str | None:

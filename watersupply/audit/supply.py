@@ -18,7 +18,8 @@ from .._errors import ConfigError, HydraulicError, NetworkDataError
 from .. import topology
 from ..schema import Network
 from ..simulation import SimulationResult, quality_window
-from ._common import _DIRECTIONAL_VALVES, _s, _members, _weights, _sim_options_of
+from ..topology import DIRECTIONAL_VALVES as _DIRECTIONAL_VALVES
+from ._common import _s, _members, _weights, _sim_options_of
 
 __all__ = ["supply_graph", "network_sources", "supply_chains", "trace_shares"]
 
