@@ -18,13 +18,15 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "G", "SECONDS_PER_HOUR", "SECONDS_PER_DAY", "M3D_TO_M3S", "LS_TO_M3S", "MGL_TO_KGM3", "MM_TO_M",
+    "G", "RHO_WATER", "SECONDS_PER_HOUR", "SECONDS_PER_DAY", "M3D_TO_M3S", "LS_TO_M3S", "MGL_TO_KGM3", "MM_TO_M",
     "HW_K", "HW_FLOW_EXPONENT", "HW_DIAMETER_EXPONENT", "hazen_williams_headloss", "minor_headloss",
     "expected_demand",
 ]
 
 #: Standard gravity, m/s².
 G = 9.81
+#: Density of water, kg/m³.
+RHO_WATER = 1000.0
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86_400.0
 #: m³/d → m³/s.
