@@ -104,11 +104,17 @@ class DesignResult:
     def summary(self) -> pd.DataFrame:
         """One-row table: total cost, evaluations, time, minimum pressure, feasibility, options."""
         v = self.verification
-        row = {"total_cost": round(self.cost, 2), "currency": self.currency, "pipes_laid": len(self.works),
-               "length_laid_m": round(float(self.works["length_m"].sum()) if len(self.works) else 0.0, 1),
+        w = self.works
+        is_pipe = w["pipe"].astype(str) != "" if len(w) else pd.Series(dtype=bool)
+        row = {"total_cost": round(self.cost, 2), "currency": self.currency, "pipes_laid": int(is_pipe.sum()),
+               "length_laid_m": round(float(w.loc[is_pipe, "length_m"].sum()) if len(w) else 0.0, 1),
                "evaluations": self.evaluations, "time_s": round(self.time_s, 1),
                "min_pressure_m": round(v["min_pressure_m"], 3), "worst_node": v["worst_node"],
                "worst_margin_m": round(v["worst_margin_m"], 3), "max_velocity_ms": round(v["max_velocity_ms"], 3),
+               **({"pipe_cost": round(float(w.loc[is_pipe, "cost"].sum()), 2),
+                   "pump_works": int(w["action"].astype(str).str.startswith("pump").sum()),
+                   "storage_works": int((w["action"] == "storage").sum()),
+                   "pump_storage_cost": round(float(w.loc[~is_pipe, "cost"].sum()), 2)} if self.space.extras else {}),
                "feasible": bool(v["feasible"]), "verified_by": "WNTR EpanetSimulator (EPANET 2.2), full run",
                **{k: v for k, v in self.settings.items() if not isinstance(v, (list, dict))}}
         return pd.DataFrame([row])
@@ -439,8 +445,10 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
     try:
         # the largest design proves infeasibility only through pressure: a velocity limit or a tank's cycle
         # may fail there (e.g. huge pipes between two tanks) and still be met by smaller designs
+        # with pumps among the variables the largest design proves nothing (a bigger pump can starve its suction
+        # side): the search runs and an infeasible answer is reported as such after it
         top = ev.evaluate(space.upper)
-        if top.deficit_m.sum() > 1e-9 and not ev.evaluate(np.zeros(space.n_var, dtype=int)).feasible:
+        if not extras and top.deficit_m.sum() > 1e-9 and not ev.evaluate(np.zeros(space.n_var, dtype=int)).feasible:
             b = ev.binding(space.upper)
             names = ", ".join(f"{n} ({_pressure_text(r.min_pressure_m)} < {r.required_m:.1f} m)"
                               for n, r in b.head(8).iterrows())
@@ -510,6 +518,16 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
         result.notes.append(f"the search stopped at its time limit ({time_limit_s:g} s): the design is the best "
                             "found by then, not a converged answer")
     result.settings["stopped_at_time_limit"] = bool(stopped)
+    searched = ev.cache.get(tuple(int(v) for v in x))
+    if not result.feasible and extras and searched is not None and not searched.feasible:
+        b = ver["binding"]
+        names = ", ".join(f"{n} ({_pressure_text(r.min_pressure_m)} < {r.required_m:.1f} m)"
+                          for n, r in b.head(8).iterrows())
+        raise InfeasibleDesignError(
+            f"infeasible: no design found among {len(space.pipes)} candidate pipes, {len(extras)} pump/storage "
+            f"candidate(s) ({evaluations} EPANET evaluations) leaves every node at its target; the best one "
+            f"(cost {space.cost(x):,.0f}) leaves {len(b)} node(s) below it — binding: {names}"
+            f"{' …' if len(b) > 8 else ''}. Add candidates, a larger budget, or other works (a new source)", b)
     if not result.feasible:
         result.notes.append("the full EPANET run of the design misses the target at "
                             f"{len(ver['binding'])} node(s) (worst {ver['worst_node']}, "
