@@ -297,8 +297,8 @@ def booster_model() -> wntr.network.WaterNetworkModel:
     """A well (head 0 m) → duty pump (10 L/s at 40 m) + identical standby → 1.5 km main → a town taking 18 L/s."""
     wn = wntr.network.WaterNetworkModel()
     wn.add_reservoir("W", base_head=0.0, coordinates=(0, 0))
-    wn.add_junction("S", elevation=0.0, coordinates=(10, 0))
-    wn.add_junction("D", elevation=0.0, coordinates=(20, 0))
+    wn.add_junction("S", elevation=-40.0, coordinates=(10, 0))  # pump pit below the well's level
+    wn.add_junction("D", elevation=-40.0, coordinates=(20, 0))
     wn.add_junction("T", base_demand=18.0 * LS_TO_M3S, elevation=0.0, coordinates=(1500, 0))
     wn.add_pipe("IN", "W", "S", length=10.0, diameter=0.3, roughness=130.0)
     for pid, status in (("P1", "OPEN"), ("P2", "CLOSED")):

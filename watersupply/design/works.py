@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import wntr
-from wntr.network.controls import Control, ControlAction, ValueCondition
+from wntr.network.controls import Control, ControlAction
 from wntr.network.base import LinkStatus
 
 from .._errors import ConfigError, NetworkDataError, closest
