@@ -196,6 +196,10 @@ def _design(wn, table, required, sel, action, vmax, t, tank_drop, seed, pop_size
                           pumps=pumps, storage=storage, pump_efficiency=eff)
 
 
+def _ids(spec: str | list[str] | None) -> str:
+    return spec if isinstance(spec, str) else (", ".join(spec) if spec else "none")
+
+
 def _efficiency(net: Network) -> dict[str, float]:
     pumps = net.get("pumps")
     if pumps is None or "efficiency" not in pumps:
@@ -279,12 +283,17 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
     if storage == "auto":
         storage = dry_tanks(wn, res)
     log.info("design %s: pump candidates %s, storage candidates %s", sc.name, pumps, storage)
+    offered = bool(pumps) or bool(storage)
     try:
         result = _design(wn, table, required, sel, action, vmax, t, tank_drop, seed, pop_size, generations, kicks,
                          restarts, workers, time_limit_s, pareto, engine, progress, pumps=pumps or None,
                          storage=storage or None, eff=_efficiency(net))
     except InfeasibleDesignError as exc:
-        raise InfeasibleDesignError(f"{sc.name}: {exc}{_capacity_hint(wn, res)}", exc.binding) from None
+        hint = _capacity_hint(wn, res)
+        if offered:
+            hint = hint.replace("(pumping or storage capacity, which pipe works cannot add)",
+                                f"(offered as works: pumps {_ids(pumps)}, storage at {_ids(storage)})")
+        raise InfeasibleDesignError(f"{sc.name}: {exc}{hint}", exc.binding) from None
     result.settings.update({"scenario": sc.name, "pipes_option": pipes if isinstance(pipes, str) else "list",
                             "relaxed_nodes": len(relaxed)})
     if len(relaxed):
