@@ -524,8 +524,9 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
         names = ", ".join(f"{n} ({_pressure_text(r.min_pressure_m)} < {r.required_m:.1f} m)"
                           for n, r in b.head(8).iterrows())
         raise InfeasibleDesignError(
-            f"infeasible: no design found among {len(space.pipes)} candidate pipes, {len(extras)} pump/storage "
-            f"candidate(s) ({evaluations} EPANET evaluations) leaves every node at its target; the best one "
+            f"infeasible: the search ({evaluations} EPANET evaluations) found no design of {len(space.pipes)} "
+            f"candidate pipes and {len(extras)} pump/storage candidate(s) that keeps every node at its target; "
+            "the best one "
             f"(cost {space.cost(x):,.0f}) leaves {len(b)} node(s) below it — binding: {names}"
             f"{' …' if len(b) > 8 else ''}. Add candidates, a larger budget, or other works (a new source)", b)
     if not result.feasible:
