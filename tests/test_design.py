@@ -359,3 +359,13 @@ def test_bad_pump_and_storage_candidates():
         design_network(booster_model(), table(), min_pressure=10.0, nodes=["T"], pipes=["MAIN"], pumps="P9")
     with pytest.raises(NetworkDataError, match=r"tank 'R1'"):
         design_network(booster_model(), table(), min_pressure=10.0, nodes=["T"], pipes=["MAIN"], storage="R1")
+
+
+def test_infeasible_with_pumps_is_reported_after_the_search():
+    wn = booster_model()
+    wn.get_node("T").demand_timeseries_list[0].base_value = 200.0 * LS_TO_M3S  # > 8 × the duty: beyond any pump
+    t = check_candidates(pd.DataFrame({"diameter_mm": [150, 200, 250], "unit_cost": [300, 420, 580]}))
+    with pytest.raises(InfeasibleDesignError, match=r"found no design .* binding: T") as info:
+        design_network(wn, t, min_pressure=30.0, nodes=["T"], pipes=["MAIN"], action="replace", pumps="all",
+                       pop_size=8, generations=3)
+    assert list(info.value.binding.index) == ["T"]
