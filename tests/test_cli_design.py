@@ -7,7 +7,7 @@ import pytest
 import wntr
 from click.testing import CliRunner
 
-from test_design import MIN_P, SIZES_MM, UNIT_COST, enumerate_tree, tree_model
+from test_design import MIN_P, SIZES_MM, UNIT_COST, booster_model, enumerate_tree, tree_model
 from watersupply.cli.main import cli
 
 
@@ -110,3 +110,27 @@ def test_design_on_a_network_geopackage(tmp_path):
     summary = pd.read_csv(out / "design_summary.csv")
     assert bool(summary.loc[0, "feasible"]) and summary.loc[0, "currency"] == "yuan"
     assert len(works) == summary.loc[0, "pipes_laid"] and works.crs is not None
+
+
+def test_design_inp_is_pipes_only_unless_pumps_are_named(tmp_path):
+    inp = tmp_path / "booster.inp"
+    wntr.network.write_inpfile(booster_model(), str(inp), units="LPS")
+    costs = tmp_path / "costs.csv"
+    pd.DataFrame({"diameter_mm": [150, 200, 250], "unit_cost_yuan_per_m": [300, 420, 580]}).to_csv(costs, index=False)
+    args = ["design", "--inp", str(inp), "--candidates", str(costs), "--min-pressure", "30", "--pipes", "MAIN",
+            "--action", "replace", "--pop-size", "10", "--generations", "5", "--restarts", "1"]
+    res = CliRunner().invoke(cli, args + ["-o", str(tmp_path / "a")])
+    assert res.exit_code == 2 and "infeasible" in res.output and "binding: T" in res.output
+    res = CliRunner().invoke(cli, args + ["--pumps", "auto"])
+    assert res.exit_code == 2 and "needs a scenario" in res.output
+    out = tmp_path / "b"
+    res = CliRunner().invoke(cli, args + ["--pumps", "all", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    works = pd.read_csv(out / "works.csv")
+    pump = works[works["action"].str.startswith("pump")]
+    assert list(pump["element"]) == ["P1"] and pump["cost_yuan"].iloc[0] > 0 and "new_size" in works
+    summary = pd.read_csv(out / "design_summary.csv")
+    assert summary.loc[0, "total_cost"] == pytest.approx(works["cost_yuan"].sum()) and summary.loc[0, "pump_works"] == 1
+    wn = wntr.network.WaterNetworkModel(str(out / "designed.inp"))  # re-simulated independently
+    sim = wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=str(tmp_path / "chk"))
+    assert sim.node["pressure"]["T"].min() >= 30.0 - 1e-6

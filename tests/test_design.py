@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import numpy as np
@@ -288,3 +289,83 @@ def test_scenario_beyond_pipe_works_names_binding_nodes_and_capacity():
         design_scenario(sc, net=net, candidates=pipe_costs("pe"), pipes="all", pop_size=8, generations=2,
                         rerun=False)
     assert "B" in info.value.binding.index
+
+
+# ----------------------------------------------------------------------------- a pump station that is too small
+
+def booster_model() -> wntr.network.WaterNetworkModel:
+    """A well (head 0 m) → duty pump (10 L/s at 40 m) + identical standby → 1.5 km main → a town taking 18 L/s."""
+    wn = wntr.network.WaterNetworkModel()
+    wn.add_reservoir("W", base_head=0.0, coordinates=(0, 0))
+    wn.add_junction("S", elevation=-40.0, coordinates=(10, 0))  # pump pit below the well's level
+    wn.add_junction("D", elevation=-40.0, coordinates=(20, 0))
+    wn.add_junction("T", base_demand=18.0 * LS_TO_M3S, elevation=0.0, coordinates=(1500, 0))
+    wn.add_pipe("IN", "W", "S", length=10.0, diameter=0.3, roughness=130.0)
+    for pid, status in (("P1", "OPEN"), ("P2", "CLOSED")):
+        wn.add_curve(f"C_{pid}", "HEAD", [(10.0 * LS_TO_M3S, 40.0)])
+        wn.add_pump(pid, "S", "D", "HEAD", f"C_{pid}", initial_status=status)
+    wn.add_pipe("MAIN", "D", "T", length=1500.0, diameter=0.15, roughness=130.0)
+    return wn
+
+
+def test_pump_upgrade_is_the_only_fix_and_matches_enumeration():
+    wn = booster_model()
+    t = check_candidates(pd.DataFrame({"diameter_mm": [150, 200, 250], "unit_cost_yuan_per_m": [300, 420, 580]}))
+    with pytest.raises(InfeasibleDesignError, match=r"binding: T"):  # pipe works alone cannot do it
+        design_network(wn, t, min_pressure=30.0, nodes=["T"], pipes=["MAIN"], action="replace", pop_size=8,
+                       generations=3)
+    res = design_network(wn, t, min_pressure=30.0, nodes=["T"], pipes=["MAIN"], action="replace", pumps="all",
+                         pop_size=12, generations=8, seed=3)
+    # every combination (pipe option × pump option), solved in EPANET
+    ev = Evaluator(wn, res.space, res.required)
+    try:
+        grid = [(ev.evaluate(np.array(x)), x) for x in itertools.product(*[range(u + 1) for u in res.space.upper])]
+    finally:
+        ev.close()
+    feasible = sorted((e.cost, x) for e, x in grid if e.feasible)
+    assert feasible and all(x[1] > 0 for _c, x in feasible)  # no feasible design keeps the pump
+    assert res.feasible and res.cost == pytest.approx(feasible[0][0])
+    pump_rows = res.works[res.works["action"].str.startswith("pump")]
+    assert list(pump_rows["element"]) == ["P1"] and pump_rows["cost"].iloc[0] > 0
+    assert res.works["cost"].sum() == pytest.approx(res.cost)
+    # the designed model, re-run in full with WNTR, meets the target with the works as built
+    out = verify_design(res.wn, res.required)[0]
+    assert out["feasible"] and out["min_pressure_m"] >= 30.0 - 1e-6
+
+
+def test_standby_as_second_duty_runs_the_real_standby():
+    from watersupply.design.works import apply_extras, pump_extras
+
+    wn = booster_model()
+    e = pump_extras(wn, "P1")
+    assert e[0].standby == "P2" and e[0].modes[:2] == ["keep", "standby"]
+    built = copy.deepcopy(wn)
+    apply_extras(built, e, np.array([1]))
+    assert str(built.get_link("P2").initial_status).upper().endswith("OPEN")
+    t = check_candidates(pd.DataFrame({"diameter_mm": [150, 200], "unit_cost": [1, 2]}))
+    space = design_space(wn, t, pipes=["MAIN"], action="replace", extras=e)
+    req = pd.Series({"T": 0.0})
+    ev = Evaluator(wn, space, req)
+    try:
+        p_search = float(ev.evaluate(np.array([0, 1])).min_pressure_m[0])
+    finally:
+        ev.close()
+    _v, r = verify_design(built, req)
+    assert float(r.node["pressure"]["T"].min()) == pytest.approx(p_search, abs=0.05)  # 2 pumps ≡ the point ×2
+
+
+def test_bad_pump_and_storage_candidates():
+    with pytest.raises(NetworkDataError, match=r"duty pump 'P9'"):
+        design_network(booster_model(), table(), min_pressure=10.0, nodes=["T"], pipes=["MAIN"], pumps="P9")
+    with pytest.raises(NetworkDataError, match=r"tank 'R1'"):
+        design_network(booster_model(), table(), min_pressure=10.0, nodes=["T"], pipes=["MAIN"], storage="R1")
+
+
+def test_infeasible_with_pumps_is_reported_after_the_search():
+    wn = booster_model()
+    wn.get_node("T").demand_timeseries_list[0].base_value = 200.0 * LS_TO_M3S  # > 8 × the duty: beyond any pump
+    t = check_candidates(pd.DataFrame({"diameter_mm": [150, 200, 250], "unit_cost": [300, 420, 580]}))
+    with pytest.raises(InfeasibleDesignError, match=r"found no design .* binding: T") as info:
+        design_network(wn, t, min_pressure=30.0, nodes=["T"], pipes=["MAIN"], action="replace", pumps="all",
+                       pop_size=8, generations=3)
+    assert list(info.value.binding.index) == ["T"]

@@ -32,7 +32,7 @@ from wntr.epanet.util import EN
 from ._errors import ConfigError, HydraulicError, NetworkDataError
 
 __all__ = [
-    "quiet_stdout", "ENGINES", "EN", "EN_DEMANDDEFICIT", "EN_UNCONDITIONAL", "WARNINGS",
+    "quiet_stdout", "ENGINES", "EN", "EN_DEMANDDEFICIT", "EN_UNCONDITIONAL", "EN_PUMP_HCURVE", "WARNINGS",
     "engine_library", "library", "en_message", "Project",
 ]
 
@@ -43,6 +43,8 @@ ENGINES = ("epanet2.2", "epanet2.3")
 #: EN_ActionCodeType), checked against owa-epanet in the tests.
 EN_DEMANDDEFICIT = 27
 EN_UNCONDITIONAL = 0
+#: Link property: index of a pump's head curve (epanet2_enums.h EN_PUMP_HCURVE).
+EN_PUMP_HCURVE = 19
 
 #: EPANET warning codes (returned by the hydraulic calls; the run goes on).
 WARNINGS = {
@@ -138,6 +140,8 @@ def library(path: str) -> ctypes.CDLL:
         "EN_getnumdemands": [vp, ci, pi], "EN_getbasedemand": [vp, ci, ci, pd_],
         "EN_setbasedemand": [vp, ci, ci, cd], "EN_getoption": [vp, ci, pd_], "EN_setoption": [vp, ci, cd],
         "EN_getnodeid": [vp, ci, ctypes.c_char_p], "EN_getlinkid": [vp, ci, ctypes.c_char_p],
+        "EN_getcurvelen": [vp, ci, pi], "EN_getcurvevalue": [vp, ci, ci, pd_, pd_],
+        "EN_setcurvevalue": [vp, ci, ci, cd, cd],
     }
     for name, args in sig.items():
         fn = getattr(lib, name)
@@ -291,6 +295,21 @@ class Project:
 
     def set_option(self, option: int, value: float) -> None:
         self._check(self.lib.EN_setoption(self.ph, int(option), float(value)), f"set option {int(option)}")
+
+    def curve_points(self, index: int) -> list[tuple[float, float]]:
+        """The (x, y) points of curve `index` (1-based), in the model's units."""
+        self._check(self.lib.EN_getcurvelen(self.ph, int(index), ctypes.byref(self._i)), f"read curve {index}")
+        x, y, pts = ctypes.c_double(), ctypes.c_double(), []
+        for j in range(1, self._i.value + 1):
+            self._check(self.lib.EN_getcurvevalue(self.ph, int(index), j, ctypes.byref(x), ctypes.byref(y)),
+                        f"read point {j} of curve {index}")
+            pts.append((x.value, y.value))
+        return pts
+
+    def set_curve_point(self, index: int, point: int, x: float, y: float) -> None:
+        """Set point `point` (1-based) of curve `index` (1-based)."""
+        self._check(self.lib.EN_setcurvevalue(self.ph, int(index), int(point), float(x), float(y)),
+                    f"set point {point} of curve {index} to ({x:g}, {y:g})")
 
     def get_option(self, option: int) -> float:
         self._check(self.lib.EN_getoption(self.ph, int(option), ctypes.byref(self._v)), f"read option {int(option)}")

@@ -18,13 +18,15 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "G", "SECONDS_PER_HOUR", "SECONDS_PER_DAY", "M3D_TO_M3S", "LS_TO_M3S", "MGL_TO_KGM3", "MM_TO_M",
+    "G", "RHO_WATER", "SECONDS_PER_HOUR", "SECONDS_PER_DAY", "M3D_TO_M3S", "LS_TO_M3S", "MGL_TO_KGM3", "MM_TO_M",
     "HW_K", "HW_FLOW_EXPONENT", "HW_DIAMETER_EXPONENT", "hazen_williams_headloss", "minor_headloss",
-    "expected_demand",
+    "expected_demand", "pump_power_kw",
 ]
 
 #: Standard gravity, m/s².
 G = 9.81
+#: Density of water, kg/m³.
+RHO_WATER = 1000.0
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86_400.0
 #: m³/d → m³/s.
@@ -49,6 +51,16 @@ def hazen_williams_headloss(flow_m3s: float | np.ndarray, *, length_m: float | n
     return (np.sign(q) * HW_K * np.asarray(length_m) * np.abs(q) ** HW_FLOW_EXPONENT
             / (np.asarray(roughness_c, dtype=float) ** HW_FLOW_EXPONENT
                * np.asarray(diameter_m, dtype=float) ** HW_DIAMETER_EXPONENT))
+
+
+def pump_power_kw(flow_m3s, head_m, efficiency):
+    """Shaft power (kW) a pump draws to lift `flow_m3s` by `head_m` at `efficiency` (0–1): ρ g Q H / η.
+
+    >>> round(float(pump_power_kw(0.05, 40.0, 0.75)), 2)
+    26.16
+    """
+    return RHO_WATER * G * np.asarray(flow_m3s, dtype=float) * np.asarray(head_m, dtype=float) \
+        / np.asarray(efficiency, dtype=float) / 1000.0
 
 
 def minor_headloss(flow_m3s: float | np.ndarray, *, k: float | np.ndarray,

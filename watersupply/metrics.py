@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .hydraulics import G, SECONDS_PER_DAY, SECONDS_PER_HOUR
+from .hydraulics import SECONDS_PER_DAY, SECONDS_PER_HOUR, pump_power_kw
 from .schema import Network
 from .simulation import SimulationResult, age_not_settled, chlorine_status, quality_window
 from .standards import service_head_m, thresholds
@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 #: Density of water (kg/m³), for pump power ρ g Q H.
-RHO = 1000.0
 
 
 def demand_nodes(net: Network) -> pd.Index:
@@ -138,7 +137,7 @@ def pump_energy(result: SimulationResult, net: Network, t: Mapping[str, float] |
         qv = q.to_numpy()[:-1]
         hv = gain.to_numpy()[:-1]
         vol = float(qv.sum() * step * SECONDS_PER_HOUR)
-        kwh = float((RHO * G * qv * hv / eff).sum() * step / 1000.0)  # W·h → kWh
+        kwh = float(pump_power_kw(qv, hv, eff).sum() * step)  # kW·h
         rows[pid] = dict(station_id=str(getattr(row, "station_id", "")), volume_m3=vol, energy_kwh=kwh,
                          hours_running=float((qv > 1e-6).sum() * step),
                          kwh_per_m3=kwh / vol if vol > 0 else np.nan)

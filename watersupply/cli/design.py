@@ -28,6 +28,14 @@ def _table(spec: str | None):
     return table
 
 
+def _extra(spec: str | None, default: str | None) -> str | None:
+    if spec is None:
+        return default
+    if spec == "auto" and default is None:
+        raise UserError("--pumps/--storage auto needs a scenario; give 'all', 'none' or ids")
+    return None if spec == "none" else spec
+
+
 def _progress(quiet: bool):
     last = [0.0]
 
@@ -58,6 +66,13 @@ def _progress(quiet: bool):
 @click.option("--action", type=click.Choice(ACTION_CHOICES), default=None,
               help="size: every candidate sized and paid for (new network); replace: keep or replace with a larger "
                    "size; parallel: lay a duplicate. Default: replace for a scenario, size otherwise.")
+@click.option("--pumps", default=None, metavar="auto|all|none|ID,ID…",
+              help="Duty pumps whose upgrade the design may choose (run the standby as a 2nd duty pump, or replace "
+                   "with a larger catalogue size). Default: auto for a scenario (pumps running ≥ 95 %% of the time), "
+                   "none otherwise.")
+@click.option("--storage", default=None, metavar="auto|all|none|ID,ID…",
+              help="Reservoirs (tanks) where the design may add storage. Default: auto for a scenario (tanks "
+                   "reaching their minimum level), none otherwise.")
 @click.option("--max-velocity", type=float, default=None, metavar="M/S",
               help="Velocity limit in the pipes laid (scenario default: the standard's 2.5 m/s; else none).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed, same answer).")
@@ -80,6 +95,7 @@ def _progress(quiet: bool):
 @handle_errors
 def command(scenario: str | None, network: Path | None, inp: Path | None, crs: str | None, candidates: str | None,
             min_pressure: float | None, pipes: str | None, n_auto: int, action: str | None,
+            pumps: str | None, storage: str | None,
             max_velocity: float | None, seed: int, pop_size: int | None, generations: int | None, kicks: int,
             restarts: int | None, workers: int | None,
             time_limit: float | None, pareto: bool, engine: str, out: Path | None) -> None:
@@ -128,7 +144,8 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
                              pop_size=pop_size or 40, generations=generations or 40, kicks=kicks,
                              restarts=restarts or 1, workers=workers or min(restarts or 1, 2),
                              time_limit_s=time_limit if time_limit is not None else 1200.0,
-                             pareto=pareto, engine=engine, progress=report)
+                             pareto=pareto, engine=engine, progress=report, pumps=_extra(pumps, "auto"),
+                             storage=_extra(storage, "auto"))
         result, name = sd.design, sd.network_name
         out_dir = out if out is not None else default_out(name) / "design"
         files = write_design(result, out_dir, net=sd.designed_net, title=f"{sc.title_zh} {sc.title_en}", scenario=sd)
@@ -147,7 +164,8 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
                                 pop_size=pop_size or 200, generations=generations or 250, kicks=kicks,
                                 restarts=restarts or 2, workers=workers or min(restarts or 2, 2),
                                 time_limit_s=time_limit,
-                                pareto=pareto, engine=engine, progress=report)
+                                pareto=pareto, engine=engine, progress=report, pumps=_extra(pumps, None),
+                                storage=_extra(storage, None))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             designed = network_from_wntr(result.wn, crs=crs, name=f"{name}_designed", source=str(inp or network))
@@ -155,7 +173,10 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
         files = write_design(result, out_dir, net=designed, title=name, inp_units=units)
         sd = None
     v = result.verification
-    click.echo(f"Total cost {result.cost:,.0f} {result.currency}: {len(result.works)} pipes, "
+    n_pipes = int((result.works["pipe"].astype(str) != "").sum()) if len(result.works) else 0
+    n_other = len(result.works) - n_pipes
+    click.echo(f"Total cost {result.cost:,.0f} {result.currency}: {n_pipes} pipes"
+               f"{f', {n_other} pump/storage works' if n_other else ''}, "
                f"{result.evaluations:,} EPANET evaluations, {result.time_s:,.0f} s")
     click.echo(f"Full EPANET check: {'feasible' if result.feasible else 'NOT feasible'}, minimum pressure "
                f"{v['min_pressure_m']:.2f} m, smallest margin over the required head {v['worst_margin_m']:+.2f} m "

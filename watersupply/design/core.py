@@ -31,6 +31,7 @@ from ..engine import quiet_stdout
 from ..hydraulics import MM_TO_M
 from .optimize import pareto_front, perturb, polish, run_ga
 from .problem import PRESSURE_FLOOR_M, DesignSpace, Evaluator, design_space, dup_name
+from .works import Extra, apply_extras, extras_rows, pump_extras, storage_extras
 
 __all__ = ["DesignResult", "InfeasibleDesignError", "design_network", "apply_design", "works_table",
            "verify_design", "auto_candidates", "todini"]
@@ -103,11 +104,17 @@ class DesignResult:
     def summary(self) -> pd.DataFrame:
         """One-row table: total cost, evaluations, time, minimum pressure, feasibility, options."""
         v = self.verification
-        row = {"total_cost": round(self.cost, 2), "currency": self.currency, "pipes_laid": len(self.works),
-               "length_laid_m": round(float(self.works["length_m"].sum()) if len(self.works) else 0.0, 1),
+        w = self.works
+        is_pipe = w["pipe"].astype(str) != "" if len(w) else pd.Series(dtype=bool)
+        row = {"total_cost": round(self.cost, 2), "currency": self.currency, "pipes_laid": int(is_pipe.sum()),
+               "length_laid_m": round(float(w.loc[is_pipe, "length_m"].sum()) if len(w) else 0.0, 1),
                "evaluations": self.evaluations, "time_s": round(self.time_s, 1),
                "min_pressure_m": round(v["min_pressure_m"], 3), "worst_node": v["worst_node"],
                "worst_margin_m": round(v["worst_margin_m"], 3), "max_velocity_ms": round(v["max_velocity_ms"], 3),
+               **({"pipe_cost": round(float(w.loc[is_pipe, "cost"].sum()), 2),
+                   "pump_works": int(w["action"].astype(str).str.startswith("pump").sum()),
+                   "storage_works": int((w["action"] == "storage").sum()),
+                   "pump_storage_cost": round(float(w.loc[~is_pipe, "cost"].sum()), 2)} if self.space.extras else {}),
                "feasible": bool(v["feasible"]), "verified_by": "WNTR EpanetSimulator (EPANET 2.2), full run",
                **{k: v for k, v in self.settings.items() if not isinstance(v, (list, dict))}}
         return pd.DataFrame([row])
@@ -115,7 +122,7 @@ class DesignResult:
 
 def apply_design(wn: wntr.network.WaterNetworkModel, space: DesignSpace, x: np.ndarray
                  ) -> wntr.network.WaterNetworkModel:
-    """A copy of `wn` with design `x` built: pipes resized, replaced or duplicated (open)."""
+    """A copy of `wn` with design `x` built: pipes resized, replaced or duplicated (open); pumps and storage."""
     out = copy.deepcopy(wn)
     d = space.diameters_mm(x)
     c = space.roughness(x)
@@ -129,15 +136,20 @@ def apply_design(wn: wntr.network.WaterNetworkModel, space: DesignSpace, x: np.n
         else:
             link.diameter = float(d[k]) * MM_TO_M
             link.roughness = float(c[k])
+    if space.extras:
+        apply_extras(out, space.extras, space.xe(x))
     return out
 
 
 def works_table(space: DesignSpace, x: np.ndarray) -> pd.DataFrame:
-    """One row per pipe laid: element, action, old and new size, length, unit cost, cost.
+    """One row per pipe laid (then per pump upgraded and reservoir enlarged): element, action, old and new size,
+    length, unit cost, cost.
 
     Columns: ``element`` (the pipe, or its duplicate's id), ``pipe``, ``action``,
     ``old_diameter_mm``, ``new_diameter_mm``, ``nominal``, ``material``,
-    ``roughness_c``, ``length_m``, ``unit_cost``, ``cost``.
+    ``roughness_c``, ``length_m``, ``unit_cost``, ``cost``; with pump or storage
+    variables also ``old_size`` and ``new_size`` (pump duty and head, storage volume),
+    their rows having ``action`` ``pump standby``, ``pump replace`` or ``storage``.
     """
     rows = space.rows(x)
     costs = space.pipe_costs(x)
@@ -156,6 +168,12 @@ def works_table(space: DesignSpace, x: np.ndarray) -> pd.DataFrame:
                     "cost": float(costs[k])})
     cols = ["element", "pipe", "action", "old_diameter_mm", "new_diameter_mm", "nominal", "material",
             "roughness_c", "length_m", "unit_cost", "cost"]
+    if space.extras:
+        for r in out:
+            r["old_size"] = f"{r['old_diameter_mm']:g} mm"
+            r["new_size"] = f"{r['nominal']} ({r['new_diameter_mm']:g} mm)"
+        out += extras_rows(space.extras, space.xe(x))
+        cols += ["old_size", "new_size"]
     return pd.DataFrame(out, columns=cols)
 
 
@@ -298,7 +316,8 @@ def _worker_run(payload: dict[str, Any]) -> tuple[np.ndarray, int]:
     """A restart in a worker process: its own EPANET project, the same problem, another seed."""
     wn = wntr.network.WaterNetworkModel(payload["inp"])
     a = payload["args"]
-    space = design_space(wn, payload["table"], pipes=payload["pipes"], action=payload["action"])
+    space = design_space(wn, payload["table"], pipes=payload["pipes"], action=payload["action"],
+                         extras=payload["extras"])
     ev = Evaluator(wn, space, payload["required"], max_velocity_ms=a["max_velocity_ms"],
                    tank_tolerance=a["tank_tolerance"], tank_baseline_drop_m=a["tank_baseline_drop_m"],
                    engine=a["engine"])
@@ -323,7 +342,7 @@ def _parallel_runs(wn: wntr.network.WaterNetworkModel, space: DesignSpace, requi
         model = copy.deepcopy(wn)
         wntr.network.write_inpfile(model, inp, units="LPS", version=2.2)
         payloads = [{"inp": inp, "args": args, "table": space.table, "pipes": list(space.pipes),
-                     "action": space.action, "required": required, "seed": sd} for sd in seeds]
+                     "action": space.action, "extras": space.extras, "required": required, "seed": sd} for sd in seeds]
         with ProcessPoolExecutor(max_workers=min(workers, len(seeds))) as pool:
             return list(pool.map(_worker_run, payloads))
 
@@ -350,7 +369,8 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
                    tank_tolerance: float = 0.10, tank_baseline_drop_m: dict[str, float] | None = None,
                    seed: int = 1, pop_size: int = 200, generations: int = 250, time_limit_s: float | None = None,
                    kicks: int = 0, restarts: int = 1, workers: int = 1, pareto: bool = False, pareto_generations: int = 60,
-                   engine: str = "epanet2.2",
+                   engine: str = "epanet2.2", pumps: str | list[str] | None = None,
+                   storage: str | list[str] | None = None, pump_efficiency: dict[str, float] | None = None,
                    progress: Callable[[str, int, float], None] | None = None) -> DesignResult:
     """Least-cost design: pymoo's GA on the candidate options, polishing, a full EPANET verification.
 
@@ -368,6 +388,11 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
         Candidate pipes: ``"all"``, a comma-separated string or a list of ids.
     action
         ``"size"``, ``"replace"`` or ``"parallel"`` (see :mod:`watersupply.design.problem`).
+    pumps, storage
+        Also choose pump upgrades for these duty pumps and extra storage at these tanks
+        (``"all"``, ids or a comma-separated string; None — the default — for pipes only):
+        see :mod:`watersupply.design.works`. ``pump_efficiency`` gives η by pump for their
+        motor rating (default 0.75).
     max_velocity_ms
         Velocity limit in the pipes laid; None for none.
     seed, pop_size, generations
@@ -411,7 +436,8 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
         raise ConfigError(f"pop_size must be ≥ 4 and generations ≥ 1, got {pop_size} and {generations}")
     t0 = time.perf_counter()
     required = _required_series(wn, min_pressure, nodes)
-    space = design_space(wn, candidates, pipes=pipes, action=action)
+    extras: list[Extra] = pump_extras(wn, pumps, efficiency=pump_efficiency) + storage_extras(wn, storage)
+    space = design_space(wn, candidates, pipes=pipes, action=action, extras=extras)
     ev = Evaluator(wn, space, required, max_velocity_ms=max_velocity_ms, tank_tolerance=tank_tolerance,
                    tank_baseline_drop_m=dict(tank_baseline_drop_m or {}), resilience=pareto, engine=engine)
     if time_limit_s is not None:
@@ -419,21 +445,27 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
     try:
         # the largest design proves infeasibility only through pressure: a velocity limit or a tank's cycle
         # may fail there (e.g. huge pipes between two tanks) and still be met by smaller designs
+        # with pumps among the variables the largest design proves nothing (a bigger pump can starve its suction
+        # side): the search runs and an infeasible answer is reported as such after it
         top = ev.evaluate(space.upper)
-        if top.deficit_m.sum() > 1e-9 and not ev.evaluate(np.zeros(len(space.pipes), dtype=int)).feasible:
+        if not extras and top.deficit_m.sum() > 1e-9 and not ev.evaluate(np.zeros(space.n_var, dtype=int)).feasible:
             b = ev.binding(space.upper)
             names = ", ".join(f"{n} ({_pressure_text(r.min_pressure_m)} < {r.required_m:.1f} m)"
                               for n, r in b.head(8).iterrows())
             extra = ""
             if top.tank_shortfall_m > 0:
                 extra += f"; tanks fall {top.tank_shortfall_m:.2f} m short of cycling"
+            what = f"all {len(space.pipes)} candidate pipes"
+            if extras:
+                what += (f" with the largest upgrade of {sum(e.kind == 'pump' for e in extras)} pump(s) and "
+                         f"storage at {sum(e.kind == 'storage' for e in extras)} reservoir(s)")
             raise InfeasibleDesignError(
-                f"infeasible: even the largest candidate on all {len(space.pipes)} candidate pipes leaves "
+                f"infeasible: even the largest candidate on {what} leaves "
                 f"{len(b)} node(s) below the target — binding: {names}{' …' if len(b) > 8 else ''}{extra}. "
                 "Add larger sizes, more candidate pipes, or other works (pumps, storage, a new source)", b)
         seeds = [seed + 1000 * r for r in range(max(restarts, 1))]
         others: list[tuple[np.ndarray, int]] = []
-        cheapest = np.zeros(len(space.pipes), dtype=int)
+        cheapest = np.zeros(space.n_var, dtype=int)
         if ev.evaluate(cheapest).feasible:  # e.g. nothing to do: the network already meets the target
             seeds = []
             result_note = "the cheapest option on every candidate already meets the target: no search needed"
@@ -471,7 +503,9 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
             _v, r = verify_design(apply_design(wn, space, xk), required)
             verified.append(float(todini(r, wn, required).min()))
         front = front.assign(resilience_verified=verified)
-    settings = {"action": action, "candidates": len(space.pipes), "seed": seed, "pop_size": pop_size,
+    settings = {"action": action, "candidates": len(space.pipes),
+                **({"pump_candidates": sum(e.kind == "pump" for e in extras),
+                    "storage_candidates": sum(e.kind == "storage" for e in extras)} if extras else {}), "seed": seed, "pop_size": pop_size,
                 "generations": generations, "kicks": kicks, "restarts": restarts, "engine": engine,
                 "velocity_limit_ms": max_velocity_ms if max_velocity_ms is not None else np.nan}
     result = DesignResult(wn=designed, space=space, x=x, works=works_table(space, x), cost=space.cost(x),
@@ -484,6 +518,17 @@ def design_network(wn: wntr.network.WaterNetworkModel, candidates: pd.DataFrame,
         result.notes.append(f"the search stopped at its time limit ({time_limit_s:g} s): the design is the best "
                             "found by then, not a converged answer")
     result.settings["stopped_at_time_limit"] = bool(stopped)
+    searched = ev.cache.get(tuple(int(v) for v in x))
+    if not result.feasible and extras and searched is not None and not searched.feasible:
+        b = ver["binding"]
+        names = ", ".join(f"{n} ({_pressure_text(r.min_pressure_m)} < {r.required_m:.1f} m)"
+                          for n, r in b.head(8).iterrows())
+        raise InfeasibleDesignError(
+            f"infeasible: the search ({evaluations} EPANET evaluations) found no design of {len(space.pipes)} "
+            f"candidate pipes and {len(extras)} pump/storage candidate(s) that keeps every node at its target; "
+            "the best one "
+            f"(cost {space.cost(x):,.0f}) leaves {len(b)} node(s) below it — binding: {names}"
+            f"{' …' if len(b) > 8 else ''}. Add candidates, a larger budget, or other works (a new source)", b)
     if not result.feasible:
         result.notes.append("the full EPANET run of the design misses the target at "
                             f"{len(ver['binding'])} node(s) (worst {ver['worst_node']}, "

@@ -48,7 +48,7 @@ import pandas as pd
 
 from .._errors import ConfigError
 
-__all__ = ["DEFAULT_TABLES", "pipe_costs", "read_candidates", "check_candidates", "pump_costs", "reservoir_costs"]
+__all__ = ["DEFAULT_TABLES", "pipe_costs", "read_candidates", "check_candidates", "pump_costs", "pump_sizes", "reservoir_costs"]
 
 #: Name of each shipped pipe cost table → its file in ``watersupply/design/data``.
 DEFAULT_TABLES = {"pe": "pipes_pe100_dn.csv", "di": "pipes_ductile_iron_dn.csv"}
@@ -195,6 +195,17 @@ def pump_costs() -> pd.DataFrame:
     3500
     """
     return _items("pumps.csv")
+
+
+def pump_sizes() -> pd.DataFrame:
+    """Shipped catalogue of pump duty flows (L/s) a replacement pump is chosen from, with the source.
+
+    >>> pump_sizes()["duty_flow_ls"].tolist()[:4]
+    [5.0, 8.0, 10.0, 12.5]
+    """
+    t = pd.read_csv(io.StringIO(_data("pump_sizes.csv")))
+    t["duty_flow_ls"] = t["duty_flow_ls"].astype(float)
+    return t
 
 
 def reservoir_costs() -> pd.DataFrame:

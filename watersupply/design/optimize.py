@@ -42,8 +42,8 @@ def _problem(ev: Evaluator, *, n_obj: int, penalty: float | None = None):
 
     class _Design(Problem):  # pymoo's interface is a class
         def __init__(self) -> None:
-            super().__init__(n_var=len(sp.pipes), n_obj=n_obj, n_ieq_constr=0 if penalty else 1,
-                             xl=np.zeros(len(sp.pipes)),
+            super().__init__(n_var=sp.n_var, n_obj=n_obj, n_ieq_constr=0 if penalty else 1,
+                             xl=np.zeros(sp.n_var),
                              xu=sp.upper.astype(float), vtype=int)
 
         def _evaluate(self, X, out, *args, **kwargs):  # noqa: N803 - pymoo's names
@@ -137,10 +137,7 @@ def polish(ev: Evaluator, x: np.ndarray, *, max_rounds: int = 50,
         return x
     sp = ev.space
     n = len(x)
-    unit = np.append(sp.table["unit_cost"].to_numpy(), 0.0)  # row -1 → 0
-
-    def pipe_cost(i: int, k: int) -> float:
-        return float(unit[sp.options[i][k]] * sp.lengths_m[i])
+    pipe_cost = sp.option_cost  # a pipe's or an extra's (pump, storage) option cost
 
     for rnd in range(max_rounds):
         improved = False
@@ -228,7 +225,6 @@ def _repair(ev: Evaluator, y: np.ndarray, *, max_steps: int = 200) -> np.ndarray
     """Greedy repair: repeatedly take the one-size-up move with the best violation reduction per cost."""
     sp = ev.space
     e = ev.evaluate(y)
-    unit = np.append(sp.table["unit_cost"].to_numpy(), 0.0)
     for _ in range(max_steps):
         if e.feasible or ev.expired():
             return y if e.feasible else None
@@ -239,7 +235,7 @@ def _repair(ev: Evaluator, y: np.ndarray, *, max_steps: int = 200) -> np.ndarray
             z = y.copy()
             z[j] += 1
             ez = ev.evaluate(z)
-            dc = max(float((unit[sp.options[j][z[j]]] - unit[sp.options[j][y[j]]]) * sp.lengths_m[j]), 1e-9)
+            dc = max(sp.option_cost(j, int(z[j])) - sp.option_cost(j, int(y[j])), 1e-9)
             key = (not ez.feasible, -(e.violation - ez.violation) / dc, j)
             if best is None or key < best[0]:
                 best = (key, z, ez)

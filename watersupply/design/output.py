@@ -39,11 +39,22 @@ def _write_inp(wn: wntr.network.WaterNetworkModel, path: Path, units: str) -> Pa
 
 
 def works_layer(net: Network, result: DesignResult) -> gpd.GeoDataFrame:
-    """The pipes laid as a GeoDataFrame (geometry of the pipe, or of the pipe duplicated), CRS of the network."""
+    """The works as a GeoDataFrame, CRS of the network: pipes laid (geometry of the pipe, or of the pipe
+    duplicated), pumps upgraded (point of their suction node) and reservoirs enlarged (their node)."""
     pipes = net["pipes"]
     geo = pipes.set_index(pipes["id"].astype(str))["geometry"]
     w = result.works.copy()
-    return gpd.GeoDataFrame(w, geometry=[geo.get(p) for p in w["pipe"]], crs=pipes.crs)
+    nodes = net.get("nodes")
+    pts = nodes.set_index(nodes["id"].astype(str))["geometry"] if nodes is not None else pd.Series(dtype=object)
+    pump_from = {}
+    if net.get("pumps") is not None:
+        pump_from = dict(zip(net["pumps"]["id"].astype(str), net["pumps"]["from_node"].astype(str)))
+    shapes = []
+    for e, p in zip(w["element"].astype(str), w["pipe"].astype(str)):
+        shapes.append(geo.get(p) if p else pts.get(pump_from.get(e, e)))
+    if "old_size" in w:  # mixed geometry types do not go in one GeoPackage layer: keep the pipes' lines there
+        w = w.assign(kind=["pipe" if p else "pump/storage" for p in w["pipe"].astype(str)])
+    return gpd.GeoDataFrame(w, geometry=shapes, crs=pipes.crs)
 
 
 def pareto_figure(front: pd.DataFrame, path: str | os.PathLike, *, currency: str, chosen_cost: float,
@@ -89,8 +100,10 @@ def design_report(result: DesignResult, *, title: str, scenario: ScenarioDesign 
     cur = result.currency
     lines = [f"## 管网优化设计 Least-cost design — {title}", ""]
     lines += [
-        f"- 总造价 Total cost: **{_fmt(result.cost)} {cur}** ({len(result.works)} 根管段 pipes, "
-        f"{s['length_laid_m']:,.0f} m)",
+        f"- 总造价 Total cost: **{_fmt(result.cost)} {cur}** ({s['pipes_laid']} 根管段 pipes, "
+        f"{s['length_laid_m']:,.0f} m"
+        + (f"; {s['pump_works']} 项泵站 pump works, {s['storage_works']} 项调蓄 storage works: "
+           f"{_fmt(s['pump_storage_cost'])} {cur}" if "pump_works" in s else "") + ")",
         f"- 方式 Action: {result.space.action}; 候选管段 candidate pipes: {len(result.space.pipes)}; "
         f"算法 optimiser: pymoo GA (seed {result.settings['seed']}, population {result.settings['pop_size']}, "
         f"{result.settings['generations']} generations) + local search",
@@ -120,6 +133,9 @@ def design_report(result: DesignResult, *, title: str, scenario: ScenarioDesign 
         lines += ["", "### 工程量 Works", "", "| 管段 pipe | 原管径 old (mm) | 新管径 new (mm) | 规格 size | 长度 length (m) | "
                   f"造价 cost ({cur}) |", "|---|---:|---:|---|---:|---:|"]
         for w in result.works.itertuples(index=False):
+            if not str(w.pipe):  # a pump or storage work
+                lines.append(f"| {w.element} | {w.old_size} | {w.new_size} | {w.nominal} | – | {_fmt(w.cost)} |")
+                continue
             lines.append(f"| {w.element} | {w.old_diameter_mm:g} | {w.new_diameter_mm:g} | {w.nominal} "
                          f"{w.material} | {w.length_m:,.0f} | {_fmt(w.cost)} |")
     if result.pareto is not None and len(result.pareto):
@@ -155,7 +171,12 @@ def write_design(result: DesignResult, out_dir: str | os.PathLike, *, net: Netwo
         files["designed.inp"] = _write_inp(result.wn, out / "designed.inp", inp_units)
     layers: dict[str, Any] = {k: net[k] for k in LAYERS if k in net}
     layers.update({k: v for k, v in net.items() if k not in layers})
-    layers["works"] = works_layer(net, result)
+    wl = works_layer(net, result)
+    if "kind" in wl:  # pipes (lines) in 'works', pumps and reservoirs (points) in 'works_points'
+        layers["works"] = wl[wl["kind"] == "pipe"]
+        layers["works_points"] = wl[wl["kind"] != "pipe"]
+    else:
+        layers["works"] = wl
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         files["designed.gpkg"] = write_layers(layers, out / "designed.gpkg")

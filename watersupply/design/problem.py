@@ -37,9 +37,10 @@ import pandas as pd
 import wntr
 
 from .._errors import ConfigError, NetworkDataError, closest
-from ..engine import EN, Project
+from ..engine import EN, EN_PUMP_HCURVE, Project
 from ..engine import quiet_stdout
 from ..hydraulics import MM_TO_M
+from .works import Extra, tank_diameter
 
 __all__ = ["ACTIONS", "PRESSURE_FLOOR_M", "DesignSpace", "Evaluation", "Evaluator", "design_space", "dup_name"]
 
@@ -54,6 +55,7 @@ ACTIONS = ("size", "replace", "parallel")
 _EN_DIAMETER, _EN_ROUGHNESS, _EN_INITSTATUS, _EN_FLOW, _EN_VELOCITY = (EN.DIAMETER, EN.ROUGHNESS, EN.INITSTATUS,
                                                                     EN.FLOW, EN.VELOCITY)
 _EN_DEMAND, _EN_HEAD, _EN_PRESSURE = EN.DEMAND, EN.HEAD, EN.PRESSURE
+_EN_TANKDIAM = EN.TANKDIAM
 
 
 def dup_name(pipe: str) -> str:
@@ -86,8 +88,10 @@ class DesignSpace:
     lengths_m: np.ndarray
     old_diameter_mm: np.ndarray
     old_roughness_c: np.ndarray
+    extras: list[Extra] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._n = len(self.pipes)
         n, k = len(self.options), max((len(o) for o in self.options), default=1)
         d_tab = self.table["diameter_mm"].to_numpy(dtype=float)
         u_tab = self.table["unit_cost"].to_numpy(dtype=float)
@@ -104,28 +108,50 @@ class DesignSpace:
         self._ar = np.arange(n)
 
     @property
+    def n_var(self) -> int:
+        """Decision variables: candidate pipes, then the extras (pumps, storage)."""
+        return self._n + len(self.extras)
+
+    @property
     def upper(self) -> np.ndarray:
-        """Largest option position of each pipe."""
-        return np.array([len(o) - 1 for o in self.options], dtype=int)
+        """Largest option position of each variable (pipes, then extras)."""
+        return np.array([len(o) - 1 for o in self.options] + [len(e.costs) - 1 for e in self.extras], dtype=int)
+
+    def _xp(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=int)[:self._n]
+
+    def xe(self, x: np.ndarray) -> np.ndarray:
+        """The extras' part of design `x`."""
+        return np.asarray(x, dtype=int)[self._n:]
 
     def rows(self, x: np.ndarray) -> np.ndarray:
         """Table row chosen for each pipe (-1 = keep / nothing)."""
-        return self._rows[self._ar, np.asarray(x, dtype=int)]
+        return self._rows[self._ar, self._xp(x)]
 
     def pipe_costs(self, x: np.ndarray) -> np.ndarray:
         """Cost of what is laid on each candidate pipe."""
-        return self._unit[self._ar, np.asarray(x, dtype=int)] * self.lengths_m
+        return self._unit[self._ar, self._xp(x)] * self.lengths_m
+
+    def extra_costs(self, x: np.ndarray) -> np.ndarray:
+        """Cost of each extra's chosen option."""
+        return np.array([float(e.costs[k]) for e, k in zip(self.extras, self.xe(x).tolist())])
+
+    def option_cost(self, i: int, k: int) -> float:
+        """Cost of option `k` of variable `i` (a pipe or an extra)."""
+        if i < self._n:
+            return float(self._unit[i, k] * self.lengths_m[i])
+        return float(self.extras[i - self._n].costs[k])
 
     def cost(self, x: np.ndarray) -> float:
-        return float(self.pipe_costs(x).sum())
+        return float(self.pipe_costs(x).sum() + self.extra_costs(x).sum())
 
     def diameters_mm(self, x: np.ndarray) -> np.ndarray:
         """Diameter laid on each pipe (NaN = keep / nothing)."""
-        return self._d[self._ar, np.asarray(x, dtype=int)]
+        return self._d[self._ar, self._xp(x)]
 
     def roughness(self, x: np.ndarray) -> np.ndarray:
         """Hazen-Williams C of the pipe laid (the old pipe's C where the table gives none)."""
-        return self._c[self._ar, np.asarray(x, dtype=int)]
+        return self._c[self._ar, self._xp(x)]
 
 
 def _select(wn: wntr.network.WaterNetworkModel, pipes: str | list[str]) -> list[str]:
@@ -148,7 +174,7 @@ def _select(wn: wntr.network.WaterNetworkModel, pipes: str | list[str]) -> list[
 
 
 def design_space(wn: wntr.network.WaterNetworkModel, table: pd.DataFrame, *, pipes: str | list[str] = "all",
-                 action: str = "size") -> DesignSpace:
+                 action: str = "size", extras: list[Extra] | None = None) -> DesignSpace:
     """The options of each candidate pipe.
 
     Parameters
@@ -201,7 +227,7 @@ def design_space(wn: wntr.network.WaterNetworkModel, table: pd.DataFrame, *, pip
         else:
             opts.append(np.concatenate([[-1], by_cost]).astype(int))
     return DesignSpace(pipes=ids, action=action, table=table, options=opts, lengths_m=np.array(lengths),
-                       old_diameter_mm=np.array(d_old), old_roughness_c=np.array(c_old))
+                       old_diameter_mm=np.array(d_old), old_roughness_c=np.array(c_old), extras=list(extras or []))
 
 
 @dataclass
@@ -309,6 +335,19 @@ class Evaluator:
         self._links = np.array([pr.link_index(n) for n in names], dtype=int)
         self._nodes = np.array([pr.node_index(str(n)) for n in self.required_m.index], dtype=int)
         self._req = self.required_m.to_numpy(dtype=float)
+        self._extra_idx: list = []
+        for e in self.space.extras:
+            if e.kind == "storage":
+                self._extra_idx.append(pr.node_index(e.element))
+            else:
+                ci = int(pr.get_link(pr.link_index(e.element), EN_PUMP_HCURVE))
+                pts = pr.curve_points(ci)
+                others = [p for p in wn.pump_name_list if p != e.element
+                          and wn.get_link(p).pump_curve_name == wn.get_link(e.element).pump_curve_name]
+                if others:
+                    raise ConfigError(f"pump {e.element!r} shares its curve with {others[0]!r}: give each "
+                                      "upgradable pump its own curve")
+                self._extra_idx.append((ci, pts))
         self._tanks = [(t, pr.node_index(t), float(wn.get_node(t).max_level - wn.get_node(t).min_level))
                        for t in wn.tank_name_list]
         self._duration = int(wn.options.time.duration)
@@ -342,6 +381,8 @@ class Evaluator:
         c = sp.roughness(x)
         last = self._last
         self._last = x.copy()
+        if sp.extras:
+            self._set_extras(x, last)
         for k, i in enumerate(self._links.tolist()):
             if last is not None and last[k] == x[k]:
                 continue
@@ -356,6 +397,21 @@ class Evaluator:
             pr.set_link(i, _EN_ROUGHNESS, float(c[k]))
             if sp.action == "parallel":
                 pr.set_link(i, _EN_INITSTATUS, 1.0)
+
+    def _set_extras(self, x: np.ndarray, last: np.ndarray | None) -> None:
+        pr, sp = self.project, self.space
+        xe = sp.xe(x)
+        le = sp.xe(last) if last is not None else None
+        for j, (e, k) in enumerate(zip(sp.extras, xe.tolist())):
+            if le is not None and le[j] == k:
+                continue
+            if e.kind == "storage":
+                pr.set_node(self._extra_idx[j], _EN_TANKDIAM, tank_diameter(e, k))
+                continue
+            ci, pts = self._extra_idx[j]
+            f = float(e.values[k])  # the standby run as 2nd duty = the duty point ×2 in flow (identical pumps)
+            for p, (qx, hy) in enumerate(pts, start=1):
+                pr.set_curve_point(ci, p, qx * f, hy)
 
     def _link_values(self, prop: int) -> np.ndarray:
         pr = self.project

@@ -42,6 +42,7 @@ from ..schema import Network
 from ..standards import thresholds
 from .core import DesignResult, InfeasibleDesignError, auto_candidates, design_network
 from .costs import pipe_costs
+from .works import apply_extras_to_network, busy_pumps, dry_tanks
 
 __all__ = ["ScenarioDesign", "design_scenario", "designed_network", "scenario_verdict"]
 
@@ -113,10 +114,15 @@ def scenario_verdict(run: Any, required: pd.Series) -> dict[str, Any]:
 
 
 def designed_network(net: Network, result: DesignResult) -> Network:
-    """The network's layers with the works built (pipe diameters, C and material; duplicates added)."""
+    """The network's layers with the works built (pipe diameters, C and material; duplicates added; pumps
+    re-rated or standby run as duty; reservoirs enlarged)."""
     out = dict(net)
+    if result.space.extras:
+        out = apply_extras_to_network(out, result.space.extras, result.space.xe(result.x))
     pipes = net["pipes"].copy()
     works = result.works
+    if len(works) and "old_size" in works:
+        works = works[works["pipe"].astype(str) != ""]
     if not len(works):
         return out
     ids = pipes["id"].astype(str)
@@ -182,11 +188,24 @@ def _capacity_hint(wn: wntr.network.WaterNetworkModel, res: wntr.sim.SimulationR
 
 
 def _design(wn, table, required, sel, action, vmax, t, tank_drop, seed, pop_size, generations, kicks, restarts,
-            workers, time_limit_s, pareto, engine, progress) -> DesignResult:
+            workers, time_limit_s, pareto, engine, progress, pumps=None, storage=None, eff=None) -> DesignResult:
     return design_network(wn, table, min_pressure=required, pipes=sel, action=action, max_velocity_ms=vmax,
                           tank_tolerance=float(t["reservoir_cycle_tolerance"]), tank_baseline_drop_m=tank_drop,
                           seed=seed, pop_size=pop_size, generations=generations, kicks=kicks, restarts=restarts,
-                          workers=workers, time_limit_s=time_limit_s, pareto=pareto, engine=engine, progress=progress)
+                          workers=workers, time_limit_s=time_limit_s, pareto=pareto, engine=engine, progress=progress,
+                          pumps=pumps, storage=storage, pump_efficiency=eff)
+
+
+def _ids(spec: str | list[str] | None) -> str:
+    return spec if isinstance(spec, str) else (", ".join(spec) if spec else "none")
+
+
+def _efficiency(net: Network) -> dict[str, float]:
+    pumps = net.get("pumps")
+    if pumps is None or "efficiency" not in pumps:
+        return {}
+    eff = pd.to_numeric(pumps["efficiency"], errors="coerce")
+    return {str(i): float(e) for i, e in zip(pumps["id"], eff) if np.isfinite(e) and e > 0}
 
 
 def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd.DataFrame | None = None,
@@ -194,6 +213,7 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
                     max_velocity_ms: float | None = None, seed: int = 1, pop_size: int = 40, generations: int = 40,
                     kicks: int = 0, restarts: int = 1, workers: int = 1,
                     time_limit_s: float | None = None, pareto: bool = False, engine: str = "epanet2.2",
+                    pumps: str | list[str] | None = "auto", storage: str | list[str] | None = "auto",
                     rerun: bool = True, t: dict[str, float] | None = None,
                     progress: Callable[[str, int, float], None] | None = None) -> ScenarioDesign:
     """Design the least-cost pipe works that make `scenario` pass, verify them and re-run the scenario.
@@ -213,6 +233,11 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
         ``"replace"`` (default) or ``"parallel"`` (``"size"`` re-sizes and pays for every candidate).
     max_velocity_ms
         Velocity limit in the pipes laid (default ``main_velocity_max_ms``).
+    pumps, storage
+        Pump upgrades and extra storage the design may choose (:mod:`watersupply.design.works`):
+        ``"auto"`` (default: the duty pumps running ≥ 95 % of the time and the tanks reaching their
+        minimum level in the scenario on the existing network), ``"all"``, ids, or None / ``"none"``
+        for pipe works only.
     rerun
         Re-run the scenario (pressure-dependent demand) on the existing and designed networks.
 
@@ -253,11 +278,22 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
     if sel == "auto":
         sel = auto_candidates(wn, res, required, n=n_auto, pool=own)
         log.info("design %s: %d automatic candidate pipes", sc.name, len(sel))
+    if pumps == "auto":
+        pumps = busy_pumps(wn, res)
+    if storage == "auto":
+        storage = dry_tanks(wn, res)
+    log.info("design %s: pump candidates %s, storage candidates %s", sc.name, pumps, storage)
+    offered = bool(pumps) or bool(storage)
     try:
         result = _design(wn, table, required, sel, action, vmax, t, tank_drop, seed, pop_size, generations, kicks,
-                         restarts, workers, time_limit_s, pareto, engine, progress)
+                         restarts, workers, time_limit_s, pareto, engine, progress, pumps=pumps or None,
+                         storage=storage or None, eff=_efficiency(net))
     except InfeasibleDesignError as exc:
-        raise InfeasibleDesignError(f"{sc.name}: {exc}{_capacity_hint(wn, res)}", exc.binding) from None
+        hint = _capacity_hint(wn, res)
+        if offered:
+            hint = hint.replace("(pumping or storage capacity, which pipe works cannot add)",
+                                f"(offered as works: pumps {_ids(pumps)}, storage at {_ids(storage)})")
+        raise InfeasibleDesignError(f"{sc.name}: {exc}{hint}", exc.binding) from None
     result.settings.update({"scenario": sc.name, "pipes_option": pipes if isinstance(pipes, str) else "list",
                             "relaxed_nodes": len(relaxed)})
     if len(relaxed):

@@ -17,8 +17,8 @@ from wntr.network.controls import Control, ControlAction, TimeOfDayCondition
 
 from .._errors import HydraulicError
 from ..engine import quiet_stdout
-from ..hydraulics import G, SECONDS_PER_HOUR, expected_demand
-from .surrogate import HOURS, RHO
+from ..hydraulics import SECONDS_PER_HOUR, expected_demand, pump_power_kw
+from .surrogate import HOURS
 
 __all__ = ["DayRun", "scheduled_model", "pump_controls", "simulate", "day_run", "day_energy", "head_gain", "check_day",
            "short_node_hours", "starts_per_day", "TOP_TOL_M",
@@ -179,7 +179,7 @@ def day_energy(run: DayRun, wn: wntr.network.WaterNetworkModel, pumps: list[str]
     rows = []
     for h in range(HOURS):
         for p in pumps:
-            kw = RHO * G * float(q.loc[h, p]) * float(hg.loc[h, p]) / efficiency[p] / 1000.0
+            kw = float(pump_power_kw(float(q.loc[h, p]), float(hg.loc[h, p]), efficiency[p]))
             rows.append((h, p, float(q.loc[h, p]), kw, kw, float(prices[h]), kw * float(prices[h])))
     return pd.DataFrame(rows, columns=["hour", "pump", "flow_m3s", "power_kw", "kwh", "price_yuan_kwh",
                                        "cost_yuan"]).set_index(["hour", "pump"])

@@ -23,14 +23,13 @@ import pandas as pd
 import wntr
 
 from .._errors import HydraulicError
-from ..hydraulics import G, SECONDS_PER_HOUR, expected_demand
+from ..hydraulics import SECONDS_PER_HOUR, expected_demand, pump_power_kw
 
-__all__ = ["Surrogate", "build_surrogate", "fit_surrogate", "solve_schedule", "RHO"]
+__all__ = ["Surrogate", "build_surrogate", "fit_surrogate", "solve_schedule"]
 
 log = logging.getLogger(__name__)
 
 #: Density of water, kg/m³.
-RHO = 1000.0
 HOURS = 24
 
 
@@ -152,7 +151,7 @@ def build_surrogate(wn: wntr.network.WaterNetworkModel, pumps: list[str], effici
     for p in pumps:
         q, h = _design_point(wn, p)
         flow[p] = q
-        power[p] = RHO * G * q * h / efficiency[p] / 1000.0
+        power[p] = pump_power_kw(q, h, efficiency[p])
     return Surrogate(pumps=list(pumps), groups=groups, area_m2=area, lo_m3=lo, hi_m3=hi, cap_lo_m3=clo,
                      cap_hi_m3=chi, into=into, out_of=out_of, station=station, demand_m3s=demand,
                      flow_m3s=pd.Series(flow, dtype=float), power_kw=pd.Series(power, dtype=float),
@@ -179,7 +178,7 @@ def fit_surrogate(sur: Surrogate, *, flow: pd.DataFrame, head_gain: pd.DataFrame
         if on.any():
             sur.flow_m3s[p] = float(q[on].mean())
             h = head_gain[p].to_numpy()[:HOURS][on].clip(min=0.0)
-            sur.power_kw[p] = float((RHO * G * q[on] * h / sur.efficiency[p]).mean() / 1000.0)
+            sur.power_kw[p] = float(pump_power_kw(q[on], h, sur.efficiency[p]).mean())
     for name, tks in sur.groups.items():
         vol = sum(levels[tk].to_numpy() * np.pi * float(wn.get_node(tk).diameter) ** 2 / 4.0 for tk in tks)
         dv = np.diff(vol)[:HOURS] / SECONDS_PER_HOUR
