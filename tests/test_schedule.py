@@ -205,3 +205,18 @@ def test_docstring_examples_run():
 
     for mod in ("watersupply.tariff", "watersupply.schedule.evaluate"):
         assert doctest.testmod(importlib.import_module(mod)).failed == 0, mod
+
+
+def test_hostile_tariff_yaml_is_refused_quickly(tmp_path: Path) -> None:
+    """The tariff reader shares the scenario reader's guards: an alias bomb fails fast, naming the file."""
+    import time
+
+    bomb = ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+            "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nperiods: [*e, *e]\n")
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb, encoding="utf-8")
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"bomb\.yaml: the YAML expands to more than"):
+        load_tariff(path)
+    assert time.perf_counter() - t0 < 5

@@ -32,6 +32,10 @@ __all__ = [
     "read_layer",
     "atomic_path",
     "read_network",
+    "read_yaml_document",
+    "yaml_line_map",
+    "yaml_expanded_size",
+    "MAX_YAML_VALUES",
     "write_network",
     "write_layers",
     "write_text",
@@ -120,6 +124,96 @@ def read_yaml(path: str | os.PathLike, *, missing: str, invalid: str) -> Any:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"{p}: {invalid.format(error=first)}") from None
+
+
+#: Largest YAML document accepted, in values after expanding aliases (guards against
+#: "billion laughs" documents and runaway files).
+MAX_YAML_VALUES = 50_000
+
+
+def yaml_line_map(node: Any, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
+    """Field path (``events[0].for_h``) → 1-based line, from a composed YAML tree."""
+    import yaml
+
+    out = {} if out is None else out
+    if prefix:
+        out.setdefault(prefix, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = str(k.value)
+            path = f"{prefix}.{key}" if prefix else key
+            out[path] = k.start_mark.line + 1
+            yaml_line_map(v, path, out)
+            out[path] = k.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            yaml_line_map(v, f"{prefix}[{i}]", out)
+    return out
+
+
+def yaml_expanded_size(root: Any, *, limit: int = MAX_YAML_VALUES) -> int:
+    """Number of YAML values the document expands to, aliases counted each time they are used.
+
+    Memoised on the composed node graph, so it costs one pass even when aliases
+    would expand exponentially; stops counting past `limit`.
+    """
+    import yaml
+
+    memo: dict[int, int] = {}
+
+    def size(node: Any, depth: int = 0) -> int:
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        if depth > 500:
+            return limit + 1
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += size(child, depth + 1)
+                if total > limit:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k, depth + 1) + size(v, depth + 1)
+                if total > limit:
+                    break
+        memo[key] = total
+        return total
+
+    return size(root)
+
+
+def read_yaml_document(path: str | os.PathLike, *, error: type[Exception], what: str, max_bytes: int,
+                       syntax_hint: str, too_big_hint: str, max_values: int = MAX_YAML_VALUES) -> tuple[Any, Any]:
+    """Read a small, user-written YAML file safely: size cap, UTF-8, safe loader, alias-expansion cap.
+
+    Returns the data and the composed node tree (``None`` for an empty file), whose
+    marks give line numbers (:func:`yaml_line_map`). Every problem raises `error`
+    naming the file (and line and column for a syntax error) with the fix.
+    """
+    import yaml
+
+    p = Path(path)
+    nbytes = p.stat().st_size
+    if nbytes > max_bytes:
+        raise error(f"{p}: the file is {nbytes:,} bytes, too large for {what} (at most {max_bytes:,}); {too_big_hint}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{p}: not UTF-8 text (byte {exc.start}); save the {what} as UTF-8") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None and yaml_expanded_size(root, limit=max_values) > max_values:
+            raise error(f"{p}: the YAML expands to more than {max_values:,} values (aliases/anchors multiplying a "
+                        f"structure, or a very large file); {too_big_hint}")
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise error(f"{p}{where}: malformed YAML: {problem}; {syntax_hint}") from None
+    return data, root
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:

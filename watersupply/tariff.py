@@ -40,10 +40,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from ._errors import ConfigError, closest
+from .io import read_yaml_document, yaml_line_map
 
 __all__ = ["PERIOD_KINDS", "PERIOD_LABELS", "DEFAULT_TARIFF", "Tariff", "TariffPeriod", "default_tariff_path",
            "load_tariff", "parse_tariff", "hourly_prices", "hourly_kinds"]
@@ -136,19 +136,7 @@ def default_tariff_path() -> Path:
         return Path(p)
 
 
-def _line_map(node: yaml.Node, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
-    out = {} if out is None else out
-    if prefix:
-        out.setdefault(prefix, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            path = f"{prefix}.{k.value}" if prefix else str(k.value)
-            _line_map(v, path, out)
-            out[path] = k.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            _line_map(v, f"{prefix}[{i}]", out)
-    return out
+_line_map = yaml_line_map
 
 
 def _path_of(loc: tuple) -> str:
@@ -248,22 +236,10 @@ def load_tariff(path: str | os.PathLike | None = None) -> Tariff:
     if not p.is_file():
         raise ConfigError(f"{p}: tariff file not found; give a YAML file with time-of-use periods "
                           f"(see the bundled {DEFAULT_TARIFF})")
-    if p.stat().st_size > MAX_TARIFF_BYTES:
-        raise ConfigError(f"{p}: {p.stat().st_size:,} bytes is too large for a tariff file "
-                          f"(at most {MAX_TARIFF_BYTES:,}); a tariff is a few periods")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start}); save the tariff as UTF-8") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{p}{where}: malformed YAML: {problem}; fix the syntax (indentation, ':' after keys, "
-                          "quotes around '08:00-11:00')") from None
+    data, root = read_yaml_document(p, error=ConfigError, what="a tariff file", max_bytes=MAX_TARIFF_BYTES,
+                                    syntax_hint="fix the syntax (indentation, ':' after keys, quotes around "
+                                                "'08:00-11:00')",
+                                    too_big_hint="a tariff is a few periods")
     if root is None:
         raise ConfigError(f"{p}: the file is empty; a tariff needs name, title_zh, title_en, source, assumed "
                           "and periods")

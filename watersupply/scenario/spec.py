@@ -43,6 +43,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from .._errors import ScenarioError, closest
 from .._resources import data_dir
 from ..schema import Network
+from ..io import MAX_YAML_VALUES, read_yaml_document, yaml_line_map
 
 __all__ = [
     "SCENARIOS_DIR",
@@ -290,22 +291,7 @@ class Scenario(_Model):
 
 # ----------------------------------------------------------------------------- YAML and error formatting
 
-def _line_map(node: yaml.Node, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
-    """Field path (``events[0].for_h``) → 1-based line, from a composed YAML tree."""
-    out = {} if out is None else out
-    if prefix:
-        out.setdefault(prefix, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            key = str(k.value)
-            path = f"{prefix}.{key}" if prefix else key
-            out[path] = k.start_mark.line + 1
-            _line_map(v, path, out)
-            out[path] = k.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            _line_map(v, f"{prefix}[{i}]", out)
-    return out
+_line_map = yaml_line_map
 
 
 def _duplicate_keys(node: yaml.Node, source: str) -> None:
@@ -421,40 +407,9 @@ def parse_scenario(data: Any, *, source: str = "scenario", lines: Mapping[str, i
 
 #: Largest scenario document accepted, in YAML values after expanding aliases
 #: (guards against "billion laughs" documents and runaway files).
-MAX_YAML_NODES = 50_000
+MAX_YAML_NODES = MAX_YAML_VALUES
 #: Largest scenario file accepted (bytes).
 MAX_SCENARIO_BYTES = 512_000
-
-
-def _expanded_size(root: yaml.Node) -> int:
-    """Number of YAML values the document expands to, aliases counted each time they are used.
-
-    Memoised on the composed node graph, so it costs one pass even when aliases
-    would expand exponentially; stops counting past :data:`MAX_YAML_NODES`.
-    """
-    memo: dict[int, int] = {}
-
-    def size(node: yaml.Node, depth: int = 0) -> int:
-        key = id(node)
-        if key in memo:
-            return memo[key]
-        if depth > 500:
-            return MAX_YAML_NODES + 1
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            for child in node.value:
-                total += size(child, depth + 1)
-                if total > MAX_YAML_NODES:
-                    break
-        elif isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                total += size(k, depth + 1) + size(v, depth + 1)
-                if total > MAX_YAML_NODES:
-                    break
-        memo[key] = total
-        return total
-
-    return size(root)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -486,30 +441,13 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(f"{p}: scenario file not found; give the path of a .yaml file"
                             + (f" or a shipped scenario name ({', '.join(s.stem for s in shipped_scenarios())})"
                                if shipped_scenarios() else ""))
-    nbytes = p.stat().st_size
-    if nbytes > MAX_SCENARIO_BYTES:
-        raise ScenarioError(f"{p}: the file is {nbytes:,} bytes; a scenario is a short list of events "
-                            f"(at most {MAX_SCENARIO_BYTES:,} bytes) — split it into several scenarios")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{p}: not UTF-8 text (byte {exc.start}); save the scenario as UTF-8") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"{p}{where}: malformed YAML: {problem}; fix the syntax (indentation, "
-                            "':' after keys, quotes)") from None
+    data, root = read_yaml_document(p, error=ScenarioError, what="a scenario", max_bytes=MAX_SCENARIO_BYTES,
+                                    max_values=MAX_YAML_NODES,
+                                    syntax_hint="fix the syntax (indentation, ':' after keys, quotes)",
+                                    too_big_hint="a scenario is a short list of events — write the events out, "
+                                                 "or split it into several scenarios")
     if root is None:
         raise ScenarioError(f"{p}: the file is empty; a scenario needs name, title_zh, title_en and events")
-    size = _expanded_size(root)
-    if size > MAX_YAML_NODES:
-        raise ScenarioError(f"{p}: the YAML expands to more than {MAX_YAML_NODES:,} values (aliases/anchors "
-                            "multiplying a structure, or a very large file); a scenario is a short list of events "
-                            "— write the events out, or split the file")
     _duplicate_keys(root, str(p))
     return parse_scenario(data, source=str(p), lines=_line_map(root), path=p.resolve())
 
