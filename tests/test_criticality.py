@@ -351,6 +351,7 @@ def test_tonghui_sample_matches_the_recipe(tonghui_net: dict) -> None:
     recipe = reference_criticality(tonghui_net, pipes=sample)
     assert {"topology", "series", "reduced"} <= set(fast["method"])
     assert (fast["status"] == "ok").all()  # every answer solved (the recipe leaves some unbalanced)
-    clean = recipe.index[recipe["status"] == "ok"]
-    assert {"full"} <= set(fast.loc[clean, "method"])
+    assert any(str(m).startswith("full") for m in fast["method"])  # the sample reaches full solves too
+    clean = recipe.index[recipe["status"] == "ok"]  # compared where the recipe itself balances
+    assert len(clean) >= 6
     assert_same_answers(fast.loc[clean], recipe.loc[clean])
