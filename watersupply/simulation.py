@@ -37,7 +37,7 @@ from .schema import Network
 
 __all__ = ["SimulationResult", "run_simulation", "run_wntr", "quality_window", "expected_demand",
            "diagnose_topology", "chlorine_assessment", "sanity_events", "sanity_lines", "SANITY_KINDS",
-           "age_not_settled", "chlorine_status"]
+           "age_not_settled", "chlorine_status", "hour_ranges"]
 
 log = logging.getLogger(__name__)
 
@@ -441,8 +441,13 @@ SANITY_KINDS = {
 }
 
 
-def _ranges_h(hours: list[float]) -> str:
-    hs = sorted(set(hours))
+def hour_ranges(hours) -> str:
+    """Hours as compact ranges: ``[1, 2, 3, 7]`` → ``"1–3, 7"`` (steps of more than 1 h break a range).
+
+    >>> hour_ranges([3.0, 1.0, 2.0, 7.0, 2.0])
+    '1–3, 7'
+    """
+    hs = sorted({float(h) for h in hours})
     if not hs:
         return ""
     out, a, b = [], hs[0], hs[0]
@@ -514,7 +519,7 @@ def sanity_events(wn: wntr.network.WaterNetworkModel, result: SimulationResult, 
     for n in diag.get("closed_off_reservoirs", []):
         add("closed_off", n, None, "every link of the reservoir is closed")
     order = list(SANITY_KINDS)
-    out = [dict(kind=k, element=e, hours=_ranges_h(r["hours"]) or "whole run", n_hours=len(set(r["hours"])),
+    out = [dict(kind=k, element=e, hours=hour_ranges(r["hours"]) or "whole run", n_hours=len(set(r["hours"])),
                 detail=r["detail"]) for (k, e), r in rows.items()]
     df = pd.DataFrame(out, columns=["kind", "element", "hours", "n_hours", "detail"])
     if len(df):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -48,20 +48,6 @@ def _say(zh: str, en: str) -> str:
 
 def _pct(x: float) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{100.0 * x:.1f} %"
-
-
-def _ranges(hours: Iterable[float]) -> str:
-    hs = sorted(float(h) for h in hours)
-    if not hs:
-        return ""
-    out, start, prev = [], hs[0], hs[0]
-    for h in hs[1:]:
-        if h - prev > 1.0 + 1e-6:
-            out.append((start, prev))
-            start = h
-        prev = h
-    out.append((start, prev))
-    return ", ".join(f"{a:g}" if a == b else f"{a:g}–{b:g}" for a, b in out)
 
 
 def _worst(*verdicts: str) -> str:

@@ -16,7 +16,8 @@ from .._errors import NetworkDataError
 from ..schema import Network
 from ..simulation import SimulationResult
 from ..standards import thresholds
-from ._common import DIMENSIONS, _s, _say, _ranges, _industrial_nodes, _weights
+from ..simulation import hour_ranges as _ranges
+from ._common import DIMENSIONS, _s, _say, _industrial_nodes, _weights
 
 __all__ = ["check_settlements", "required_plant_dose"]
 

@@ -11,7 +11,8 @@ import pandas as pd
 
 from ..schema import Network
 from ..simulation import SimulationResult
-from ._common import _s, _say, _pct, _ranges
+from ..simulation import hour_ranges as _ranges
+from ._common import _s, _say, _pct
 from .figures import _lengths
 from .supply import _chain_levels
 
