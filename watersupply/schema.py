@@ -38,6 +38,9 @@ control_valves (Point, optional)
     (ACTIVE|OPEN|CLOSED, default ACTIVE), minor_loss and, for GPV, curve
     ("flow_ls:headloss_m;..."). EPANET links kept from an INP file
     (:mod:`watersupply.convert`); the point is the middle of the two nodes.
+zones (Polygon, optional)
+    zone, parent_zone, device, device_id, setting_m, hgl_m and the zone's
+    statistics — pressure zones as drawn by :func:`watersupply.zones.zones_layer`.
 patterns (table)
     pattern, hour, multiplier (``hour`` is the step index; the step is metadata
     ``pattern_timestep_s``, 1 h unless the model says otherwise).
@@ -127,6 +130,8 @@ LAYERS: dict[str, tuple[str | None, dict[str, str]]] = {
         "id": "str", "from_node": "str", "to_node": "str", "type": "str", "diameter_mm": "float",
         "setting": "float", "status": "str", "minor_loss": "float", "curve": "str",
     }),
+    "zones": ("Polygon", {"zone": "str", "parent_zone": "str", "device": "str", "device_id": "str",
+                          "setting_m": "float", "hgl_m": "float"}),
     "patterns": (None, {"pattern": "str", "hour": "int", "multiplier": "float"}),
     "metadata": (None, {"key": "str", "value": "str"}),
     "options": (None, {"key": "str", "value": "str"}),

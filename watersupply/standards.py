@@ -76,6 +76,13 @@ _ITEMS = [
               "村镇供水工程技术规范 (secondary source)"),
     Threshold("rural_max_static_head_m", 40.0, "m", "max static head at a rural tap (else reduce pressure)",
               "村镇供水工程技术规范 (secondary source)"),
+    Threshold("urban_max_static_head_m", 45.0, "m", "max static head at an urban connection (the static pressure "
+              "of a supply zone, 0.45 MPa; residential entry pressure should stay under 0.35 MPa, §3.4.5)",
+              "GB 50015-2019 §3.4.3 (分区静水压力不宜大于0.45 MPa; secondary source)"),
+    Threshold("main_max_static_head_m", 160.0, "m", "max static head a pipe without taps may hold (PE PN 1.6 MPa, "
+              "the highest class of the rural PE catalogue)", "assumed: GB/T 13663.2-2018 PN series"),
+    Threshold("zone_service_margin_m", 5.0, "m", "head kept above the highest tap's service head when a pressure "
+              "zone's level is set (allowance for friction at peak hour)", "assumed"),
     Threshold("hydrant_residual_head_m", 10.0, "m", "min residual head at a hydrant during fire flow",
               "村镇供水工程技术规范 (secondary source)"),
     # Hydraulic simulation (pressure-dependent demand)
