@@ -10,7 +10,8 @@ import click
 from .. import __version__
 
 #: Subcommand modules (``watersupply/cli/<name>.py`` exposing ``command``).
-COMMANDS = ("run", "scenario", "audit", "criticality", "map", "build", "generate", "schedule", "design", "convert", "calibrate")
+COMMANDS = ("run", "scenario", "audit", "criticality", "map", "build", "generate", "schedule", "design", "convert", "calibrate",
+            "zones")
 
 
 class LazyGroup(click.Group):
