@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .hydraulics import SECONDS_PER_DAY, SECONDS_PER_HOUR, pump_power_kw
+from .pumpcurves import efficiency_at
 from .schema import Network
 from .simulation import SimulationResult, age_not_settled, chlorine_status, quality_window
 from .standards import service_head_m, thresholds
@@ -116,8 +117,9 @@ def pipe_summary(result: SimulationResult, net: Network) -> pd.DataFrame:
 def pump_energy(result: SimulationResult, net: Network, t: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Per-pump energy over the run: volume pumped (m³), energy (kWh), hours running, kWh/m³.
 
-    Power = ρ·g·Q·H / η with H the head gain across the pump and η the pump's
-    ``efficiency`` (or the ``pump_efficiency`` threshold).
+    Power = ρ·g·Q·H / η with H the head gain across the pump and η read from the
+    pump's efficiency curve at the pumped flow (:func:`watersupply.pumpcurves.efficiency_at`),
+    else the pump's ``efficiency`` (or the ``pump_efficiency`` threshold).
     """
     t = t or thresholds()
     pumps = net.get("pumps")
@@ -136,6 +138,9 @@ def pump_energy(result: SimulationResult, net: Network, t: Mapping[str, float] |
         # integrate over the reporting steps except the last instant
         qv = q.to_numpy()[:-1]
         hv = gain.to_numpy()[:-1]
+        curve_eff = efficiency_at(net, pid, 1000.0 * qv)  # the pump's efficiency curve, where it has one
+        if curve_eff is not None:
+            eff = curve_eff
         vol = float(qv.sum() * step * SECONDS_PER_HOUR)
         kwh = float(pump_power_kw(qv, hv, eff).sum() * step)  # kW·h
         rows[pid] = dict(station_id=str(getattr(row, "station_id", "")), volume_m3=vol, energy_kwh=kwh,

@@ -220,7 +220,7 @@ def to_wntr(net: Network, **options: Any) -> wntr.network.WaterNetworkModel:
     wn.options.hydraulic.inpfile_units = "LPS"
     if file_model:
         apply_options(wn, net["options"])
-        add_curves(wn, net.get("curves"))
+    add_curves(wn, net.get("curves"))  # a project network's pump curves too (watersupply.pumpcurves)
 
     patterns = net.get("patterns")
     if patterns is not None and len(patterns):
