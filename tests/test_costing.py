@@ -136,3 +136,33 @@ def test_tonghui_estimate(tonghui_net):
     assert e.existing_pipe_m > 0 and e.new_pipe_m < e.total_pipe_m
     assert (e.boq["item"] == "pump_station").sum() == 7 and (e.boq["item"] == "reservoir").sum() == 9
     assert e.published_yuan == PUBLISHED_COST_YUAN and e.within == (not e.changes)
+
+
+def test_report_section_and_round_trip(sized, tmp_path):
+    from watersupply.io import read_network, write_network
+    from watersupply.report import cost_section
+
+    e = capital_cost(sized, published_yuan=1.0e5)
+    text = "\n".join(cost_section(e))
+    assert text.startswith("## 工程量清单与投资估算 Bill of quantities and capital cost")
+    assert f"{e.total_yuan / 1e6:,.2f}" in text and "would have to change" in text and e.changes[0] in text
+    first = e.boq.loc[e.boq["item"] == "pipe", "description"].iloc[0]
+    assert first.startswith("PE dn") and f"| {first} |" in text and "not priced" in text
+    assert cost_section(None) == [] and "Not estimated: no rate" in "\n".join(cost_section("no rate"))
+    # the catalogue columns survive the GeoPackage
+    back = read_network(write_network(sized, tmp_path / "sized.gpkg"))
+    pd.testing.assert_series_equal(back["pipes"]["dn_mm"], sized["pipes"]["dn_mm"], check_dtype=False)
+    assert capital_cost(back).total_yuan == pytest.approx(capital_cost(sized).total_yuan)
+    bad = dict(sized)
+    bad["pipes"] = sized["pipes"].assign(dn_mm=-1.0)
+    with pytest.raises(NetworkDataError, match="column 'dn_mm' of 'M1' must be a number > 0"):
+        write_network(bad, tmp_path / "bad.gpkg") and read_network(tmp_path / "bad.gpkg")
+
+
+def test_baseline_report_carries_the_estimate(sized, tmp_path):
+    from watersupply.baseline import run_baseline
+
+    run_baseline(sized, out_dir=tmp_path, make_map=False, duration_h=24)
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "## 工程量清单与投资估算 Bill of quantities and capital cost" in text
+    assert f"{capital_cost(sized).total_yuan / 1e6:,.1f}" in text

@@ -94,6 +94,21 @@ def _join(layer: gpd.GeoDataFrame, table: pd.DataFrame, key: str = "id") -> gpd.
     return gpd.GeoDataFrame(out, geometry=layer.geometry.name, crs=layer.crs)
 
 
+def _cost_estimate(net: Network) -> object | None:
+    """The capital-cost estimate of a network whose pipes are sized from the catalogue (``dn_mm``, ``pn_mpa``),
+    else None; a problem with the rates becomes the reason written in the report."""
+    if not {"dn_mm", "pn_mpa"} <= set(net["pipes"].columns):
+        return None
+    from ._errors import WatersupplyError
+    from .costing import capital_cost
+
+    try:
+        return capital_cost(net)
+    except WatersupplyError as exc:
+        log.warning("capital cost not estimated: %s", exc)
+        return str(exc)
+
+
 def result_layers(run: BaselineRun) -> dict[str, gpd.GeoDataFrame]:
     """The network's spatial layers with the run's summaries joined as attributes."""
     net = run.net
@@ -160,7 +175,7 @@ def run_baseline(net: Network, *, out_dir: str | os.PathLike | None = None, make
                              title_en=md.get("title_en", md.get("name", "Water network")) + " — baseline",
                              soundness=run.soundness, settlements=run.settlements, energy=run.pumps,
                              facts=network_facts(net), warnings=result.warnings, sanity=result.sanity,
-                             quality=result.quality)
+                             quality=result.quality, cost=_cost_estimate(net))
     run.files["report.md"] = write_text(report, out / "report.md")
     if run.audit is not None:
         from .audit import write_audit

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-__all__ = ["markdown_table", "baseline_report", "sanity_section", "quality_section"]
+__all__ = ["markdown_table", "baseline_report", "sanity_section", "quality_section", "cost_section"]
 
 
 def _fmt(v: object, digits: int = 2) -> str:
@@ -68,11 +68,55 @@ def quality_section(quality: object | None) -> list[str]:
     return out + [""]
 
 
+def cost_section(estimate: object | None) -> list[str]:
+    """The bill of quantities and capital-cost estimate (:class:`watersupply.costing.CostEstimate`) as a
+    report section, set beside the published cost; a string is reported as the reason there is no estimate."""
+    if estimate is None:
+        return []
+    out = ["## 工程量清单与投资估算 Bill of quantities and capital cost", ""]
+    if isinstance(estimate, str):
+        return out + [f"未估算 Not estimated: {estimate}", ""]
+    e = estimate
+    verdict = ("在范围内 within" if e.within else ("偏高 above" if e.ratio > 1 else "偏低 below")) + \
+        f" ×{e.factor:g}"
+    cmp = pd.DataFrame({
+        "本估算 this estimate": [e.total_yuan / 1e6, e.yuan_per_m, e.new_pipe_m / 1000, e.existing_pipe_m / 1000],
+        "公开数据 published": [e.published_yuan / 1e6, e.published_yuan_per_m, e.published_pipe_m / 1000, float("nan")],
+    }, index=pd.Index(["总投资 total ¥ M", "每米管道(全部) all-in ¥/m of pipe", "新建管道 new pipe km",
+                       "利用现有管道 existing pipe km"], name="item"))
+    out += [f"- {e.summary()}",
+            f"- 比值 ratio estimate / published = {e.ratio:.2f} ({verdict}); 公开数据为文章所述 2020 年工程"
+            "“1500余万元” (¥15 M+) — the published figure is the source article's cost of the 2020 works.",
+            "- 单价均为假定值(watersupply/data/costs/*.yaml,各有来源),不是报价;水厂不计价;标为现有的管道与设施"
+            "(existing)列出但不计价。Unit rates are assumed (watersupply/data/costs/*.yaml, each with its source), "
+            "not quotations; the water plant is not priced; pipes and facilities marked existing (pre-existing "
+            "assets reused) are listed but not priced.", "",
+            markdown_table(cmp), ""]
+    if e.changes:
+        out += [f"要与公开数据一致(×{e.factor:g} 以内),须改变下列假定之一 For the estimate to agree with the published "
+                f"cost (within ×{e.factor:g}), one of these assumptions would have to change:", ""]
+        out += [f"- {c}" for c in e.changes] + [""]
+    b = e.boq
+    pipes = b[b["item"] == "pipe"]
+    other = b[b["item"] != "pipe"]
+    pt = pipes.assign(existing=pipes["existing"].map({True: "existing", False: "new"}))[
+        ["description", "existing", "n", "quantity", "rate_yuan", "cost_yuan"]].rename(columns={
+            "description": "管材规格 pipe", "existing": "status", "n": "pipes", "quantity": "km",
+            "rate_yuan": "¥/m", "cost_yuan": "¥"})
+    ot = other[["item", "description", "quantity", "unit", "cost_yuan", "source"]].rename(columns={
+        "description": "名称 name", "cost_yuan": "¥"})
+    out += ["### 管道 Pipes", "", markdown_table(pt, index=False, digits=1), "",
+            "### 泵站、水池与水厂 Pump stations, reservoirs and plant", "", markdown_table(ot, index=False, digits=1),
+            ""]
+    return out
+
+
 def baseline_report(*, title_zh: str, title_en: str, soundness: pd.DataFrame, settlements: pd.DataFrame,
                     energy: pd.DataFrame, facts: Mapping[str, object], warnings: list[str] | None = None,
-                    sanity: pd.DataFrame | None = None, quality: object | None = None) -> str:
+                    sanity: pd.DataFrame | None = None, quality: object | None = None,
+                    cost: object | None = None) -> str:
     """The baseline run report: network facts, soundness checks, EPANET warnings, quality method,
-    settlements, pumping energy."""
+    settlements, pumping energy, and (when `cost` is given) the bill of quantities and capital cost."""
     out = [f"# {title_zh}", f"## {title_en}", "",
            "## 网络概况 Network", "", markdown_table(pd.DataFrame({"value": pd.Series(facts, dtype=object)})), "",
            "## 水力合理性 Soundness checks", "",
@@ -97,4 +141,5 @@ def baseline_report(*, title_zh: str, title_en: str, soundness: pd.DataFrame, se
         by = energy.groupby("station_id")[["volume_m3", "energy_kwh"]].sum()
         by["kwh_per_m3"] = by["energy_kwh"] / by["volume_m3"].where(by["volume_m3"] > 0)
         out += ["## 泵站能耗 Pumping energy", "", markdown_table(by), ""]
+    out += cost_section(cost)
     return "\n".join(out) + "\n"

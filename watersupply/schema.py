@@ -16,7 +16,10 @@ nodes (Point)
     ``reservoir`` nodes are storage tanks (水池) described in ``facilities``.
 pipes (LineString)
     id, from_node, to_node, class (main|branch), diameter_mm, material,
-    roughness_c (Hazen-Williams C), length_m, zone, status (OPEN|CLOSED).
+    roughness_c (Hazen-Williams C), length_m, zone, status (OPEN|CLOSED);
+    optionally the catalogue size (:mod:`watersupply.pipe_catalogue`): dn_mm
+    (PE outside diameter dn / ductile-iron DN), pn_mpa (pressure class) and
+    existing (a pre-existing asset, not priced by :mod:`watersupply.costing`).
 pumps (Point)
     id, station_id, from_node, to_node, role (duty|standby), design_flow_ls,
     design_head_m, efficiency, status, control_node, on_below_m, off_above_m.
@@ -110,6 +113,7 @@ LAYERS: dict[str, tuple[str | None, dict[str, str]]] = {
         "id": "str", "from_node": "str", "to_node": "str", "class": "str",
         "diameter_mm": "float", "material": "str", "roughness_c": "float",
         "length_m": "float", "zone": "str", "status": "str",
+        "dn_mm": "float", "pn_mpa": "float", "existing": "bool",
     }),
     "pumps": ("Point", {
         "id": "str", "station_id": "str", "from_node": "str", "to_node": "str",
@@ -289,6 +293,9 @@ def validate_network(net: Network, *, source: str = "network") -> Network:
     _check_numeric(pipes, "pipes", "roughness_c", source, positive=True)
     if "length_m" in pipes.columns:
         _check_numeric(pipes, "pipes", "length_m", source, positive=True)
+    for col in ("dn_mm", "pn_mpa"):  # catalogue size and class (watersupply.pipe_catalogue); empty = as built
+        if col in pipes.columns:
+            _check_numeric(pipes, "pipes", col, source, positive=True, allow_nan=True)
     node_ids = set(nodes["id"].astype(str))
     for end in ("from_node", "to_node"):
         missing = ~pipes[end].astype(str).isin(node_ids)

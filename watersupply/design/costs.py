@@ -13,15 +13,18 @@ A *candidate table* lists the pipe sizes a design may choose, one row each:
 ``material``, ``nominal`` (optional)
     Labels written to ``works.csv`` (e.g. ``PE100``, ``dn200``).
 
-The default tables ship as package data (``watersupply/design/data/*.csv``,
-found through :mod:`importlib.resources`), each row with its source; every
-cost figure there is an *assumed* order of magnitude, not a Qijiang quotation:
+The default tables are built from the project's one set of unit rates,
+``watersupply/data/costs/*.yaml`` (read by :mod:`watersupply.costing`, each
+file with its source; every cost figure there is an *assumed* order of
+magnitude, not a Qijiang quotation), and the pipe catalogue
+(:mod:`watersupply.pipe_catalogue`) for inner diameters and C:
 
 ``pe``
-    PE100 SDR11 (1.6 MPa) pipe by outside diameter dn110–dn630; internal
-    diameters from GB/T 13663.2-2018, C = 140 (GB 50013-2018 Table 7.2.2).
+    PE100 SDR11 (PN 1.6 MPa) pipe by outside diameter dn110–dn630, supplied
+    and laid in a rural road; inner diameters from GB/T 13663.2-2018, C = 145.
 ``di``
-    Cement-lined ductile-iron (K9) pipe by DN100–DN1000, C = 130.
+    Cement-lined ductile-iron (K9) pipe by DN100–DN1000 (inner diameter from
+    GB/T 13295-2019 walls and lining), C = 130.
 ``pumps`` / ``reservoirs``
     ¥ per kW of pump motor and per m³ of storage, plus a fixed cost per new
     station or reservoir (:func:`pump_costs`, :func:`reservoir_costs`).
@@ -50,8 +53,11 @@ from .._errors import ConfigError
 
 __all__ = ["DEFAULT_TABLES", "pipe_costs", "read_candidates", "check_candidates", "pump_costs", "pump_sizes", "reservoir_costs"]
 
-#: Name of each shipped pipe cost table → its file in ``watersupply/design/data``.
-DEFAULT_TABLES = {"pe": "pipes_pe100_dn.csv", "di": "pipes_ductile_iron_dn.csv"}
+#: Name of each shipped pipe cost table → the material of :func:`watersupply.costing.pipe_rates` it is built from.
+DEFAULT_TABLES = {"pe": "PE", "di": "DI"}
+#: Sizes offered by the design tables (the usual trunk-main series; the catalogue has more).
+_DESIGN_SIZES = {"PE": (110, 160, 200, 250, 315, 400, 500, 630), "DI": (100, 150, 200, 250, 300, 400, 500, 600, 700,
+                                                                      800, 1000)}
 
 
 def _data(name: str) -> str:
@@ -176,7 +182,7 @@ def pipe_costs(name: str = "pe") -> pd.DataFrame:
         if part not in DEFAULT_TABLES:
             raise ConfigError(f"no shipped pipe cost table {part!r}; choose from {', '.join(DEFAULT_TABLES)} "
                               "(or join them: 'pe+di'), or give your own CSV")
-        frames.append(pd.read_csv(io.StringIO(_data(DEFAULT_TABLES[part]))))
+        frames.append(_shipped_table(DEFAULT_TABLES[part]))
     raw = pd.concat(frames, ignore_index=True)
     out = check_candidates(raw.drop(columns=["source"]), source=f"shipped table {name!r}")
     out["source"] = raw.set_index(["diameter_mm", "material"])["source"].reindex(
@@ -184,17 +190,35 @@ def pipe_costs(name: str = "pe") -> pd.DataFrame:
     return out
 
 
-def _items(name: str) -> pd.DataFrame:
-    return pd.read_csv(io.StringIO(_data(name))).set_index("item")
+def _shipped_table(material: str) -> pd.DataFrame:
+    """A candidate table from the shared unit rates: PE100 at PN1.6, or ductile iron, in the design sizes."""
+    from ..costing import pipe_rates
+    from ..pipe_catalogue import MATERIALS, di_inner_diameter_mm, pe_inner_diameter_mm
+
+    r = pipe_rates().loc[material].reset_index()
+    if material == "PE":
+        r = r[(r["pn_mpa"] == 1.6) & r["dn_mm"].isin(_DESIGN_SIZES["PE"])]
+        inner = [pe_inner_diameter_mm(dn, 1.6) for dn in r["dn_mm"]]
+        nominal, label = [f"dn{dn}" for dn in r["dn_mm"]], "PE100"
+    else:
+        r = r[(r["pn_mpa"] == r["pn_mpa"].min()) & r["dn_mm"].isin(_DESIGN_SIZES["DI"])]
+        inner = [di_inner_diameter_mm(dn) for dn in r["dn_mm"]]
+        nominal, label = [f"DN{dn}" for dn in r["dn_mm"]], "ductile iron"
+    return pd.DataFrame({"nominal": nominal, "diameter_mm": inner, "unit_cost_yuan_per_m": r["rate_yuan_m"].to_numpy(),
+                         "roughness_c": MATERIALS[material], "material": label, "source": r["source"].to_numpy()})
 
 
 def pump_costs() -> pd.DataFrame:
     """Shipped pump cost parameters (¥ per kW of motor, ¥ per new station), with sources.
 
+    Read from ``watersupply/data/costs/pump_stations.yaml`` (:func:`watersupply.costing.item_rates`).
+
     >>> int(pump_costs().loc["pump_set_per_kw", "cost_yuan"])
     3500
     """
-    return _items("pumps.csv")
+    from ..costing import item_rates
+
+    return item_rates("pump_stations")
 
 
 def pump_sizes() -> pd.DataFrame:
@@ -211,7 +235,11 @@ def pump_sizes() -> pd.DataFrame:
 def reservoir_costs() -> pd.DataFrame:
     """Shipped reservoir cost parameters (¥ per m³ of storage, ¥ per new reservoir), with sources.
 
+    Read from ``watersupply/data/costs/reservoirs.yaml`` (:func:`watersupply.costing.item_rates`).
+
     >>> int(reservoir_costs().loc["storage_per_m3", "cost_yuan"])
     950
     """
-    return _items("reservoirs.csv")
+    from ..costing import item_rates
+
+    return item_rates("reservoirs")

@@ -140,9 +140,9 @@ def design_report(result: DesignResult, *, title: str, scenario: ScenarioDesign 
                          f"{w.material} | {w.length_m:,.0f} | {_fmt(w.cost)} |")
     if result.pareto is not None and len(result.pareto):
         lines += ["", f"造价–韧性帕累托前沿 Cost–resilience front: {len(result.pareto)} designs (pareto.csv, pareto.png)."]
-    lines += ["", "造价表中的单价为假定值(见 watersupply/design/data/*.csv 的来源列),不是报价。"
-              "Unit costs from the shipped tables are assumed figures (see the source column of "
-              "watersupply/design/data/*.csv), not quotations.", ""]
+    lines += ["", "造价表中的单价为假定值(见 watersupply/data/costs/*.yaml 的来源),不是报价。"
+              "Unit costs from the shipped tables are assumed figures (see the sources in "
+              "watersupply/data/costs/*.yaml), not quotations.", ""]
     return "\n".join(lines)
 
 
