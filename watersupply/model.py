@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import wntr
-from wntr.network.controls import Control, ControlAction, ValueCondition
+from wntr.network.controls import Control, ControlAction, TimeOfDayCondition, ValueCondition
 from wntr.network.base import LinkStatus
 
 from ._errors import NetworkDataError
@@ -357,6 +357,7 @@ def to_wntr(net: Network, **options: Any) -> wntr.network.WaterNetworkModel:
                                                           ControlAction(link, "status", LinkStatus.Closed)))
 
     _add_control_valves(wn, net.get("control_valves"))
+    _add_float_valves(wn, fac)
 
     if file_model:
         _file_model_settings(wn, net, opts, options)
@@ -461,6 +462,38 @@ def _file_model_settings(wn: wntr.network.WaterNetworkModel, net: Network, opts:
         q.parameter, q.chemical_name, q.inpfile_units = "CHEMICAL", "Chlorine", "mg/L"
         for _, r in wn.reservoirs():
             r.initial_quality = opts["plant_chlorine_mgL"] * MGL_TO_KGM3
+
+
+def _add_float_valves(wn: wntr.network.WaterNetworkModel, fac: pd.DataFrame | None) -> None:
+    """Altitude (float) valves of the reservoirs (facility columns ``inlet_link``, ``inlet_close_m``,
+    ``inlet_open_m``, ``inlet_daily_open_h``; see :mod:`watersupply.operations`): the inlet closes above the one
+    level, opens below the other, and (optionally) opens once a day at a clock hour."""
+    if fac is None or not len(fac) or "inlet_link" not in fac.columns:
+        return
+    for row in fac[fac["kind"] == "reservoir"].itertuples(index=False):
+        link = _str(row.inlet_link)
+        if link is None:
+            continue
+        with _element("float valve of reservoir", row.node_id):
+            tank, close, open_ = str(row.node_id), _num(row.inlet_close_m, float("nan")), \
+                _num(row.inlet_open_m, float("nan"))
+            if link not in wn.link_name_list:
+                raise NetworkDataError(f"reservoir {tank!r}: inlet_link {link!r} is not a link of the network")
+            if not open_ < close:
+                raise NetworkDataError(f"reservoir {tank!r}: inlet_open_m ({open_}) must be below inlet_close_m "
+                                       f"({close})")
+            node, pipe = wn.get_node(tank), wn.get_link(link)
+            wn.add_control(f"FV_{tank}_close", Control(ValueCondition(node, "level", ">", close),
+                                                        ControlAction(pipe, "status", LinkStatus.Closed)))
+            wn.add_control(f"FV_{tank}_open", Control(ValueCondition(node, "level", "<", open_),
+                                                       ControlAction(pipe, "status", LinkStatus.Open)))
+            daily = _num(getattr(row, "inlet_daily_open_h", None), float("nan"))
+            if not math.isnan(daily):
+                if not 0 <= daily < 24:
+                    raise NetworkDataError(f"reservoir {tank!r}: inlet_daily_open_h must be a clock hour in [0, 24), "
+                                           f"got {daily}")
+                wn.add_control(f"FV_{tank}_daily", Control(TimeOfDayCondition(wn, "=", int(round(daily * 3600))),
+                                                           ControlAction(pipe, "status", LinkStatus.Open)))
 
 
 VALVE_TYPES = ("PRV", "PSV", "PBV", "FCV", "TCV", "GPV")

@@ -22,12 +22,18 @@ pipes (LineString)
     existing (a pre-existing asset, not priced by :mod:`watersupply.costing`).
 pumps (Point)
     id, station_id, from_node, to_node, role (duty|standby), design_flow_ls,
-    design_head_m, efficiency, status, control_node, on_below_m, off_above_m.
+    design_head_m, efficiency, status, control_node, on_below_m, off_above_m;
+    optionally curve and efficiency_curve (ids in table ``curves``, e.g. from
+    :func:`watersupply.pumpcurves.fit_pump_curves`) and stages.
 facilities (Point)
     id, kind (plant|pump_station|reservoir), name_zh, name_en, node_id, zone,
     and where they apply: head_m and capacity_m3d (plant); bottom_elev_m,
     diameter_m, min_level_m, max_level_m, init_level_m, volume_m3 (reservoir);
-    design_flow_ls, design_head_m, fills (pump station).
+    design_flow_ls, design_head_m, fills (pump station); optionally, for a reservoir
+    filled by gravity, an altitude (float) valve: inlet_link (the pipe that fills
+    it), inlet_close_m, inlet_open_m (levels above the bottom) and
+    inlet_daily_open_h (a clock hour of a daily top-up), see
+    :mod:`watersupply.operations`; part_of (a clear well's plant).
 settlements (Polygon)
     id, name_zh, name_en, kind (village|community), population,
     name_verified, storeys, zone.
@@ -339,6 +345,7 @@ def validate_network(net: Network, *, source: str = "network") -> Network:
         if missing:
             _fail(source, "facilities", f"reservoir node(s) {', '.join(map(repr, missing[:5]))} have no "
                   "facility row of kind 'reservoir' with levels and diameter")
+    _check_operations(net, source)
     if "settlements" in net and len(net["settlements"]):
         st = net["settlements"]
         _check_columns(st, "settlements", ["id", "kind", "population"], source)
@@ -350,3 +357,37 @@ def validate_network(net: Network, *, source: str = "network") -> Network:
             _fail(source, "settlements", f"settlement {st['id'].iloc[i]!r} has population "
                   f"{st['population'].iloc[i]!r}; give a number of people >= 0")
     return net
+
+
+def _check_operations(net: Network, source: str) -> None:
+    """Pump curves named by the pumps exist; float valves (facilities ``inlet_link`` ...) name a pipe of
+    their reservoir with ordered levels (see :mod:`watersupply.pumpcurves`, :mod:`watersupply.operations`)."""
+    curves = net.get("curves")
+    names = set(curves["curve"].astype(str)) if curves is not None and len(curves) else set()
+    pumps = net.get("pumps")
+    if pumps is not None and len(pumps):
+        for col in ("curve", "efficiency_curve"):
+            if col not in pumps.columns:
+                continue
+            for pid, c in zip(pumps["id"], pumps[col]):
+                if c is not None and not (isinstance(c, float) and np.isnan(c)) and str(c) and str(c) not in names:
+                    _fail(source, "pumps", f"pump {pid!r} names {col} {str(c)!r}, which is not in table 'curves'; "
+                          "add the curve or clear the column (watersupply.pumpcurves.fit_pump_curves makes both)")
+    fac = net.get("facilities")
+    if fac is None or not len(fac) or "inlet_link" not in fac.columns:
+        return
+    pipes = net["pipes"]
+    ends = {str(i): (str(a), str(b)) for i, a, b in zip(pipes["id"], pipes["from_node"], pipes["to_node"])}
+    for row in fac[fac["kind"] == "reservoir"].itertuples(index=False):
+        link = row.inlet_link
+        if link is None or (isinstance(link, float) and np.isnan(link)) or not str(link):
+            continue
+        tank = str(row.node_id)
+        if str(link) not in ends or tank not in ends[str(link)]:
+            _fail(source, "facilities", f"reservoir {row.id!r}: inlet_link {str(link)!r} is not a pipe ending at "
+                  f"node {tank!r}; give the pipe that fills it")
+        lv = [pd.to_numeric(getattr(row, c, np.nan), errors="coerce") for c in
+              ("min_level_m", "inlet_open_m", "inlet_close_m", "max_level_m")]
+        if any(pd.isna(v) for v in lv) or not (lv[0] <= lv[1] < lv[2] <= lv[3]):
+            _fail(source, "facilities", f"reservoir {row.id!r}: float valve levels need min_level_m <= "
+                  f"inlet_open_m < inlet_close_m <= max_level_m, got {lv}")
