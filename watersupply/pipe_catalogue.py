@@ -538,6 +538,8 @@ def size_pipes(net: Network, *, design_flows: Mapping[str, float] | pd.Series | 
         Sizing rule, see :func:`select_pipe`.
     update_roughness
         Set ``roughness_c`` of resized pipes to the material's C (:data:`MATERIALS`).
+        Other material properties (e.g. ``wall_coeff_m_d``) are left as they are:
+        a caller that changes a pipe's material sets them afterwards.
 
     Returns
     -------
