@@ -100,6 +100,9 @@ def cost_section(estimate: object | None) -> list[str]:
     b = e.boq
     pipes = b[b["item"] == "pipe"]
     other = b[b["item"] != "pipe"]
+    whole = {"rate_yuan": lambda d: d["rate_yuan"].round().astype(int),
+             "cost_yuan": lambda d: d["cost_yuan"].round().astype(int)}
+    pipes, other = pipes.assign(**whole), other.assign(cost_yuan=lambda d: d["cost_yuan"].round().astype(int))
     pt = pipes.assign(existing=pipes["existing"].map({True: "existing", False: "new"}))[
         ["description", "existing", "n", "quantity", "rate_yuan", "cost_yuan"]].rename(columns={
             "description": "管材规格 pipe", "existing": "status", "n": "pipes", "quantity": "km",
