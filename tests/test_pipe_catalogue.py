@@ -224,3 +224,23 @@ def test_tonghui_sizes(tonghui_net):
         with pytest.raises(ConfigError, match="use ductile iron|split the pressure zone"):
             select_pipe(r["design_flow_ls"], static_head_m=r["static_head_m"], i_max_m_km=2.0)
     assert p.loc[p["class"] == "branch", "dn_mm"].median() <= 50
+
+
+def test_sized_tonghui_holds_service_head_in_epanet(tonghui_net, tmp_path):
+    """One EPANET run (hydraulics) of Tonghui with the new sizes: every demand node keeps the rural 2-storey head."""
+    import wntr
+
+    from watersupply.model import to_wntr
+    from watersupply.standards import STANDARDS
+
+    net = size_pipes(tonghui_net, existing="communities")
+    wn = to_wntr(net, duration_h=48)
+    wn.options.quality.parameter = "NONE"
+    res = wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=str(tmp_path / "sized"))
+    day2 = res.node["pressure"].index >= 24 * 3600
+    nodes = net["nodes"]
+    demand = nodes.loc[nodes["base_demand_m3d"] > 0, "id"]
+    p_min = res.node["pressure"].loc[day2, demand].min()
+    assert p_min.min() >= STANDARDS["rural_head_2_storeys_m"].value
+    diam = net["pipes"].set_index("id")["diameter_mm"]
+    assert wn.get_link("B00001").diameter == pytest.approx(diam["B00001"] / 1000)

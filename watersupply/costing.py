@@ -51,7 +51,7 @@ from .schema import Network
 __all__ = ["PUBLISHED_COST_YUAN", "PUBLISHED_PIPE_M", "COST_FACTOR", "RATE_FILES", "read_rates", "pipe_rates",
            "item_rates", "pipe_rate", "bill_of_quantities", "CostEstimate", "capital_cost"]
 
-#: The source article's cost of the 2020 works (¥15 M+, "1500余万元"), yuan.
+#: The source article's cost of the 2020 works (¥15 M+), yuan.
 PUBLISHED_COST_YUAN = 15.0e6
 #: Pipe length of the 2020 works in the article: 177 km mains + 262 km branches, m.
 PUBLISHED_PIPE_M = 439_000.0

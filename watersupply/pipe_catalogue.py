@@ -538,6 +538,8 @@ def size_pipes(net: Network, *, design_flows: Mapping[str, float] | pd.Series | 
         Sizing rule, see :func:`select_pipe`.
     update_roughness
         Set ``roughness_c`` of resized pipes to the material's C (:data:`MATERIALS`).
+        Other material properties (e.g. ``wall_coeff_m_d``) are left as they are:
+        a caller that changes a pipe's material sets them afterwards.
 
     Returns
     -------
@@ -585,13 +587,11 @@ def size_pipes(net: Network, *, design_flows: Mapping[str, float] | pd.Series | 
     slopes = I_MAX_BY_CLASS if i_max_m_km is None else i_max_m_km
     cls = pipes["class"].astype(str).to_numpy() if "class" in pipes.columns else np.full(len(pipes), "")
     out_p = pipes.copy()
-    for col, default in (("dn_mm", np.nan), ("pn_mpa", np.nan), ("static_head_m", np.nan)):
-        if col not in out_p.columns:
-            out_p[col] = default
-    out_p["existing"] = keep
-    out_p["material"] = out_p["material"].astype(object) if "material" in out_p.columns else "PE"
+    col = {c: (pd.to_numeric(out_p[c], errors="coerce").to_numpy(float).copy() if c in out_p.columns
+               else np.full(len(out_p), np.nan)) for c in ("diameter_mm", "dn_mm", "pn_mpa", "roughness_c")}
+    mats = (out_p["material"].astype(object).to_numpy().copy() if "material" in out_p.columns
+            else np.full(len(out_p), "PE", dtype=object))
     for i, pid in enumerate(ids):
-        out_p.iloc[i, out_p.columns.get_loc("static_head_m")] = heads.iloc[i]
         if keep[i]:
             continue
         flow = float(q.iloc[i])
@@ -620,12 +620,15 @@ def size_pipes(net: Network, *, design_flows: Mapping[str, float] | pd.Series | 
                     raise ConfigError(f"pipe {pid!r}: {exc2}") from None
             else:
                 raise ConfigError(f"pipe {pid!r}: {exc}") from None
-        out_p.iloc[i, out_p.columns.get_loc("diameter_mm")] = spec.inner_mm
-        out_p.iloc[i, out_p.columns.get_loc("dn_mm")] = float(spec.dn_mm)
-        out_p.iloc[i, out_p.columns.get_loc("pn_mpa")] = spec.pn_mpa
-        out_p.iloc[i, out_p.columns.get_loc("material")] = spec.material
+        col["diameter_mm"][i], col["dn_mm"][i], col["pn_mpa"][i] = spec.inner_mm, float(spec.dn_mm), spec.pn_mpa
+        mats[i] = spec.material
         if update_roughness:
-            out_p.iloc[i, out_p.columns.get_loc("roughness_c")] = MATERIALS[spec.material]
+            col["roughness_c"][i] = MATERIALS[spec.material]
+    for c, vals in col.items():
+        out_p[c] = vals
+    out_p["material"] = mats
+    out_p["existing"] = keep
+    out_p["static_head_m"] = heads.to_numpy(float)
     out = dict(net)
     out["pipes"] = out_p
     return out

@@ -85,8 +85,9 @@ def cost_section(estimate: object | None) -> list[str]:
     }, index=pd.Index(["总投资 total ¥ M", "每米管道(全部) all-in ¥/m of pipe", "新建管道 new pipe km",
                        "利用现有管道 existing pipe km"], name="item"))
     out += [f"- {e.summary()}",
-            f"- 比值 ratio estimate / published = {e.ratio:.2f} ({verdict}); 公开数据为文章所述 2020 年工程"
-            "“1500余万元” (¥15 M+) — the published figure is the source article's cost of the 2020 works.",
+            f"- 比值 ratio estimate / published = {e.ratio:.2f} ({verdict}); 公开数据为来源文章所述 2020 年工程投资"
+            "(¥15 M+,一水厂、七泵站、九水池、439 km 管道)— the published figure is the source article's cost of the "
+            "2020 works (1 plant, 7 pump stations, 9 reservoirs, 439 km of pipe).",
             "- 单价均为假定值(watersupply/data/costs/*.yaml,各有来源),不是报价;水厂不计价;标为现有的管道与设施"
             "(existing)列出但不计价。Unit rates are assumed (watersupply/data/costs/*.yaml, each with its source), "
             "not quotations; the water plant is not priced; pipes and facilities marked existing (pre-existing "
@@ -99,6 +100,9 @@ def cost_section(estimate: object | None) -> list[str]:
     b = e.boq
     pipes = b[b["item"] == "pipe"]
     other = b[b["item"] != "pipe"]
+    whole = {"rate_yuan": lambda d: d["rate_yuan"].round().astype(int),
+             "cost_yuan": lambda d: d["cost_yuan"].round().astype(int)}
+    pipes, other = pipes.assign(**whole), other.assign(cost_yuan=lambda d: d["cost_yuan"].round().astype(int))
     pt = pipes.assign(existing=pipes["existing"].map({True: "existing", False: "new"}))[
         ["description", "existing", "n", "quantity", "rate_yuan", "cost_yuan"]].rename(columns={
             "description": "管材规格 pipe", "existing": "status", "n": "pipes", "quantity": "km",

@@ -1,7 +1,7 @@
 """Least-cost network design: pipe sizes, replacements or duplicates that meet a pressure target or make a scenario pass.
 
 - :mod:`.costs` — candidate and default cost tables (PE100 by dn, ductile iron by DN,
-  pumps, reservoirs), shipped as package data with their sources;
+  pumps, reservoirs), built from the unit rates in watersupply/data/costs with their sources;
 - :mod:`.problem` — the design space and the evaluator (EPANET kept open in memory);
 - :mod:`.optimize` — pymoo's GA, local-search polishing, NSGA-II cost–resilience front;
 - :mod:`.core` — :func:`design_network` (a model and a pressure target), verification;
@@ -12,7 +12,7 @@ Examples
 --------
 >>> from watersupply.design import pipe_costs
 >>> sorted(pipe_costs("di")["diameter_mm"])[:3]
-[100.0, 150.0, 200.0]
+[100.0, 152.0, 203.4]
 """
 
 from .core import DesignResult, InfeasibleDesignError, apply_design, design_network, todini, verify_design, works_table
