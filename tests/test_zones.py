@@ -238,3 +238,31 @@ def test_pumped_hillside_is_zoned_below_the_pump():
     assert (plan.nodes.loc[plan.nodes["tap"], "flag"] == "ok").all()
     assert plan.devices["pipe"].tolist() == ["P260", "P230", "P200", "P170"]  # HGL 309.6 m: T270 at 39.6 m
     assert static_heads(apply_zones(net, plan)).loc[[f"T{z}" for z in HILL], "static_head_m"].max() <= 40 + 1e-6
+
+
+@pytest.mark.browser
+def test_browser_draws_the_zones(tmp_path):
+    from test_webmap import CHROMIUM, Visit
+
+    if not __import__("os").path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not installed")
+    pytest.importorskip("playwright")
+    from playwright.sync_api import sync_playwright
+
+    from watersupply.maps import service_map, write_map
+
+    net = hillside()
+    zoned = apply_zones(net, plan_zones(net))
+    path = write_map(service_map({k: zoned[k] for k in ("nodes", "pipes", "facilities", "zones")}, lang="en"),
+                     tmp_path / "zones.html")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            v = Visit(b, path)
+            page = v.page
+            assert page.locator("path.ws-zone").count() == 5
+            assert "Pressure zones" in page.locator(".leaflet-control-layers-overlays").inner_text()
+            assert "Z-Z1, Z-Z2, Z-Z3, Z-Z4" in page.locator(".ws-legend").inner_text()
+            v.assert_clean()
+        finally:
+            b.close()

@@ -241,6 +241,10 @@ function wsServiceMap(map, dataId) {
       var lg = P.modes[state.mode].legend;
       section("pipes", {title: lg.title, items: lg.items, shape: "line"}, ["mains", "branches"]);
     }
+    if (D.zones) {
+      var zd = D.zones.label.filter(function (z, i) { return D.zones.designed[i]; });
+      section("zones", {title: T.zones, items: [["#6a3d9a", zd.length ? zd.join(", ") : "\u2013"]], shape: "line"}, ["zones"]);
+    }
     if (D.legends.changes) { section("changes", D.legends.changes, ["changes"]); }
     if (D.legends.nodes) {
       var t = D.legends.nodes.title + (D.pressure ? " \u2014 " + (state.hour < 0 ? T.min_over_run : hourText(state.hour)) : "");
