@@ -45,6 +45,7 @@ def test_zones_apply_writes_the_zoned_network(tmp_path, hill_gpkg):
     assert inp.count(" PRV ") == 4
     report = (out / "zones_report.md").read_text(encoding="utf-8")
     assert "GB 50015-2019" in report and "verdict: PASSED" in report and "| L1 |" in report
+    assert "designed zones with at most 2 taps: 0" in report
 
 
 def test_zones_without_apply_or_check(tmp_path, hill_gpkg):

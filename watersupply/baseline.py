@@ -122,6 +122,8 @@ def result_layers(run: BaselineRun) -> dict[str, gpd.GeoDataFrame]:
         layers["facilities"] = net["facilities"]
     if "settlements" in net and len(net["settlements"]):
         layers["settlements"] = _join(net["settlements"], run.settlements)
+    if "zones" in net and len(net["zones"]):
+        layers["zones"] = net["zones"]  # pressure zones (watersupply.zones), drawn on the map
     return layers
 
 

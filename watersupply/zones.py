@@ -23,7 +23,9 @@ On any network with elevations:
 The cut rule (documented, deterministic)
 ----------------------------------------
 Inside each part of the network fed at one static HGL, a shortest-path supply
-tree (pipe length) is grown from the feeding sources. Each node admits an interval
+tree (pipe length) is grown from its inlets: the sources that set its HGL, and
+every pump or valve that feeds it (a device upstream of the governing source
+would not protect what they feed). Each node admits an interval
 of zone HGLs: a tap ``[z + service head + margin, z + static limit]``; a node
 without demand ``[z, z + main limit]`` (no sub-atmospheric static pressure, pipe
 class); a tank filled from the part ``[overflow level, ∞)``. Bottom-up, a node's
@@ -32,7 +34,10 @@ child subtree with the lowest upper bound (the lowest ground) is cut off — a d
 on the tree pipe entering it — until it is not. At the source, a child subtree
 whose interval does not contain the source HGL is cut too. Every zone then takes
 the highest HGL its interval and its parent zone allow (most head for the peak
-hour); a PRV's setting is rounded down to 0.1 m. Pipes of the part's loops that
+hour); a PRV's setting is rounded down to 0.1 m. In a part that pumps feed and a
+tank floats, the tank's own outlet pipes are never cut (cutting them would leave
+the pumps to run against the zone at shut-off head); over-pressured taps there
+are flagged for a lower tank or a PRV below the pumped area. Pipes of the part's loops that
 join two different zones are closed (zone boundary valves). On a chain this is the
 least number of devices; on a tree it cuts where the ground falls, once per
 branch that needs it, never a device per tap. Taps whose interval is empty (a
@@ -453,7 +458,10 @@ def plan_zones(net: Network, *, limits: Mapping[str, float] | None = None, devic
         members, H = members_of[p], parts.hgl[p]
         if not math.isfinite(H):
             continue
-        roots = sorted({n for kind, n, h in parts.entries[p] if h >= H - 1e-6})
+        # every inlet is a root: the governing sources, and pumps or valves feeding the part at a lower level
+        # (a device upstream of the governing source would not protect what they feed)
+        roots = sorted({n for kind, n, h in parts.entries[p] if h >= H - 1e-6 or kind != "fixed"})
+        pumped = any(kind == "pump" for kind, _n, _h in parts.entries[p])
         if not roots:
             continue
         parent, ppipe, order = _supply_tree(members, roots, adj, parts.fixed)
@@ -483,6 +491,8 @@ def plan_zones(net: Network, *, limits: Mapping[str, float] | None = None, devic
                 cut.add(ks.pop(0))
             lo[n], hi[n] = (a, b) if a <= b else (b, b)
         for r in roots:
+            if pumped and r in parts.fixed:
+                continue  # keep the tank that floats a pumped part joined to it (else the pump runs to shut-off)
             for k in kids.get(r, []):
                 if k not in parts.fixed and hi[k] + 1e-6 < H:
                     cut.add(k)
@@ -656,40 +666,53 @@ def apply_zones(net: Network, plan: ZonePlan, *, polygons: bool = True) -> Netwo
             pt, cut_geom = geom.interpolate(off), substring(geom, off, length)
         end_col = "to_node" if at_end else "from_node"
         k_pt = xy[d.node]
+
+        def along(frac: float, geom: Any = geom, length: float = length, off: float = off,
+                  at_end: bool = at_end) -> Point:
+            """A point `frac` of the offset back from the zone's first node, on the cut pipe."""
+            p_ = geom.interpolate(length - off * frac) if at_end else geom.interpolate(off * frac)
+            return Point(p_.x, p_.y)
+
+        nid = f"{d.id}-U"
+        new_nodes.append(_row_like(nodes, dict(id=nid, kind="junction", elevation_m=float(elev[d.node]),
+                                               zone=d.parent_zone, base_demand_m3d=0.0, population=0,
+                                               demand_category="none", geometry=along(1.0))))
+        valves = out.get("control_valves")
+        vcols = valves if valves is not None else pd.DataFrame(columns=["id", "from_node", "to_node", "type",
+                                                                        "diameter_mm", "setting", "status",
+                                                                        "minor_loss", "curve"])
         if d.device == "prv":
-            nid = f"{d.id}-U"
-            new_nodes.append(_row_like(nodes, dict(id=nid, kind="junction", elevation_m=float(elev[d.node]),
-                                                   zone=d.parent_zone, base_demand_m3d=0.0, population=0,
-                                                   demand_category="none", geometry=Point(pt.x, pt.y))))
-            valves = out.get("control_valves")
-            cols = valves if valves is not None else pd.DataFrame(columns=["id", "from_node", "to_node", "type",
-                                                                           "diameter_mm", "setting", "status",
-                                                                           "minor_loss", "curve"])
-            new_valves.append(_row_like(cols, dict(id=d.id, from_node=nid, to_node=d.node, type="PRV",
-                                                   diameter_mm=float(d.diameter_mm), setting=float(d.setting_m),
-                                                   status="ACTIVE", minor_loss=0.0,
-                                                   geometry=Point((pt.x + k_pt.x) / 2, (pt.y + k_pt.y) / 2))))
+            new_valves.append(_row_like(vcols, dict(id=d.id, from_node=nid, to_node=d.node, type="PRV",
+                                                    diameter_mm=float(d.diameter_mm), setting=float(d.setting_m),
+                                                    status="ACTIVE", minor_loss=0.0,
+                                                    geometry=Point((pt.x + k_pt.x) / 2, (pt.y + k_pt.y) / 2))))
         else:
-            nid = d.id
+            # U -[float valve: a PRV holding the overflow level]-> W -[inlet]-> tank B -[outlet]-> the zone
             bottom = float(d.hgl_m) - BPT_MAX_LEVEL_M
-            zone_taps = plan.nodes[(plan.nodes["zone"] == d.zone)].index
-            q = float(_num(nodes.set_index(nodes["id"].astype(str))["base_demand_m3d"].reindex(zone_taps))
+            zone_nodes = plan.nodes.index[plan.nodes["zone"] == d.zone]
+            q = float(_num(nodes.set_index(nodes["id"].astype(str))["base_demand_m3d"].reindex(zone_nodes))
                       .fillna(0).sum()) / 86_400.0 if "base_demand_m3d" in nodes else 0.0
             vol = max(5.0, q * BPT_STORAGE_S * 2.0)
             diameter = max(BPT_MIN_DIAMETER_M, math.sqrt(4 * vol / (math.pi * (BPT_MAX_LEVEL_M - BPT_MIN_LEVEL_M))))
-            new_nodes.append(_row_like(nodes, dict(id=nid, kind="reservoir", elevation_m=bottom, zone=d.zone,
-                                                   base_demand_m3d=0.0, population=0, demand_category="none",
-                                                   geometry=Point(pt.x, pt.y))))
+            w, b = f"{d.id}-W", d.id
+            for node_id, kind, where in ((w, "junction", 0.66), (b, "reservoir", 0.33)):
+                new_nodes.append(_row_like(nodes, dict(id=node_id, kind=kind, elevation_m=bottom, zone=d.zone,
+                                                       base_demand_m3d=0.0, population=0, demand_category="none",
+                                                       geometry=along(where))))
+            new_valves.append(_row_like(vcols, dict(id=f"{d.id}-V", from_node=nid, to_node=w, type="PRV",
+                                                    diameter_mm=float(d.diameter_mm), setting=BPT_MAX_LEVEL_M,
+                                                    status="ACTIVE", minor_loss=0.0, geometry=along(0.83))))
             fac = out.get("facilities")
             new_fac.append(_row_like(fac if fac is not None else pd.DataFrame(), dict(
-                id=nid, kind="reservoir", name_zh="减压池", name_en="Break-pressure tank", node_id=nid, zone=d.zone,
+                id=b, kind="reservoir", name_zh="减压池", name_en="Break-pressure tank", node_id=b, zone=d.zone,
                 bottom_elev_m=bottom, diameter_m=round(diameter, 2), min_level_m=BPT_MIN_LEVEL_M,
-                max_level_m=BPT_MAX_LEVEL_M, init_level_m=BPT_MAX_LEVEL_M, role="break_tank",
-                volume_m3=round(math.pi * diameter ** 2 / 4 * BPT_MAX_LEVEL_M, 1), geometry=Point(pt.x, pt.y))))
-            outlet = row.drop(labels=["geometry"]).to_dict()
-            outlet.update(id=f"{d.id}-O", from_node=nid, to_node=d.node, length_m=max(off, 0.1), zone=d.zone,
-                          status="OPEN", geometry=LineString([(pt.x, pt.y), (k_pt.x, k_pt.y)]))
-            new_pipes.append(outlet)
+                max_level_m=BPT_MAX_LEVEL_M, init_level_m=BPT_MAX_LEVEL_M - 0.2, role="break_tank",
+                volume_m3=round(math.pi * diameter ** 2 / 4 * BPT_MAX_LEVEL_M, 1), geometry=along(0.33))))
+            base = row.drop(labels=["geometry"]).to_dict()
+            for pid, a, c, ga, gc in ((f"{d.id}-I", w, b, along(0.66), along(0.33)),
+                                      (f"{d.id}-O", b, d.node, along(0.33), k_pt)):
+                new_pipes.append({**base, "id": pid, "from_node": a, "to_node": c, "length_m": 1.0, "zone": d.zone,
+                                  "status": "OPEN", "geometry": LineString([(ga.x, ga.y), (gc.x, gc.y)])})
         pipes.at[pipes.index[i], end_col] = nid
         pipes.at[pipes.index[i], "geometry"] = cut_geom
     if len(plan.boundary):
@@ -720,8 +743,9 @@ def apply_zones(net: Network, plan: ZonePlan, *, polygons: bool = True) -> Netwo
 def zones_layer(plan: ZonePlan, *, buffer_m: float = 30.0) -> gpd.GeoDataFrame:
     """The zones as polygons: each zone's pipes and nodes buffered by `buffer_m` (m), in the plan's CRS.
 
-    Columns are those of ``plan.zones`` plus ``designed`` (a zone the plan made)
-    and ``geometry`` (Polygon or MultiPolygon).
+    Columns are ``id`` (the zone), those of ``plan.zones``, ``designed`` (a zone
+    the plan made) and ``geometry`` (Polygon or MultiPolygon). Written as layer
+    ``zones``, it is drawn by the service map (:mod:`watersupply.maps`).
     """
     from shapely import union_all
 
@@ -731,18 +755,20 @@ def zones_layer(plan: ZonePlan, *, buffer_m: float = 30.0) -> gpd.GeoDataFrame:
         pts = plan.nodes.geometry[plan.nodes["zone"] == zn]
         lines = plan.pipes.geometry[plan.pipes["zone"] == zn]
         shape = union_all([*(g.buffer(buffer_m, quad_segs=4) for g in lines),
-                           *(g.buffer(buffer_m, quad_segs=4) for g in pts)]).simplify(buffer_m / 4)
+                           *(g.buffer(buffer_m, quad_segs=4) for g in pts)])
+        # close the gaps between branches (morphological closing) so the zone reads as an area
+        shape = shape.buffer(4 * buffer_m, quad_segs=4).buffer(-4 * buffer_m, quad_segs=4).simplify(buffer_m / 4)
         if shape.is_empty:
             continue
         if not shape.is_valid:
             from shapely import make_valid
             shape = make_valid(shape)
-        row = {"zone": zn, "designed": zn in plan.options.get("zone_parent", {})}
+        row = {"id": zn, "zone": zn, "designed": zn in plan.options.get("zone_parent", {})}
         if len(zt) and zn in zt.index:
             row.update({k: v for k, v in zt.loc[zn].items()})
         row["geometry"] = shape
         rows.append(row)
-    cols = ["zone", "designed", *[c for c in plan.zones.columns if c != "zone"], "geometry"]
+    cols = ["id", "zone", "designed", *[c for c in plan.zones.columns if c != "zone"], "geometry"]
     gdf = gpd.GeoDataFrame(rows, columns=cols, geometry="geometry", crs=plan.crs)
     for c in ("device", "device_id", "parent_zone"):
         if c in gdf:

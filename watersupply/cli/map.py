@@ -11,7 +11,7 @@ from ..maps import LANGS, MAP_LAYERS, PIPE_COLOURINGS, TILES
 from ._common import UserError, default_out, handle_errors, load_network_arg, network_options
 
 #: Layers of a results.gpkg that are mapped.
-RESULT_LAYERS = ("nodes", "pipes", "pumps", "facilities", "settlements")
+RESULT_LAYERS = ("nodes", "pipes", "pumps", "facilities", "settlements", "zones")
 
 
 def parse_layers(value: str | None) -> list[str] | None:

@@ -56,11 +56,15 @@ def report_markdown(name: str, plan: Any, check: Any | None, *, applied: bool) -
                      for k in keys], ["threshold", "m", "source"])
     lines += ["", "Service head: GB 50013-2018 §3.0.10 (communities), 村镇供水工程技术规范 (villages), by storeys.", ""]
     n_over = int((taps["static_before_m"] > taps["limit_m"] + 0.05).sum())
+    designed = plan.zones[plan.zones["device_id"].astype(str) != ""] if len(plan.zones) else plan.zones
+    small = int((designed["taps"] <= 2).sum()) if len(designed) else 0
     lines += ["## Result", "",
               f"- taps: {len(taps)}; over their static limit before zoning: {n_over} "
               f"(max {_fmt(taps['static_before_m'].max())} m); after: {int((taps['flag'] == 'over').sum())} "
               f"(max {_fmt(taps['static_m'].max())} m)",
               f"- devices: {len(plan.devices)}; loop pipes closed at zone boundaries: {len(plan.boundary)}",
+              f"- designed zones with at most 2 taps: {small} (a household PRV, 户用减压阀, at each of those taps may "
+              "cost less than a network device)",
               f"- taps short of service head even at no flow: {int((taps['flag'] == 'short').sum())}; "
               f"unsupplied: {int((taps['flag'] == 'unsupplied').sum())}",
               f"- zoned network written: {'yes (zoned.gpkg, zoned.inp)' if applied else 'no (use --apply)'}", "",

@@ -63,6 +63,7 @@ from .payload import (
     settlement_data,
     tile_layers,
     web_geoms,
+    zone_data,
 )
 from .style import (
     CHANGE_COLOUR,
@@ -238,6 +239,11 @@ def service_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[st
         payload["settlements"], payload["legends"]["settlements"] = settlement_data(
             st, lang=lang, t=t, audit=audit, diff=dff, tol_m=simplify_m)
         extent.append(st.geometry.to_crs(WEB_CRS))
+    if "zones" in show:
+        zn = lay["zones"]
+        payload["zones"] = zone_data(zn, lang=lang, tol_m=simplify_m)
+        payload["text"]["zones"] = text("zones", lang)
+        extent.append(zn.geometry.to_crs(WEB_CRS))
     if "pipes" in show:
         pp = lay["pipes"]
         payload["pipes"] = pipe_data(pp, lay.get("nodes"), lang=lang, t=t, diff=dff, tol_m=simplify_m,

@@ -18,6 +18,13 @@ LANGS = ("zh", "en", "both")
 #: Label key → (Chinese, English); ``{name}`` fields are filled by :func:`text`.
 TEXT: dict[str, tuple[str, str]] = {
     "settlements": ("村与社区", "Villages & communities"),
+    "zones": ("压力分区", "Pressure zones"),
+    "zone": ("分区", "Zone"),
+    "zone_device": ("减压设施", "Pressure device"),
+    "zone_setting": ("设定值", "Setting"),
+    "zone_hgl": ("静水位标高", "Static HGL"),
+    "zone_static_before": ("分区前最大静水压", "Max static head before"),
+    "zone_static_after": ("分区后最大静水压", "Max static head after"),
     "mains": ("主管网", "Mains"),
     "branches": ("支管网", "Branches"),
     "facilities": ("水厂·泵站·水池", "Plant, pump stations, reservoirs"),

@@ -213,6 +213,23 @@ def settlement_data(st: gpd.GeoDataFrame, *, lang: str, t: Mapping[str, float], 
     return data, legend
 
 
+def zone_data(zn: gpd.GeoDataFrame, *, lang: str, tol_m: float) -> dict[str, Any]:
+    """The pressure zones' data (outline, label, popup rows), from a ``zones`` layer (:mod:`watersupply.zones`)."""
+    geoms = web_geoms(zn, tol_m)
+    c = _Cols()
+    names = strs(zn, "zone") or [str(i) for i in zn["id"]]
+    c.add("name", names, text("zone", lang))
+    dev = strs(zn, "device_id")
+    c.add("device", None if dev is None else [d or None for d in dev], text("zone_device", lang))
+    c.add("setting", nums(zn, "setting_m", 1), text("zone_setting", lang), 1, "m")
+    c.add("hgl", nums(zn, "hgl_m", 1), text("zone_hgl", lang), 1, "m")
+    c.add("before", nums(zn, "max_static_before_m", 1), text("zone_static_before", lang), 1, "m")
+    c.add("after", nums(zn, "max_static_m", 1), text("zone_static_after", lang), 1, "m")
+    designed = [str(v).lower() in ("true", "1") for v in zn["designed"]] if "designed" in zn.columns \
+        else [bool(d) for d in (dev or [""] * len(zn))]
+    return c.data(geom=[poly_latlng(g) for g in geoms], label=names, designed=designed)
+
+
 def pipe_data(pp: gpd.GeoDataFrame, nodes: gpd.GeoDataFrame | None, *, lang: str, t: Mapping[str, float],
               diff: ScenarioOverlay | None, tol_m: float, colour_by: str) -> dict[str, Any]:
     """The pipes' data: polylines, class and width, the available colourings, popup rows, changed pipes."""

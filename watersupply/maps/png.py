@@ -234,7 +234,8 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
     dff = check_overlay(overlay, lay)
     if isinstance(overlay, CriticalityOverlay) and "pipes" in lay:
         lay = with_criticality(lay, overlay)
-    proj, crs = _project({k: v for k, v in lay.items() if k in ("settlements", "pipes", "facilities", "nodes", "pumps")})
+    proj, crs = _project({k: v for k, v in lay.items()
+                          if k in ("settlements", "pipes", "facilities", "nodes", "pumps", "zones")})
     heading = title_text(title, lang)
 
     with cjk_rc():
@@ -263,6 +264,15 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
             for key, (c, lab) in zip(lg["keys"], lg["items"]):
                 if key in used:
                     handles.append(Patch(facecolor=c, alpha=0.5, edgecolor="#444444", label=lab))
+        if "zones" in show:  # pressure zones (watersupply.zones): dashed outlines, designed ones in purple
+            zn = proj["zones"]
+            designed = zn["designed"].astype(str).str.lower().isin(("true", "1")) if "designed" in zn.columns \
+                else pd.Series(False, index=zn.index)
+            zn.boundary.plot(ax=ax, color=np.where(designed, "#6a3d9a", "#807dba"), linewidth=1.0, linestyle="--",
+                             zorder=2.5)
+            header(text("zones", lang))
+            handles.append(Line2D([], [], color="#6a3d9a", linewidth=1.2, linestyle="--",
+                                  label=", ".join(map(str, zn.loc[designed, "zone"])) if designed.any() else "–"))
         if "pipes" in show:
             pp = proj["pipes"]
             modes = pipe_colourings(pp, lay.get("nodes"), t, lang)

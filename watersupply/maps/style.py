@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: Layers a map can show (``include``); ``pipes`` gives two overlays, mains and branches.
-MAP_LAYERS = ("settlements", "pipes", "facilities", "nodes", "district")
+MAP_LAYERS = ("settlements", "pipes", "facilities", "nodes", "district", "zones")
 #: Pipe colourings: by diameter and class, or by a result column.
 PIPE_COLOURINGS = ("class", "min_pressure", "velocity", "criticality")
 #: Basemaps: none (offline), OpenStreetMap, Tianditu (天地图, needs a key).
@@ -344,7 +344,7 @@ def layers_to_show(lay: Mapping[str, gpd.GeoDataFrame], district: gpd.GeoDataFra
     Raises NetworkDataError when a layer asked for has no features, or nothing but
     the district outline would be drawn.
     """
-    avail = [k for k in ("settlements", "pipes", "facilities", "nodes") if k in lay and len(lay[k])]
+    avail = [k for k in ("settlements", "pipes", "facilities", "nodes", "zones") if k in lay and len(lay[k])]
     if district is not None and len(district):
         avail.append("district")
     show = check_include(include, avail)

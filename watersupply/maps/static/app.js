@@ -89,6 +89,22 @@ function wsServiceMap(map, dataId) {
     overlay("settlements", sg);
     api.counts.settlements = S.geom.length;
   }
+  // ---- pressure zones (watersupply zones): dashed outlines, designed zones (behind a PRV or break tank) in purple
+  if (D.zones) {
+    var Zn = D.zones, zg = L.featureGroup();
+    Zn.geom.forEach(function (g, i) {
+      var zp = L.polygon(g, {color: Zn.designed[i] ? "#6a3d9a" : "#807dba", weight: Zn.designed[i] ? 2.2 : 1.2,
+                             dashArray: "5 4", fillColor: "#6a3d9a", fillOpacity: Zn.designed[i] ? 0.08 : 0.0,
+                             className: "ws-zone"});
+      zp._wsi = i;
+      zp.bindTooltip(el("span", null, Zn.label[i]), {sticky: true, className: "ws-label"});
+      zp.addTo(zg);
+    });
+    zg.on("click", function (e) { openPopup(popup(Zn, e.layer._wsi, Zn.label[e.layer._wsi]), e.latlng); });
+    overlay("zones", zg);
+    zg.bringToBack();  // below the settlements: their popups stay clickable
+    api.counts.zones = Zn.geom.length;
+  }
   // ---- pipes: mains and branches
   var P = D.pipes;
   function pipeColour(i) { var m = P.modes[state.mode]; return m.legend.items[m.idx[i]][0]; }
@@ -185,9 +201,9 @@ function wsServiceMap(map, dataId) {
   }
   var names = {district: T.district, settlements: T.settlements, mains: T.mains, branches: T.branches,
                changes: T.changes + (D.changes && D.changes.label ? ": " + D.changes.label : ""),
-               nodes: T.nodes, facilities: T.facilities};
+               nodes: T.nodes, facilities: T.facilities, zones: T.zones};
   var overlays = {};
-  ["settlements", "mains", "branches", "changes", "nodes", "facilities", "district"].forEach(function (k) {
+  ["settlements", "zones", "mains", "branches", "changes", "nodes", "facilities", "district"].forEach(function (k) {
     if (api.layers[k]) { overlays[esc(names[k])] = api.layers[k]; }
   });
   api.layerControl = L.control.layers(bases, overlays, {collapsed: false, position: "topright"}).addTo(map);
@@ -225,6 +241,10 @@ function wsServiceMap(map, dataId) {
       var lg = P.modes[state.mode].legend;
       section("pipes", {title: lg.title, items: lg.items, shape: "line"}, ["mains", "branches"]);
     }
+    if (D.zones) {
+      var zd = D.zones.label.filter(function (z, i) { return D.zones.designed[i]; });
+      section("zones", {title: T.zones, items: [["#6a3d9a", zd.length ? zd.join(", ") : "\u2013"]], shape: "line"}, ["zones"]);
+    }
     if (D.legends.changes) { section("changes", D.legends.changes, ["changes"]); }
     if (D.legends.nodes) {
       var t = D.legends.nodes.title + (D.pressure ? " \u2014 " + (state.hour < 0 ? T.min_over_run : hourText(state.hour)) : "");
@@ -238,7 +258,7 @@ function wsServiceMap(map, dataId) {
   map.on("overlayadd overlayremove", drawLegend);
   // a layer switched back on is drawn on top: restore the stacking (areas below lines below points)
   function restack() {
-    ["settlements", "district"].forEach(function (k) { if (api.layers[k] && map.hasLayer(api.layers[k])) { api.layers[k].bringToBack(); } });
+    ["settlements", "zones", "district"].forEach(function (k) { if (api.layers[k] && map.hasLayer(api.layers[k])) { api.layers[k].bringToBack(); } });
     ["mains", "changes", "nodes"].forEach(function (k) { if (api.layers[k] && map.hasLayer(api.layers[k])) { api.layers[k].bringToFront(); } });
   }
   map.on("overlayadd", restack);
