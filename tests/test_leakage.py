@@ -62,3 +62,16 @@ def test_tonghui_leakage_share(tonghui_net: dict) -> None:
     res = run_simulation(net, duration_h=24, age=False)
     s = lk.leakage_summary(net, res)
     assert s["leakage_share"] == pytest.approx(0.10, abs=0.005)
+
+
+def test_baseline_report_shows_leakage(tiny_net: dict, tmp_path) -> None:
+    from watersupply.baseline import run_baseline
+    net = lk.add_leakage(tiny_net, rate=0.12)
+    run = run_baseline(net, out_dir=tmp_path, make_map=False, with_audit=False, duration_h=24, age=False)
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "## 管网漏损 Leakage" in text and "leakage share" in text
+    s = lk.leakage_summary(net, run.result)
+    assert s["target_share"] == pytest.approx(0.12) and s["leakage_share"] == pytest.approx(0.12, abs=0.005)
+    assert f"{s['leakage_m3']:,.3f}" in text
+    plain = run_baseline(tiny_net, out_dir=tmp_path / "p", make_map=False, with_audit=False, duration_h=24, age=False)
+    assert plain is not None and "Leakage" not in (tmp_path / "p" / "report.md").read_text(encoding="utf-8")
