@@ -71,3 +71,17 @@ def test_tonghui_communities_get_hydrants(tonghui_net: dict) -> None:
     comm = cov[cov["kind"] == "community"]
     assert (comm["hydrants"] > 20).all() and (comm["fire_flow_ls"] >= 15).all()
     assert (cov.loc[cov["kind"] == "village", "hydrants"] > 0).all()
+
+
+def test_shipped_fire_flow_scenarios_follow_gb50974(tonghui_net: dict) -> None:
+    from watersupply.scenario import SCENARIOS_DIR, check_scenario, load_scenario
+    st = tonghui_net["settlements"].set_index("id")
+    nodes = tonghui_net["nodes"].set_index("id")
+    for sid in ("C2", "C3", "C4"):
+        sc = check_scenario(load_scenario(SCENARIOS_DIR / f"fire_flow_{sid.lower()}.yaml"), tonghui_net)
+        ev = sc.events[0]
+        assert ev.type == "fire_flow" and ev.for_h == hy.FIRE_DURATION_H
+        assert ev.flow_ls == hy.fire_flow_ls(st.loc[sid, "population"])
+        assert nodes.loc[ev.node, "settlement_id"] == sid
+    heat = check_scenario(load_scenario(SCENARIOS_DIR / "heat_drought_2022.yaml"), tonghui_net)
+    assert {e.type for e in heat.events} == {"demand_change", "plant_outage", "pump_station_outage"}
