@@ -20,14 +20,17 @@ def gravity_net() -> dict:
     nodes = [
         dict(id="WTP", kind="plant", x=0, y=0, elevation_m=340, head_m=345),
         dict(id="T2", kind="reservoir", x=800, y=0, elevation_m=300),
-        dict(id="J1", x=1200, y=0, elevation_m=265, base_demand_m3d=150, population=1250, pattern="rural"),
-        dict(id="J2", x=1500, y=200, elevation_m=262, base_demand_m3d=100, population=830, pattern="rural"),
+        dict(id="J1", x=1200, y=0, elevation_m=265, base_demand_m3d=150, population=1250, pattern="rural",
+             settlement_id="V1"),
+        dict(id="J2", x=1500, y=200, elevation_m=262, base_demand_m3d=100, population=830, pattern="rural",
+             settlement_id="V1"),
     ]
     pipes = [dict(id="IN", from_node="WTP", to_node="T2", diameter_mm=150),
              dict(id="OUT", from_node="T2", to_node="J1", diameter_mm=150),
              dict(id="B1", from_node="J1", to_node="J2", diameter_mm=100)]
     tanks = [dict(node_id="T2", diameter_m=6.0, min_level_m=0.3, max_level_m=4.0, init_level_m=3.0)]
-    return make_network(nodes, pipes, tanks=tanks, patterns={"rural": PATTERNS["rural"]},
+    settlements = [dict(id="V1", kind="village", population=2080, storeys=2, bounds=(1100, -100, 1600, 300))]
+    return make_network(nodes, pipes, tanks=tanks, settlements=settlements, patterns={"rural": PATTERNS["rural"]},
                         metadata={"name": "gravity", "duration_h": "48"})
 
 
@@ -119,3 +122,17 @@ def test_tonghui_r9_cycles(tonghui_net: dict) -> None:
     vol_dem = float(res.demand[zone].sum(axis=1).to_numpy()[:-1].sum() * 300)
     assert vol_in == pytest.approx(vol_dem, rel=0.15)
     assert np.allclose(lv.loc[24.0:48.0].to_numpy(), lv.loc[48.0:72.0].to_numpy(), atol=0.05)
+
+
+def test_scenario_closing_a_float_valve_inlet_wins(gravity_net: dict) -> None:
+    from watersupply.scenario import parse_scenario, run_scenario
+    net = op.add_float_valves(gravity_net)
+    sc = parse_scenario(dict(name="inlet_shut", title_zh="进水管关闭", title_en="inlet shut", duration_h=48,
+                             events=[dict(type="set_link", link="IN", status="CLOSED", at_h=20, for_h=6)]))
+    run = run_scenario(sc, net=net, age=False)
+    q = run.result.flow["IN"]
+    win = (q.index > 20) & (q.index < 26)
+    assert (q[win].abs() < 1e-6).all()  # the float valve's controls do not reopen it during the event
+    lv = run.result.tank_level["T2"]
+    assert lv.loc[25.0] < lv.loc[20.0]
+    assert (q[q.index > 26].abs() > 1e-4).any()  # back under the float valve afterwards

@@ -127,6 +127,13 @@ def result_layers(run: BaselineRun) -> dict[str, gpd.GeoDataFrame]:
     return layers
 
 
+def _leakage(net: Network, result: Any) -> dict[str, float] | None:
+    if getattr(result, "leakage", None) is None:
+        return None
+    from .leakage import leakage_summary
+    return leakage_summary(net, result)
+
+
 def run_baseline(net: Network, *, out_dir: str | os.PathLike | None = None, make_map: bool = True,
                  t: dict[str, float] | None = None, with_audit: bool | None = None, **options: Any) -> BaselineRun:
     """Simulate the baseline and (if `out_dir` is given) write its outputs.
@@ -177,7 +184,7 @@ def run_baseline(net: Network, *, out_dir: str | os.PathLike | None = None, make
                              title_en=md.get("title_en", md.get("name", "Water network")) + " — baseline",
                              soundness=run.soundness, settlements=run.settlements, energy=run.pumps,
                              facts=network_facts(net), warnings=result.warnings, sanity=result.sanity,
-                             quality=result.quality, cost=_cost_estimate(net))
+                             quality=result.quality, cost=_cost_estimate(net), leakage=_leakage(net, result))
     run.files["report.md"] = write_text(report, out / "report.md")
     if run.audit is not None:
         from .audit import write_audit

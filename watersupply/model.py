@@ -297,6 +297,9 @@ def to_wntr(net: Network, **options: Any) -> wntr.network.WaterNetworkModel:
                 else:
                     wn.add_junction(nid, base_demand=demand, demand_pattern=pat if demand else None,
                                     elevation=elev, coordinates=xy)
+                    leak = _num(getattr(row, "leakage_coeff", None)) if "leakage_coeff" in cols else 0.0
+                    if leak:  # background leakage (watersupply.leakage), m³/s per m^0.5
+                        wn.get_node(nid).emitter_coefficient = leak
 
     if not file_model:
         wn.options.reaction.bulk_coeff = opts["bulk_coeff_per_day"] / SECONDS_PER_DAY

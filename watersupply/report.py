@@ -118,9 +118,11 @@ def cost_section(estimate: object | None) -> list[str]:
 def baseline_report(*, title_zh: str, title_en: str, soundness: pd.DataFrame, settlements: pd.DataFrame,
                     energy: pd.DataFrame, facts: Mapping[str, object], warnings: list[str] | None = None,
                     sanity: pd.DataFrame | None = None, quality: object | None = None,
-                    cost: object | None = None) -> str:
+                    cost: object | None = None,
+                    leakage: Mapping[str, float] | None = None) -> str:
     """The baseline run report: network facts, soundness checks, EPANET warnings, quality method,
-    settlements, pumping energy, and (when `cost` is given) the bill of quantities and capital cost."""
+    settlements, pumping energy, (when `cost` is given) the bill of quantities and capital cost, and
+    (when the network has leakage emitters) leakage."""
     out = [f"# {title_zh}", f"## {title_en}", "",
            "## 网络概况 Network", "", markdown_table(pd.DataFrame({"value": pd.Series(facts, dtype=object)})), "",
            "## 水力合理性 Soundness checks", "",
@@ -145,5 +147,14 @@ def baseline_report(*, title_zh: str, title_en: str, soundness: pd.DataFrame, se
         by = energy.groupby("station_id")[["volume_m3", "energy_kwh"]].sum()
         by["kwh_per_m3"] = by["energy_kwh"] / by["volume_m3"].where(by["volume_m3"] > 0)
         out += ["## 泵站能耗 Pumping energy", "", markdown_table(by), ""]
+    if leakage:
+        lk = pd.DataFrame({"value": pd.Series({
+            "leakage m³": leakage["leakage_m3"], "consumption m³": leakage["consumption_m3"],
+            "supplied m³": leakage["supplied_m3"], "leakage share": leakage["leakage_share"],
+            "target (CJJ 92-2016)": leakage["target_share"]}, dtype=object)})
+        out += ["## 管网漏损 Leakage", "",
+                "背景漏损(压力相关的射流器,按管长分配)。Background leakage over the run: pressure-dependent emitters "
+                "by pipe length (watersupply.leakage); the share is of the water supplied.", "",
+                markdown_table(lk, digits=3), ""]
     out += cost_section(cost)
     return "\n".join(out) + "\n"

@@ -40,6 +40,9 @@ settlements (Polygon)
 valves (Point, optional)
     id, link, node — isolation valves next to ``node`` on ``link``
     (the layout of ``wntr.network.generate_valve_layer``).
+hydrants (Point, optional)
+    id, pipe (the main it sits on), node (the junction a fire flow is drawn
+    from), settlement_id, diameter_mm, chainage_m — see :mod:`watersupply.hydrants`.
 control_valves (Point, optional)
     id, from_node, to_node, type (PRV|PSV|PBV|FCV|TCV|GPV), diameter_mm,
     setting — m of pressure head for PRV/PSV/PBV, L/s for FCV, the loss
@@ -142,6 +145,8 @@ LAYERS: dict[str, tuple[str | None, dict[str, str]]] = {
     }),
     "zones": ("Polygon", {"zone": "str", "parent_zone": "str", "device": "str", "device_id": "str",
                           "setting_m": "float", "hgl_m": "float"}),
+    "hydrants": ("Point", {"id": "str", "pipe": "str", "node": "str", "settlement_id": "str",
+                           "diameter_mm": "float", "chainage_m": "float"}),
     "patterns": (None, {"pattern": "str", "hour": "int", "multiplier": "float"}),
     "metadata": (None, {"key": "str", "value": "str"}),
     "options": (None, {"key": "str", "value": "str"}),
@@ -373,6 +378,17 @@ def _check_operations(net: Network, source: str) -> None:
                 if c is not None and not (isinstance(c, float) and np.isnan(c)) and str(c) and str(c) not in names:
                     _fail(source, "pumps", f"pump {pid!r} names {col} {str(c)!r}, which is not in table 'curves'; "
                           "add the curve or clear the column (watersupply.pumpcurves.fit_pump_curves makes both)")
+    hyd = net.get("hydrants")
+    if hyd is not None and len(hyd):
+        _check_columns(hyd, "hydrants", ["id", "pipe", "node"], source)
+        _check_unique_ids(hyd, "hydrants", source)
+        for col, ids, what in (("pipe", set(net["pipes"]["id"].astype(str)), "pipes"),
+                               ("node", set(net["nodes"]["id"].astype(str)), "nodes")):
+            bad = ~hyd[col].astype(str).isin(ids)
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                _fail(source, "hydrants", f"hydrant {hyd['id'].iloc[i]!r} has {col} {hyd[col].iloc[i]!r}, which is "
+                      f"not in layer {what!r}; re-place the hydrants (watersupply.hydrants.add_hydrants)")
     fac = net.get("facilities")
     if fac is None or not len(fac) or "inlet_link" not in fac.columns:
         return

@@ -76,6 +76,10 @@ class SimulationResult:
     sanity : DataFrame
         EPANET warnings and failures, one row per element and hour (see
         :func:`sanity_events`).
+    leakage : DataFrame or None
+        Background leakage (m³/s) at the nodes with a ``leakage_coeff``
+        (:mod:`watersupply.leakage`); ``demand`` is then the users' consumption,
+        without it. None when the network has no leakage emitters.
     """
 
     pressure: pd.DataFrame
@@ -93,6 +97,7 @@ class SimulationResult:
     quality: QualityInfo | None = None
     quality_state: dict[str, dict[str, float]] | None = None
     sanity: pd.DataFrame | None = None
+    leakage: pd.DataFrame | None = None
 
     @property
     def hours(self) -> pd.Index:
@@ -635,6 +640,12 @@ def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike
         extra = _diagnosis_text(diag)
         raise HydraulicError(f"{exc}{'; ' + extra if extra else ''}") from None
     result.options = opts
+    if "leakage_coeff" in net["nodes"].columns:  # background leakage apart from the users' consumption
+        from .leakage import node_leakage
+        leak = node_leakage(net, result.pressure, exponent=float(wn.options.hydraulic.emitter_exponent))
+        if leak.shape[1]:
+            result.leakage = leak
+            result.demand = result.demand.sub(leak.reindex(columns=result.demand.columns).fillna(0.0))
     from .model import analysis_changes
     result.warnings.extend(analysis_changes(net, **options))  # what the analyses change in a file's own model
     for msg in sanity_lines(result.sanity):
