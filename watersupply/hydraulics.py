@@ -12,7 +12,7 @@ engineering units in their column names (``base_demand_m3d``, ``design_flow_ls``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,7 @@ import pandas as pd
 __all__ = [
     "G", "RHO_WATER", "SECONDS_PER_HOUR", "SECONDS_PER_DAY", "M3D_TO_M3S", "LS_TO_M3S", "MGL_TO_KGM3", "MM_TO_M",
     "HW_K", "HW_FLOW_EXPONENT", "HW_DIAMETER_EXPONENT", "hazen_williams_headloss", "minor_headloss",
-    "expected_demand", "pump_power_kw",
+    "expected_demand", "pump_power_kw", "node_leakage",
 ]
 
 #: Standard gravity, m/s².
@@ -106,3 +106,15 @@ def expected_demand(wn, hours: Sequence[float] | pd.Index) -> pd.DataFrame:
             total = total + d.base_value * factors(pname)
         cols[name] = total * mult
     return pd.DataFrame(cols, index=pd.Index(np.asarray(hours, dtype=float), name="time_h"))
+
+
+def node_leakage(net: Mapping[str, pd.DataFrame], pressure: pd.DataFrame, *, exponent: float) -> pd.DataFrame:
+    """Leakage (m³/s) at every node with a ``leakage_coeff`` and hour: C·max(p, 0)^N, EPANET's emitter law."""
+    nodes = net["nodes"]
+    if "leakage_coeff" not in nodes.columns:
+        return pd.DataFrame(index=pressure.index)
+    c = pd.to_numeric(nodes["leakage_coeff"], errors="coerce").fillna(0.0)
+    c.index = nodes["id"].astype(str)
+    c = c[(c > 0) & c.index.isin(pressure.columns)]
+    p = pressure[c.index].clip(lower=0.0)
+    return p.pow(exponent).mul(c, axis=1)

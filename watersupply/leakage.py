@@ -38,6 +38,7 @@ import pandas as pd
 
 from ._errors import NetworkDataError
 from .schema import Network
+from .hydraulics import node_leakage
 from .standards import DesignAssumption
 
 __all__ = ["LEAKAGE_ASSUMPTIONS", "LEAKAGE_RATE_TARGET", "LEAKAGE_EXPONENT", "UNFORESEEN_SHARE",
@@ -118,18 +119,6 @@ def _hydraulics(net: Network, duration_h: float) -> tuple[pd.DataFrame, pd.DataF
     return _hours(res.node["pressure"]), _hours(res.node["demand"]), float(wn.options.hydraulic.emitter_exponent)
 
 
-def node_leakage(net: Network, pressure: pd.DataFrame, *, exponent: float = LEAKAGE_EXPONENT) -> pd.DataFrame:
-    """Leakage (m³/s) at every node with a ``leakage_coeff`` and hour: C·max(p, 0)^N, EPANET's emitter law."""
-    nodes = net["nodes"]
-    if "leakage_coeff" not in nodes.columns:
-        return pd.DataFrame(index=pressure.index)
-    c = pd.to_numeric(nodes["leakage_coeff"], errors="coerce").fillna(0.0)
-    c.index = nodes["id"].astype(str)
-    c = c[(c > 0) & c.index.isin(pressure.columns)]
-    p = pressure[c.index].clip(lower=0.0)
-    return p.pow(exponent).mul(c, axis=1)
-
-
 def leakage_summary(net: Network, result: Any) -> dict[str, float]:
     """Leakage and consumption volumes over a run (m³, trapezoid-free: each step's rate × step) and the share.
 
@@ -143,7 +132,7 @@ def leakage_summary(net: Network, result: Any) -> dict[str, float]:
     step = float(np.median(np.diff(hours))) if len(hours) > 1 else 1.0
     leak = getattr(result, "leakage", None)
     if leak is None:
-        leak = node_leakage(net, result.pressure)
+        leak = node_leakage(net, result.pressure, exponent=LEAKAGE_EXPONENT)
     lv = float(leak.to_numpy()[:-1].sum() * step * 3600.0) if leak.shape[1] else 0.0
     junctions = net["nodes"].loc[net["nodes"]["kind"] == "junction", "id"].astype(str)
     dem = result.demand.reindex(columns=junctions).fillna(0.0).clip(lower=0.0)

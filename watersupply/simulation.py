@@ -30,7 +30,7 @@ import wntr
 
 from ._errors import HydraulicError
 from .engine import quiet_stdout
-from .hydraulics import expected_demand
+from .hydraulics import expected_demand, node_leakage
 from .model import MGL_TO_KGM3, sim_options, to_wntr
 from .quality import QualityInfo, steady_quality, warm_quality
 from .schema import Network
@@ -641,7 +641,6 @@ def run_simulation(net: Network, *, age: bool = True, workdir: str | os.PathLike
         raise HydraulicError(f"{exc}{'; ' + extra if extra else ''}") from None
     result.options = opts
     if "leakage_coeff" in net["nodes"].columns:  # background leakage apart from the users' consumption
-        from .leakage import node_leakage
         leak = node_leakage(net, result.pressure, exponent=float(wn.options.hydraulic.emitter_exponent))
         if leak.shape[1]:
             result.leakage = leak
