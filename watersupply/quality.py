@@ -28,10 +28,12 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import pickle
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -39,7 +41,8 @@ import pandas as pd
 from ._errors import HydraulicError
 from .engine import quiet_stdout
 
-__all__ = ["QualityInfo", "steady_quality", "warm_quality", "TOL_CHLORINE_MGL", "TOL_AGE_H", "MAX_DAYS"]
+__all__ = ["QualityInfo", "steady_quality", "warm_quality", "run_side_by_side", "write_periodic_hyd", "TOL_CHLORINE_MGL", "TOL_AGE_H",
+           "MAX_DAYS"]
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +166,12 @@ def _tank_volume_drift(records: list[tuple[int, bytes, int]], nn: int, tank_idx:
     return out
 
 
-def _write_periodic(src: str, dst: str, *, duration_s: int, days: int) -> list[tuple[int, bytes, int]]:
-    """Write `dst`: the run's last day (re-timed to start at 0) repeated `days` + 1 times."""
+def write_periodic_hyd(src: str, dst: str, *, duration_s: int, days: int) -> list[tuple[int, bytes, int]]:
+    """Write `dst`: the run's last day (re-timed to start at 0) repeated `days` + 1 times.
+
+    `src` is the hydraulics file EPANET saved for a run of `duration_s` (at
+    least a day); the records of its last day are returned.
+    """
     header, recs, _ = _read_hyd(src)
     if not recs or recs[-1][0] != duration_s:
         raise HydraulicError(f"the hydraulics file ends at {recs[-1][0] if recs else 0} s, not at the run's "
@@ -188,12 +195,13 @@ def _write_periodic(src: str, dst: str, *, duration_s: int, days: int) -> list[t
 class _Project:
     """An EPANET 2.2 project opened from an INP file for quality-only runs (raw toolkit calls)."""
 
-    def __init__(self, inp: str, workdir: str) -> None:
+    def __init__(self, inp: str, workdir: str, *, tag: str = "q") -> None:
         from wntr.epanet import toolkit
 
         self.en = toolkit.ENepanet(version=2.2)
         with quiet_stdout():
-            self.en.ENopen(inp, str(Path(workdir) / "q.rpt"), "")
+            # one report file per run: chlorine and age may run at once in the same folder
+            self.en.ENopen(inp, str(Path(workdir) / f"{tag}.rpt"), "")
         self.lib, self.ph = self.en.ENlib, self.en._project
         self.n_nodes = self.en.ENgetcount(0)
         self.names = [self.en.ENgetnodeid(i) for i in range(1, self.n_nodes + 1)]
@@ -225,7 +233,7 @@ class _Project:
 def _start(inp: str, hyd: str, workdir: str, *, parameter: str, duration_s: int,
            initial: dict[str, float] | None, initial_default: float | None,
            shift_s: int = 0, tank_levels: dict[str, float] | None = None, ctol: float | None = None) -> _Project:
-    pr = _Project(inp, workdir)
+    pr = _Project(inp, workdir, tag=f"q_{parameter.lower()}")
     lib, ph = pr.lib, pr.ph
     pr.check(lib.EN_settimeparam(ph, _EN_DURATION, ctypes.c_long(duration_s)), "setting the duration")
     if shift_s:
@@ -269,7 +277,7 @@ def _start(inp: str, hyd: str, workdir: str, *, parameter: str, duration_s: int,
 def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration_s: int, demand_nodes: list[str],
                    tank_levels: dict[str, float] | None = None, initial_default: float | None = None,
                    initial: dict[str, float] | None = None, tol: float | None = None,
-                   max_days: int = MAX_DAYS) -> tuple[pd.DataFrame, dict[str, Any]]:
+                   max_days: int = MAX_DAYS, periodic_hyd: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Quality at periodic steady state over the run's last day.
 
     Parameters
@@ -296,6 +304,10 @@ def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration
         Settling tolerance (default :data:`TOL_CHLORINE_MGL` or :data:`TOL_AGE_H`).
     max_days
         Most days simulated after the first pass over the last day.
+    periodic_hyd
+        The periodic hydraulics file already written by :func:`write_periodic_hyd`
+        for these `hyd`, `duration_s` and `max_days` (chlorine and age share one);
+        written here when None.
 
     Returns
     -------
@@ -308,8 +320,10 @@ def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration
     if duration_s < _DAY or duration_s % _HOUR:
         raise ValueError(f"steady_quality needs a run of whole hours of at least one day, got {duration_s} s")
     tol = tol if tol is not None else (TOL_AGE_H if parameter == "AGE" else TOL_CHLORINE_MGL)
-    ext = str(Path(workdir) / f"periodic_{parameter.lower()}.hyd")
-    _write_periodic(hyd, ext, duration_s=duration_s, days=max_days)
+    ext = periodic_hyd
+    if ext is None:
+        ext = str(Path(workdir) / f"periodic_{parameter.lower()}.hyd")
+        write_periodic_hyd(hyd, ext, duration_s=duration_s, days=max_days)
     pr = _start(inp, ext, workdir, parameter=parameter, duration_s=(max_days + 1) * _DAY, initial=initial,
                 initial_default=initial_default, shift_s=duration_s - _DAY, tank_levels=tank_levels,
                 ctol=tol / 10.0 if parameter == "AGE" else tol)
@@ -390,3 +404,96 @@ def warm_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration_s
         pr.close()
     return pd.DataFrame(np.array(rows) * scale, index=pd.Index(np.round(np.array(times) / 3600.0, 6), name="time_h"),
                         columns=pr.names)
+
+
+# ----------------------------------------------------------------------------- side by side
+
+T = TypeVar("T")
+
+
+def _can_fork() -> bool:
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods() or mp.parent_process() is not None:
+        return False  # no fork, or already a pool worker: its siblings hold the cores
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return cores >= 2
+
+
+def run_side_by_side(jobs: dict[str, Callable[[], T]], *, parallel: bool = True) -> dict[str, T]:
+    """Run independent quality runs at once: the first here, each other one in a forked child process.
+
+    An EPANET quality run uses one core; chlorine and water age take about as
+    long each, so on two free cores the pair takes the time of one. The jobs
+    run one after the other when `parallel` is False, when the platform cannot
+    fork, on one core, or inside a worker process of a pool (its siblings hold
+    the cores). Separate processes, not threads: two EPANET 2.2 projects run in
+    threads of one process crashed it once.
+
+    Parameters
+    ----------
+    jobs
+        Name → a function of no arguments; results must pickle.
+    parallel
+        Allow child processes.
+
+    Returns
+    -------
+    dict
+        Name → result, in the order of `jobs`. An exception raised by a job is
+        raised here; a child that dies without answering (killed, crashed) has
+        its job run again here.
+    """
+    names = list(jobs)
+    if not parallel or len(names) < 2 or not _can_fork():
+        return {n: jobs[n]() for n in names}
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    children = {}
+    for n in names[1:]:
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_child, args=(jobs[n], send), name=f"watersupply-quality-{n}")
+        proc.start()
+        send.close()
+        children[n] = (proc, recv)
+    out: dict[str, Any] = {}
+    try:
+        out[names[0]] = jobs[names[0]]()
+    finally:
+        got = {}
+        for n, (proc, recv) in children.items():
+            try:
+                got[n] = recv.recv()
+            except (EOFError, OSError):
+                got[n] = None
+            finally:
+                recv.close()
+                proc.join()
+    for n in names[1:]:
+        msg = got[n]
+        if msg is None:
+            log.warning("the %s quality run in a child process ended without an answer (exit code %s): run here",
+                        n, children[n][0].exitcode)
+            out[n] = jobs[n]()
+        elif msg[0] == "error":
+            raise msg[1]
+        else:
+            out[n] = msg[1]
+    return {n: out[n] for n in names}
+
+
+def _child(job: Callable[[], Any], conn: Any) -> None:
+    try:
+        res = ("ok", job())
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, raised there
+        try:
+            pickle.dumps(exc)
+            res = ("error", exc)
+        except Exception:
+            res = ("error", HydraulicError(f"{type(exc).__name__}: {exc}"))
+    conn.send(res)
+    conn.close()
