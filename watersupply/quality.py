@@ -85,11 +85,8 @@ class QualityInfo:
     unsettled : dict
         Demand nodes that had not settled at the end, per parameter.
     growing_age : list of str
-        Demand nodes whose water age still grew by most of a day per day and
-        that no flow reaches over the repeated day (nothing renews their water):
-        their age is "not settled". A node that flow reaches but slowly (a long
-        pipe still flushing the initial guess) is not one of them: the run goes
-        on until it settles, or names it in ``unsettled``.
+        Demand nodes whose water age still grew by most of a day per day (no flow
+        renews it): their age is "not settled".
     chlorine_assessed : bool
         False when the model has no chlorine source or no decay coefficient.
     not_assessed_reason : str
@@ -277,26 +274,6 @@ def _start(inp: str, hyd: str, workdir: str, *, parameter: str, duration_s: int,
     return pr
 
 
-#: A link carrying less than this (EPANET's internal cfs; 1e-5 cfs ≈ 24 L/d) all day renews nothing
-#: (EPANET leaves 1e-6 cfs in closed links).
-_STAGNANT_CFS = 1e-5
-
-
-def _stagnant(pr: _Project, hyd: str, duration_s: int) -> np.ndarray:
-    """Per node: True where no incident link carries flow at any time of the run's last day."""
-    _header, recs, nn = _read_hyd(hyd)
-    nl = pr.en.ENgetcount(2)
-    flows = np.array([np.frombuffer(body, dtype="<f4", count=nl, offset=4 * 2 * nn)
-                      for t, body, _s in recs if duration_s - _DAY <= t < duration_s])
-    moving = np.abs(flows).max(axis=0) > _STAGNANT_CFS if len(flows) else np.zeros(nl, dtype=bool)
-    n1, n2 = ctypes.c_int(), ctypes.c_int()
-    renewed = np.zeros(pr.n_nodes, dtype=bool)
-    for k in np.flatnonzero(moving):
-        pr.check(pr.lib.EN_getlinknodes(pr.ph, int(k) + 1, ctypes.byref(n1), ctypes.byref(n2)), f"link {k + 1}")
-        renewed[n1.value - 1] = renewed[n2.value - 1] = True
-    return ~renewed
-
-
 def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration_s: int, demand_nodes: list[str],
                    tank_levels: dict[str, float] | None = None, initial_default: float | None = None,
                    initial: dict[str, float] | None = None, tol: float | None = None,
@@ -354,7 +331,6 @@ def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration
     pos = {n: i for i, n in enumerate(pr.names)}
     dn = np.array([pos[n] for n in demand_nodes if n in pos], dtype=int)
     dn_names = [pr.names[i] for i in dn]
-    stagnant = _stagnant(pr, hyd, duration_s)[dn] if parameter == "AGE" else np.zeros(len(dn), dtype=bool)
     prev = cur = None
     days_done, resid, growing, unsettled = 0, float("nan"), [], list(dn_names)
     worst_hist: list[float] = []
@@ -373,8 +349,7 @@ def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration
                         change = cur[:, dn] - prev[:, dn]
                         diff = np.abs(change).max(axis=0)
                         ok = diff < tol
-                        # aging by a day per day where no flow ever comes: never settles
-                        grow = (change.min(axis=0) >= 0.9 * 24.0) & stagnant
+                        grow = (change.min(axis=0) >= 0.9 * 24.0) if parameter == "AGE" else np.zeros_like(ok)
                         resid = float(diff[ok].max()) if ok.any() else float("nan")
                         unsettled = [n for n, o in zip(dn_names, ok) if not o]
                         growing = [n for n, g in zip(dn_names, grow) if g]
