@@ -63,3 +63,19 @@ def test_settled_quality_is_the_same_with_and_without_child_processes(tiny_net, 
     assert side.quality.days == alone.quality.days
     np.testing.assert_array_equal(side.chlorine.to_numpy(), alone.chlorine.to_numpy())
     np.testing.assert_array_equal(side.age.to_numpy(), alone.age.to_numpy())
+
+
+def test_settled_cycle_equals_a_long_brute_force_run(tiny_net, monkeypatch):
+    """The settled daily cycle is the one a run of all the extra days ends on (no early stop)."""
+    import functools
+
+    import watersupply.simulation as simulation
+
+    settled = run_wntr(to_wntr(tiny_net, duration_h=24))
+    monkeypatch.setattr(simulation, "steady_quality", functools.partial(quality.steady_quality, stop=False))
+    brute = run_wntr(to_wntr(tiny_net, duration_h=24))
+    assert brute.quality.days == {"chlorine": quality.MAX_DAYS, "age": quality.MAX_DAYS}
+    assert settled.quality.days["chlorine"] < quality.MAX_DAYS and settled.quality.days["age"] < quality.MAX_DAYS
+    demand = ["J1", "J2", "J3", "J4", "J5", "J6"]
+    assert (settled.chlorine[demand] - brute.chlorine[demand]).abs().max().max() < 2 * quality.TOL_CHLORINE_MGL
+    assert (settled.age[demand] - brute.age[demand]).abs().max().max() < 2 * quality.TOL_AGE_H

@@ -378,7 +378,7 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
             ndays = max_days or MAX_DAYS
             periodic = str(Path(tmp) / "periodic.hyd")  # one file, read by the chlorine and the age runs
             if params:
-                write_periodic_hyd(qhyd, periodic, duration_s=qdur, days=ndays)
+                write_periodic_hyd(qhyd, periodic, duration_s=qdur, days=ndays, inp=qinp)
 
             def settle(par: str) -> tuple[pd.DataFrame, dict[str, Any]]:
                 return steady_quality(qinp, qhyd, tmp, parameter=par, duration_s=qdur, demand_nodes=dn,
