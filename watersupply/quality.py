@@ -29,10 +29,13 @@ not by tank mixing. The slowest water (village V1, ~150 h old) crosses pipes
 that hold 12, 38 and 82 h of its flow; EPANET starts every pipe as one segment
 at the quality of its downstream node, so whatever the initial values, the
 initial contents of those pipes take their full travel time to leave the
-network: about 8 days for age and chlorine alike, then 1–3 confirming days. A
-quality day costs about as much as a hydraulic day (segments are created every
-quality step in every pipe at the merge tolerances the settling needs), so the
-steady state costs ~10–12 quality days per parameter, run side by side.
+network: about 7–8 days for age and chlorine alike, then 1–2 confirming days.
+A quality day costs about as much as a hydraulic day (segments are created
+every quality step in every pipe at the merge tolerances the settling needs),
+so the steady state costs ~9–10 quality days per parameter, run side by side.
+A better initial state cannot shorten this (pipe contents are not settable),
+nor can a longer quality step (at 600 s the settled figures move by up to
+0.012 mg/L and 0.95 h).
 """
 
 from __future__ import annotations
