@@ -4,9 +4,11 @@ Target (issue 14): ``run_simulation`` of the Tonghui model — hydraulics, then
 chlorine and water age at periodic steady state — within 3 × one bare 72 h
 EPANET run of the same model (hydraulics + chlorine, through WNTR). Both in one
 process, alternated, so machine load hits both alike; the minimum of `repeat`
-runs is reported. Also prints the horizon reached and the residual.
+runs is reported. Also prints the horizon reached and the residual, the
+machine's load before and after, and whether chlorine and age ran side by side
+(two processes) or one after the other (``--sequential``, or no second core).
 
-    python benchmarks/quality.py [repeat]
+    python benchmarks/quality.py [repeat] [--sequential]
 """
 
 from __future__ import annotations
@@ -40,8 +42,13 @@ def steady(net: dict) -> tuple[float, object]:
     return time.perf_counter() - t0, res
 
 
-def main(repeat: int = 2) -> None:
+def main(repeat: int = 2, *, sequential: bool = False) -> None:
+    import watersupply.quality as quality
+
+    if sequential:
+        quality._can_fork = lambda: False
     net = read_network(get_path("tonghui"))
+    load0 = os.getloadavg()[0]
     bares, runs, res = [], [], None
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeat):
@@ -50,7 +57,10 @@ def main(repeat: int = 2) -> None:
             runs.append(s)
     bare, run = min(bares), min(runs)
     q = res.quality
-    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"load average (1 min) at the start {load0:.1f}, at the end {os.getloadavg()[0]:.1f}, "
+          f"on {os.cpu_count()} cores")
+    print(f"chlorine and age: {'side by side (two processes)' if quality._can_fork() else 'one after the other'}; "
+          f"run_wntr (hydraulics + quality) of the last run {q.seconds:.1f} s")
     print(f"bare EPANET run (72 h, hydraulics + chlorine): {bare:.2f} s (runs: {', '.join(f'{b:.1f}' for b in bares)})")
     print(f"run_simulation with steady-state chlorine and age: {run:.2f} s (runs: {', '.join(f'{r:.1f}' for r in runs)})")
     print(f"ratio {run / bare:.2f} x bare; target 3 x -> {'met' if run <= 3 * bare else 'MISSED'}")
@@ -58,4 +68,5 @@ def main(repeat: int = 2) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    main(int(args[0]) if args else 2, sequential="--sequential" in sys.argv)

@@ -32,7 +32,7 @@ from ._errors import HydraulicError
 from .engine import quiet_stdout
 from .hydraulics import expected_demand, node_leakage
 from .model import MGL_TO_KGM3, sim_options, to_wntr
-from .quality import QualityInfo, steady_quality, warm_quality
+from .quality import QualityInfo, run_side_by_side, steady_quality, warm_quality, write_periodic_hyd
 from .schema import Network
 
 __all__ = ["SimulationResult", "run_simulation", "run_wntr", "quality_window", "expected_demand",
@@ -342,13 +342,11 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
         params = ([("chlorine", "CHEMICAL")] if not reason else []) + ([("age", "AGE")] if age else [])
         if warm_state is not None:
             info.method = "warm start"
-            for key, par in params:
-                df = warm_quality(qinp, hyd, tmp, parameter=par, duration_s=dur,
-                                  report_s=int(wn.options.time.report_timestep), initial=warm_state.get(key, {}))
-                if key == "chlorine":
-                    chlorine = _frame(df, hours)
-                else:
-                    age_df = _frame(df, hours)
+            warm = run_side_by_side({key: (lambda key=key, par=par: warm_quality(
+                qinp, hyd, tmp, parameter=par, duration_s=dur, report_s=int(wn.options.time.report_timestep),
+                initial=warm_state.get(key, {}))) for key, par in params})
+            chlorine = _frame(warm["chlorine"], hours) if "chlorine" in warm else None
+            age_df = _frame(warm["age"], hours) if "age" in warm else None
         elif steady and dur >= 86_400 and dur % 3600 == 0:
             info.method = "periodic steady state"
             state = {}
@@ -382,13 +380,18 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
             if drift > PERIODIC_DRIFT_MAX:
                 info.notes.append(f"reservoir levels still drift {100 * drift:.1f} % of their range per day: "
                                   "the repeated day is not exactly periodic and the quality may not settle")
+            ndays = max_days or MAX_DAYS
+            periodic = str(Path(tmp) / "periodic.hyd")  # one file, read by the chlorine and the age runs
+            if params:
+                write_periodic_hyd(qhyd, periodic, duration_s=qdur, days=ndays, inp=qinp)
+
             def settle(par: str) -> tuple[pd.DataFrame, dict[str, Any]]:
                 return steady_quality(qinp, qhyd, tmp, parameter=par, duration_s=qdur, demand_nodes=dn,
                                       tank_levels=levels, initial_default=initial_age_h if par == "AGE" else None,
-                                      max_days=max_days or MAX_DAYS)
+                                      max_days=ndays, periodic_hyd=periodic)
 
-            # one after the other: EPANET 2.2 projects run in two threads at once crashed the process once
-            done = {key: settle(par) for key, par in params}
+            # chlorine and age at once, in two processes (see quality.run_side_by_side)
+            done = run_side_by_side({key: (lambda par=par: settle(par)) for key, par in params})
             for key, par in params:
                 cycle, qi = done[key]
                 info.days[key], info.residual[key], info.unsettled[key] = qi["days"], qi["residual"], qi["unsettled"]
@@ -400,14 +403,11 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
                 state[key] = {str(k): float(v) for k, v in cycle.iloc[c0].items()}
         else:
             info.method = "transient"
-            for key, par in params:
-                df = warm_quality(qinp, hyd, tmp, parameter=par, duration_s=dur,
-                                  report_s=int(wn.options.time.report_timestep),
-                                  initial={}, initial_default=initial_age_h if par == "AGE" else None)
-                if key == "chlorine":
-                    chlorine = _frame(df, hours)
-                else:
-                    age_df = _frame(df, hours)
+            runs = run_side_by_side({key: (lambda par=par: warm_quality(
+                qinp, hyd, tmp, parameter=par, duration_s=dur, report_s=int(wn.options.time.report_timestep),
+                initial={}, initial_default=initial_age_h if par == "AGE" else None)) for key, par in params})
+            chlorine = _frame(runs["chlorine"], hours) if "chlorine" in runs else None
+            age_df = _frame(runs["age"], hours) if "age" in runs else None
         if reason:
             chlorine = pd.DataFrame(np.nan, index=hours, columns=pressure.columns)
         info.seconds = time.perf_counter() - t_start
