@@ -182,12 +182,17 @@ def test_calibration_recovers_truth_and_validates(tmp_path, calib_net):
     groups, obs = _case(calib_net, tmp_path)
     res = calibrate(calib_net, obs, groups=groups, fit_window=(0, 32), validate_window=(32, 48))
     p = res.parameters
-    fitted = p[p.state == "fitted"]
-    assert len(fitted) >= 3
-    for g, row in fitted.iterrows():
+    findings = p[p.finding]
+    assert len(findings) >= 3 and (findings.state == "fitted").all()
+    for g, row in findings.iterrows():
         assert row.factor == pytest.approx(truth.get(g, 1.0), rel=0.05), g
         assert row.ci95_low <= row.fitted <= row.ci95_high
-    assert set(p.index[p.state != "fitted"]) == set(res.identifiability["unidentifiable"])
+        assert row.ci95_pct <= 5.0 and abs(row.correlation) <= 0.9
+    # the rest are named with their partner, and are not findings
+    assert set(p.index[~p.finding]) == set(res.identifiability["not_identifiable"])
+    for g, row in p[~p.finding].iterrows():
+        assert row.note.startswith("not identifiable from these data (confounded with "), g
+        assert row.most_correlated in row.note
     v = res.overall.loc[("validate", "pressure")]
     assert v["within_0.5m"] >= 0.85 and v["within_1m"] >= 0.95
     assert v["rmse"] < v["rmse_before"]
@@ -250,9 +255,12 @@ def test_report_lists_unidentifiable_groups(tmp_path, calib_net):
     assert len({"D:A", "D:B"} & set(un)) == 1
     assert res.identifiability["rank"] < len(groups)
     report = calibration_report(res)
-    assert "C:DN<80" in report and "unidentifiable" in report
+    assert "C:DN<80" in report and "Not identifiable from these data" in report
     row = res.parameters.loc["C:DN<80"]
-    assert row.fitted == pytest.approx(row.initial) and row.state.startswith("unidentifiable")
+    assert row.fitted == pytest.approx(row.initial) and row.state == "not identifiable, kept at initial"
+    assert not row.finding and row.note.startswith("not identifiable from these data")
+    # the one of D:A / D:B kept in the fit carries both: it is not a finding either
+    assert not res.parameters.loc[["D:A", "D:B"], "finding"].any()
 
 
 # ----------------------------------------------------------------------------- Tonghui demonstration
