@@ -26,17 +26,19 @@ from watersupply.loader import load_network
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--logs", default=None, help="logs CSV (default: the shipped tonghui_logs.csv)")
+    ap.add_argument("--truth", default=None, help="truth CSV (default: the shipped tonghui_truth.csv)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t0 = time.perf_counter()
     net = load_network()
     demo = TONGHUI_DEMO
     groups = roughness_groups(net, by=demo["roughness_by"]) + demand_groups(net, by=demo["demand_by"])
-    obs = read_observations(example_path("tonghui_logs.csv"), net)
+    obs = read_observations(args.logs or example_path("tonghui_logs.csv"), net)
     res = calibrate(net, obs, groups=groups, fit_window=demo["fit_window"], validate_window=demo["validate_window"],
                     workers=args.workers)
     wall = time.perf_counter() - t0
-    truth = pd.read_csv(example_path("tonghui_truth.csv")).set_index("group")["factor"]
+    truth = pd.read_csv(args.truth or example_path("tonghui_truth.csv")).set_index("group")["factor"]
     p = res.parameters
     p["truth"] = truth.reindex(p.index)
     p["error_pct"] = 100 * (p["factor"] / p["truth"] - 1)

@@ -293,3 +293,66 @@ def test_tonghui_demonstration_meets_targets(tonghui_net):
     v = res.overall.loc[("validate", "pressure")]
     assert v["within_0.5m"] >= 0.85 and v["within_1m"] >= 0.95
     assert res.engine_agreement_m < 0.01
+
+
+# ----------------------------------------------------------------------------- identifiability at the fit
+
+def test_confidence_names_an_exactly_confounded_pair():
+    from watersupply.calibration.identifiability import confidence, correlations
+
+    rng = np.random.default_rng(3)
+    a, c = rng.normal(size=(2, 300)) * 30
+    J = np.column_stack([a, 0.5 * a, c])  # x and y move the readings the same way
+    assert correlations(J)[0, 1] == pytest.approx(-1.0, abs=1e-3)
+    out = confidence(J, ["x", "y", "z"], [1.0, 1.0, 1.0], cost=297.0)
+    assert out["identifiable"] == ["z"]
+    assert out["not_identifiable"]["x"].startswith("not identifiable from these data (confounded with y (r = -1.00)")
+    assert out["not_identifiable"]["y"].startswith("not identifiable from these data (confounded with x (r = -1.00)")
+    # a wide interval alone (no partner) is also not a finding; scaling by s² matters
+    out = confidence(np.column_stack([a * 0.05, c]), ["w", "z"], [1.0, 1.0], cost=298.0 * 4)
+    assert "w" in out["not_identifiable"] and "wider than ±5 %" in out["not_identifiable"]["w"]
+    assert out["identifiable"] == ["z"] and out["s2"] == pytest.approx(4.0)
+
+
+def _series_groups(tmp_path, net):
+    """Two roughness groups in series on the only path to A3 (A-1, A-2), and the rest."""
+    rows = ["pipe,group", "A-1,a1", "A-2,a2"] + [f"{p},rest" for p in ("M1", "A-3", "MB", "B-1", "B-2", "B-3")]
+    return roughness_groups(net, csv=_write(tmp_path, "\n".join(rows) + "\n", "series.csv"))
+
+
+def test_perfectly_confounded_groups_are_reported_with_their_partner(tmp_path, calib_net):
+    groups = _series_groups(tmp_path, calib_net)
+    # loggers only downstream of both pipes: A-1 and A-2 change every reading in the same proportion
+    logs, _ = make_synthetic_logs(calib_net, groups=groups, truth={"C:a1": 0.8, "C:a2": 1.2, "C:rest": 0.9},
+                                  loggers=["A3", "B2"], flow_links=["MB"], seed=2)
+    p = tmp_path / "logs.csv"
+    logs.to_csv(p, index=False)
+    res = calibrate(calib_net, read_observations(p, calib_net), groups=groups, fit_window=(0, 32))
+    par = res.parameters
+    for g, partner in (("C:a1", "C:a2"), ("C:a2", "C:a1")):
+        assert not par.loc[g, "finding"], g
+        assert par.loc[g, "note"].startswith(f"not identifiable from these data (confounded with {partner}"), g
+        assert g in res.identifiability["not_identifiable"] and g not in res.identifiability["findings"]
+    assert res.identifiability["rank"] == 2
+    assert "C:a1" not in [g for g in res.identifiability["findings"]]
+    # the logger that separates them is the one between the two pipes (A1), and it would
+    sugg = {s["quantity"]: s for s in res.identifiability["separating_sensors_table"]}
+    assert sugg["pressure"]["element"] == "A1" and sugg["pressure"]["groups"] == ["C:a1", "C:a2"]
+    assert max(sugg["pressure"]["after"].values()) < 5.0
+    report = calibration_report(res)
+    assert "a pressure logger at junction A1" in report and "Not identifiable from these data" in report
+
+
+def test_sensitivity_placement_picks_the_separating_node(tmp_path, calib_net):
+    from watersupply.calibration.sensors import place_loggers
+
+    groups = _series_groups(tmp_path, calib_net)
+    sites = place_loggers(calib_net, groups, n=2, hours=np.arange(0, 33.0), installed=[("A3", "pressure")])
+    assert "A1" in sites and len(set(sites)) == 2
+    # deterministic, and the synthetic logs use it when asked
+    assert place_loggers(calib_net, groups, n=2, hours=np.arange(0, 33.0), installed=[("A3", "pressure")]) == sites
+    logs, _ = make_synthetic_logs(calib_net, groups=groups, truth={}, n_loggers=2, placement="sensitivity",
+                                  design_hours=(0, 32), flow_links=["MB"], seed=1)
+    assert set(logs.loc[logs.quantity == "pressure", "element"]) <= set(calib_net["nodes"]["id"])
+    with pytest.raises(ConfigError, match="unknown logger placement 'random'"):
+        make_synthetic_logs(calib_net, groups=groups, truth={}, placement="random")

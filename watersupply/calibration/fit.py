@@ -121,6 +121,7 @@ class _Evaluator:
             self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                             initargs=(spec,))
         self.count = 0
+        self.switches = 0
 
     def one(self, factors: Mapping[str, float], closed: Sequence[str] = (), until: float | None = None) -> np.ndarray:
         self.count += 1
@@ -265,7 +266,7 @@ def fit_statistics(readings: pd.DataFrame, sim_col: str) -> tuple[pd.DataFrame, 
 
 def _jacobian(ev: _Evaluator, x: np.ndarray, f0: np.ndarray, names: list[str], base: Mapping[str, float],
               closed: Sequence[str], until: float, rows: np.ndarray, sig: np.ndarray, obs: np.ndarray,
-              step: float, upper: np.ndarray) -> np.ndarray:
+              step: float, upper: np.ndarray, jump: float = np.inf) -> np.ndarray:
     jobs, steps = [], []
     for j, _ in enumerate(names):
         h = step * max(1.0, abs(x[j]))
@@ -279,7 +280,12 @@ def _jacobian(ev: _Evaluator, x: np.ndarray, f0: np.ndarray, names: list[str], b
     sims = ev.many(jobs)
     J = np.empty((len(rows), len(names)))
     for j, sim in enumerate(sims):
-        J[:, j] = ((sim[rows] - obs) / sig - f0) / steps[j]
+        df = (sim[rows] - obs) / sig - f0
+        # a reading that jumps by more than `jump` σ for a small step is a switch (a pump or valve changing
+        # state an hour earlier or later), not a sensitivity: it is left out of this column
+        switched = np.abs(df) > jump
+        ev.switches += int(switched.sum())
+        J[:, j] = np.where(switched, 0.0, df) / steps[j]
     if not np.isfinite(J).all():
         raise HydraulicError("the sensitivity of some readings is not a number: EPANET returned no value for them")
     return J
@@ -306,6 +312,8 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
               sigma: Mapping[str, float] | None = None, max_se: float = 0.05, tolerance: float = TOLERANCE,
               max_correlation: float = MAX_CORRELATION, diff_step: float = 0.01,
               max_iterations: int = 20, workers: int = 1, workdir: str | os.PathLike | None = None,
+              suggest_sensors: bool = True, loss: str = "soft_l1", f_scale: float = 3.0,
+              jump_sigma: float = 10.0,
               status_gain: float = 0.1, engine: str = "epanet2.2") -> CalibrationResult:
     """Calibrate roughness and demand groups (and optionally link status) to field readings.
 
@@ -338,6 +346,16 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
         Processes solving Jacobian columns in parallel.
     status_gain
         A status group is closed when that lowers the weighted sum of squares by more than this share.
+    loss, f_scale
+        Loss of ``least_squares`` on the σ-scaled residuals: ``"soft_l1"`` (default) weighs residuals
+        beyond `f_scale` σ less (a pump switching an hour earlier than logged); ``"linear"`` is plain
+        least squares. With a robust loss the intervals use the robust (MAD) residual variance.
+    jump_sigma
+        A reading that moves by more than this many σ for one finite-difference step is a switch
+        (pump or valve changing state), not a sensitivity; it is left out of that Jacobian column.
+    suggest_sensors
+        For groups not identifiable, name the extra pressure logger and flow meter that would separate
+        them best (:func:`~watersupply.calibration.sensors.separating_sensors`; p + 1 more evaluations).
     engine
         EPANET used in the fit (:data:`~watersupply.calibration.solver.ENGINES`); 2.2 matches the
         verification run exactly.
@@ -399,7 +417,7 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
             upper = np.array([g.upper for g in cont])
             ones = np.ones(len(cont))
             f_init = (ev.one({}, (), until)[rows] - y) / sig
-            J0 = _jacobian(ev, ones, f_init, cnames, {}, (), until, rows, sig, y, diff_step, upper) \
+            J0 = _jacobian(ev, ones, f_init, cnames, {}, (), until, rows, sig, y, diff_step, upper, jump_sigma) \
                 if cont else np.zeros((len(rows), 0))
             ident = identifiability(J0, cnames, max_se=max_se)
             free = [n for n in cnames if n in ident["identifiable"]]
@@ -418,7 +436,8 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
             def jac(x: np.ndarray, shut: tuple[str, ...]) -> np.ndarray:
                 if first_jac.get("J") is not None and np.allclose(x, 1.0) and not shut:
                     return first_jac.pop("J")
-                return _jacobian(ev, x, fun(x, shut), free, {}, shut, until, rows, sig, y, diff_step, upper[fidx])
+                return _jacobian(ev, x, fun(x, shut), free, {}, shut, until, rows, sig, y, diff_step, upper[fidx],
+                                 jump_sigma)
 
             def solve(x0: np.ndarray, shut: tuple[str, ...]) -> Any:
                 if not free:
@@ -426,6 +445,7 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
                 x0 = np.clip(x0, lower[fidx] + 1e-9, upper[fidx] - 1e-9)
                 return least_squares(fun, x0, jac=jac, bounds=(lower[fidx], upper[fidx]), method="trf",
                                      x_scale=1.0, xtol=1e-3, ftol=1e-4, gtol=1e-8, max_nfev=max_iterations,
+                                     loss=loss, f_scale=f_scale,
                                      args=(shut,))
 
             res = solve(ones[fidx], ())
@@ -452,7 +472,14 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
             # confidence intervals, correlations and the verdict at the solution
             m, n = len(rows), len(free)
             Jf = (res.jac if res is not None else J0[:, fidx]) if n else np.zeros((m, 0))
-            conf = confidence(np.asarray(Jf), free, x, cost=cost, tolerance=tolerance,
+            f_fit = fun(x, shut)
+            if loss != "linear" and len(f_fit):
+                # robust residual variance (MAD), so a few switch hours do not inflate every interval
+                scale = 1.4826 * float(np.median(np.abs(f_fit - np.median(f_fit))))
+                cost_ci = scale ** 2 * max(m - n, 1)
+            else:
+                cost_ci = cost
+            conf = confidence(np.asarray(Jf), free, x, cost=cost_ci, tolerance=tolerance,
                               max_correlation=max_correlation)
             ci = np.array([conf["half_width"][g] for g in free])
             sim_before = ev.one({}, (), None)
@@ -479,6 +506,23 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
     overall = all_a.join(all_b, lsuffix="", rsuffix="_before")
 
     not_ident = _verdicts(ident, conf)
+    suggestions: list[dict[str, Any]] = []
+    if suggest_sensors and not_ident and cont:
+        from .sensors import separating_sensors
+
+        # the fit's sensitivities, and the initial ones for the groups held at their initial values
+        J_all = J0.copy()
+        for k, g in enumerate(free):
+            J_all[:, cnames.index(g)] = np.asarray(Jf)[:, k]
+        at = {g: factors.get(g, 1.0) for g in cnames}
+        suggestions, n_more = separating_sensors(net, groups, fit_jac=J_all, fitted=cnames, factors=at,
+                                                 s2=conf["s2"] if free else 1.0, not_identifiable=list(not_ident),
+                                                 hours=np.unique(t[in_fit]), closed=closed, sigma=sigma,
+                                                 tolerance=tolerance, max_correlation=max_correlation,
+                                                 workers=workers, workdir=workdir)
+        n_extra_evaluations = n_more
+    else:
+        n_extra_evaluations = 0
     prow = []
     for g in groups:
         f = factors.get(g.name, 1.0) if g.kind != "status" else (0.0 if g.name in closed else 1.0)
@@ -522,14 +566,18 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
     if not_ident:
         warnings.append("not identifiable from these readings (not findings; see parameters.csv for the partner "
                         "and the reason): " + ", ".join(not_ident))
+    from .sensors import suggestion_text
+
     ident = {**ident, "fit": conf, "not_identifiable": not_ident,
-             "findings": [g for g in free if g not in not_ident]}
+             "findings": [g for g in free if g not in not_ident],
+             "separating_sensors": [suggestion_text(x) for x in suggestions], "separating_sensors_table": suggestions}
     opt = {"method": "scipy.optimize.least_squares (trf, forward differences)", "engine": engine,
            "status": int(res.status) if res is not None else None,
            "message": str(res.message) if res is not None else "no identifiable group",
            "nfev": int(res.nfev) if res is not None else 0, "cost_initial": float(np.sum(f_init ** 2)),
-           "cost_final": cost, "n_fit_readings": int(m)}
+           "cost_final": cost, "n_fit_readings": int(m), "loss": loss, "f_scale": f_scale,
+           "switch_entries_left_out": ev.switches}
     return CalibrationResult(parameters=params, fit=fit, overall=overall, readings=readings, identifiability=ident,
                              network=cal_net, fit_window=fw, validate_window=vw, closed_groups=closed,
-                             n_evaluations=ev.count, elapsed_s=time.perf_counter() - t_start,
+                             n_evaluations=ev.count + n_extra_evaluations, elapsed_s=time.perf_counter() - t_start,
                              engine_agreement_m=agree, optimizer=opt, warnings=warnings)
