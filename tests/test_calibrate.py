@@ -268,7 +268,10 @@ def test_report_lists_unidentifiable_groups(tmp_path, calib_net):
 def test_bundled_example_is_found_and_valid(tonghui_net):
     obs = read_observations(example_path("tonghui_logs.csv"), tonghui_net)
     counts = obs.groupby("quantity").element.nunique().to_dict()
-    assert counts == {"flow": 8, "level": 9, "pressure": 20}
+    pumps = tonghui_net["pumps"]
+    n_duty = int((pumps["status"].astype(str).str.upper() != "CLOSED").sum())
+    n_tanks = int((tonghui_net["nodes"]["kind"] == "reservoir").sum())
+    assert counts == {"flow": n_duty, "level": n_tanks, "pressure": TONGHUI_DEMO["n_loggers"]}
     truth = pd.read_csv(example_path("tonghui_truth.csv")).set_index("group").factor
     assert truth.to_dict() == pytest.approx({k: TONGHUI_DEMO["truth"].get(k, 1.0) for k in truth.index})
     with pytest.raises(ConfigError, match="available: tonghui_logs.csv"):
@@ -283,13 +286,14 @@ def test_tonghui_demonstration_meets_targets(tonghui_net):
     res = calibrate(tonghui_net, obs, groups=groups, fit_window=demo["fit_window"],
                     validate_window=demo["validate_window"], workers=2)
     p = res.parameters
-    fitted = p[p.state == "fitted"]
-    assert len(fitted) >= 8
-    for g, row in fitted.iterrows():
-        # zone demands meet the ±5 % target; the roughness of the big mains does not yet (README: measured
-        # −5.5 % to +11.6 %), so it is held to ±15 % here
-        tol = 0.05 if g.startswith("D:") else 0.15
-        assert row.factor == pytest.approx(demo["truth"].get(g, 1.0), rel=tol), g
+    # the target: every group the fit itself calls identifiable is within ±5 % of the truth; the logger
+    # sites (sensitivity placement) make most groups identifiable, and the rest are named with a partner
+    findings = p[p.finding]
+    assert len(findings) >= len(groups) // 2
+    for g, row in findings.iterrows():
+        assert row.factor == pytest.approx(demo["truth"].get(g, 1.0), rel=0.05), g
+    for g, row in p[~p.finding].iterrows():
+        assert row.note.startswith("not identifiable from these data (confounded with "), g
     v = res.overall.loc[("validate", "pressure")]
     assert v["within_0.5m"] >= 0.85 and v["within_1m"] >= 0.95
     assert res.engine_agreement_m < 0.01
