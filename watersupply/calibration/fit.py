@@ -53,6 +53,8 @@ _FLOW_SIGMA_FLOOR_M3S = 1e-4
 #: Accuracy bands (m) reported for pressure-like readings (share of readings within ±band).
 PRESSURE_BANDS_M = (0.5, 1.0)
 _LENGTH_QUANTITIES = ("pressure", "head", "level")
+#: Losses of ``scipy.optimize.least_squares``.
+_LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
 
 
 @dataclass
@@ -373,6 +375,10 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
     if len(set(names_all)) != len(names_all):
         raise ConfigError("group names must be unique; got " + ", ".join(sorted({n for n in names_all
                                                                                  if names_all.count(n) > 1})))
+    if loss not in _LOSSES:
+        raise ConfigError(f"unknown loss {loss!r}; use one of {', '.join(_LOSSES)}")
+    if not f_scale > 0 or not jump_sigma > 0:
+        raise ConfigError(f"f_scale and jump_sigma must be positive (σ units), got {f_scale:g} and {jump_sigma:g}")
     cont = [g for g in groups if g.kind in ("roughness", "demand")]
     status = [g for g in groups if g.kind == "status"]
     if not cont and not status:
@@ -571,7 +577,7 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
     ident = {**ident, "fit": conf, "not_identifiable": not_ident,
              "findings": [g for g in free if g not in not_ident],
              "separating_sensors": [suggestion_text(x) for x in suggestions], "separating_sensors_table": suggestions}
-    opt = {"method": "scipy.optimize.least_squares (trf, forward differences)", "engine": engine,
+    opt = {"method": f"scipy.optimize.least_squares (trf, {loss} loss, forward differences)", "engine": engine,
            "status": int(res.status) if res is not None else None,
            "message": str(res.message) if res is not None else "no identifiable group",
            "nfev": int(res.nfev) if res is not None else 0, "cost_initial": float(np.sum(f_init ** 2)),
