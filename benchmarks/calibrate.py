@@ -33,6 +33,7 @@ from watersupply.loader import load_network
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--loss", default=None, help="least-squares loss (default: calibrate's)")
     ap.add_argument("--logs", default=None, help="logs CSV (default: the shipped tonghui_logs.csv)")
     ap.add_argument("--truth", default=None, help="truth CSV (default: the shipped tonghui_truth.csv)")
     args = ap.parse_args()
@@ -44,7 +45,7 @@ def main() -> None:
     groups = roughness_groups(net, by=demo["roughness_by"]) + demand_groups(net, by=demo["demand_by"])
     obs = read_observations(args.logs or example_path("tonghui_logs.csv"), net)
     res = calibrate(net, obs, groups=groups, fit_window=demo["fit_window"], validate_window=demo["validate_window"],
-                    workers=args.workers)
+                    workers=args.workers, **({"loss": args.loss} if args.loss else {}))
     wall = time.perf_counter() - t0
     truth = pd.read_csv(args.truth or example_path("tonghui_truth.csv")).set_index("group")["factor"]
     p = res.parameters

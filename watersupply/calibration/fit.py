@@ -314,7 +314,7 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
               sigma: Mapping[str, float] | None = None, max_se: float = 0.05, tolerance: float = TOLERANCE,
               max_correlation: float = MAX_CORRELATION, diff_step: float = 0.01,
               max_iterations: int = 20, workers: int = 1, workdir: str | os.PathLike | None = None,
-              suggest_sensors: bool = True, loss: str = "soft_l1", f_scale: float = 3.0,
+              suggest_sensors: bool = True, loss: str = "cauchy", f_scale: float = 3.0,
               jump_sigma: float = 10.0,
               status_gain: float = 0.1, engine: str = "epanet2.2") -> CalibrationResult:
     """Calibrate roughness and demand groups (and optionally link status) to field readings.
@@ -349,9 +349,11 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
     status_gain
         A status group is closed when that lowers the weighted sum of squares by more than this share.
     loss, f_scale
-        Loss of ``least_squares`` on the σ-scaled residuals: ``"soft_l1"`` (default) weighs residuals
-        beyond `f_scale` σ less (a pump switching an hour earlier than logged); ``"linear"`` is plain
-        least squares. With a robust loss the intervals use the robust (MAD) residual variance.
+        Loss of ``least_squares`` on the σ-scaled residuals: ``"cauchy"`` (default) weighs residuals
+        beyond `f_scale` σ less and less (a pump switching an hour earlier or later than logged makes
+        residuals of ~50σ at a few readings; with a soft-L1 or linear loss each such switch dominates
+        the misfit and the trust region stalls); ``"linear"`` is plain least squares. With a robust
+        loss the intervals use the robust (MAD) residual variance.
     jump_sigma
         A reading that moves by more than this many σ for one finite-difference step is a switch
         (pump or valve changing state), not a sensitivity; it is left out of that Jacobian column.
