@@ -6,11 +6,12 @@ changed by -35 % to +20 % and the demand of the nine reservoir zones by -15 % to
 pressure-dependent demand, hydraulics only); 20 pressure loggers, every duty pump's flow and every
 reservoir's level are logged hourly with noise (σ 0.2 m, 2 % of flow), seeded.
 
-The 20 logger sites are chosen from the *initial* model (never the truth), as a utility would
-before buying loggers: greedy D-optimal on the sensitivity of hourly pressures over the fit window
-to the calibration groups, the pump flow meters and reservoir levels counted as already installed
-(watersupply.calibration.sensors.place_loggers). Everything is deterministic (seeded noise, greedy
-choice with ties to the first candidate), so re-running the script on the same model reproduces
+The 20 logger sites are chosen from the *initial* model (never the truth) by TONGHUI_DEMO["placement"]:
+"spread" (watersupply.calibration.synthetic.choose_loggers: round-robin over zones by head drop) for
+the shipped files; "sensitivity" (greedy D-optimal on the sensitivity of hourly pressures over the fit
+window, pump flow meters and reservoir levels counted as installed;
+watersupply.calibration.sensors.place_loggers) is the alternative. Everything is deterministic (seeded
+noise, ties to the first candidate), so re-running the script on the same model reproduces
 the shipped files byte for byte; after the model changes, re-run it to regenerate them.
 
     python benchmarks/make_calibration_logs.py [OUT_FOLDER]

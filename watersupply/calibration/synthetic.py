@@ -34,7 +34,7 @@ TONGHUI_DEMO: dict[str, Any] = {
               "D:R1": 1.12, "D:R2": 0.90, "D:R3": 1.15, "D:R4": 0.88, "D:R5": 1.06,
               "D:R6": 0.85, "D:R7": 1.10, "D:R8": 0.92, "D:R9": 1.08},
     "n_loggers": 20,
-    "placement": "sensitivity",
+    "placement": "spread",
     "pressure_sigma_m": 0.2,
     "level_sigma_m": 0.2,
     "flow_sigma": 0.02,
