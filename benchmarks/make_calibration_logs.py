@@ -3,9 +3,16 @@
 The truth network is the bundled Tonghui model with the roughness of four diameter classes
 changed by -35 % to +20 % and the demand of the nine reservoir zones by -15 % to +15 %
 (watersupply.calibration.TONGHUI_DEMO). It is simulated for 72 h with WNTR (EPANET 2.2,
-pressure-dependent demand); 20 pressure loggers (chosen by
-watersupply.calibration.synthetic.choose_loggers), every duty pump's flow and every
+pressure-dependent demand, hydraulics only); 20 pressure loggers, every duty pump's flow and every
 reservoir's level are logged hourly with noise (σ 0.2 m, 2 % of flow), seeded.
+
+The 20 logger sites are chosen from the *initial* model (never the truth) by TONGHUI_DEMO["placement"]:
+"spread" (watersupply.calibration.synthetic.choose_loggers: round-robin over zones by head drop) for
+the shipped files; "sensitivity" (greedy D-optimal on the sensitivity of hourly pressures over the fit
+window, pump flow meters and reservoir levels counted as installed;
+watersupply.calibration.sensors.place_loggers) is the alternative. Everything is deterministic (seeded
+noise, ties to the first candidate), so re-running the script on the same model reproduces
+the shipped files byte for byte; after the model changes, re-run it to regenerate them.
 
     python benchmarks/make_calibration_logs.py [OUT_FOLDER]
 
@@ -31,7 +38,8 @@ def main(out: Path) -> None:
     groups = roughness_groups(net, by=demo["roughness_by"]) + demand_groups(net, by=demo["demand_by"])
     logs, truth = make_synthetic_logs(net, groups=groups, truth=demo["truth"], n_loggers=demo["n_loggers"],
                                       pressure_sigma_m=demo["pressure_sigma_m"], level_sigma_m=demo["level_sigma_m"],
-                                      flow_sigma=demo["flow_sigma"], seed=demo["seed"])
+                                      flow_sigma=demo["flow_sigma"], placement=demo["placement"],
+                                      design_hours=demo["fit_window"], workers=2, seed=demo["seed"])
     write_csv(logs, out / "tonghui_logs.csv", index=False)
     write_csv(truth, out / "tonghui_truth.csv", index=False)
     counts = logs.groupby("quantity")["element"].nunique().to_dict()

@@ -43,6 +43,9 @@ def test_calibrate_writes_outputs(tmp_path, case):
     pipes = gpd.read_file(out / "calibrated.gpkg", layer="pipes").set_index("id")
     assert pipes.loc["A-1", "roughness_c"] == pytest.approx(130 * params.loc["C:DN80-130", "factor"])
     assert "calibration" in res.output and "within ±0.5 m" in res.output
+    assert "identifiable (findings):" in res.output
+    for g in params.index[~params["finding"].astype(bool)]:  # every group that is not a finding is named
+        assert f"{g}: not identifiable from these data (confounded with" in res.output.replace("\n", " ")
 
 
 @pytest.mark.parametrize("args, match", [
@@ -50,6 +53,8 @@ def test_calibrate_writes_outputs(tmp_path, case):
     (["--fit-window", "40:30"], "fit window 40:30 must satisfy"),
     (["--roughness-by", "age"], "cannot group roughness by 'age'"),
     (["--max-se", "2"], "--max-se must be between 0 and 1"),
+    (["--tolerance", "0"], "--tolerance must be between 0 and 1"),
+    (["--max-correlation", "1.5"], "--max-correlation must be in (0, 1]"),
 ])
 def test_bad_options_exit_2(tmp_path, case, args, match):
     gpkg, logs = case

@@ -38,10 +38,11 @@ from .._errors import ConfigError, HydraulicError
 from ..hydraulics import M3D_TO_M3S, SECONDS_PER_HOUR
 from ..schema import Network
 from .groups import Group
+from .identifiability import MAX_CORRELATION, RANK_RTOL, TOLERANCE, confidence, identifiability
 from .solver import ModelSpec, ToolkitModel
 
-__all__ = ["DEFAULT_SIGMA", "PRESSURE_BANDS_M", "CalibrationResult", "calibrate", "apply_parameters",
-           "fit_statistics", "identifiability", "sample_result"]
+__all__ = ["DEFAULT_SIGMA", "PRESSURE_BANDS_M", "RANK_RTOL", "CalibrationResult", "calibrate", "apply_parameters",
+           "fit_statistics", "hydraulics", "identifiability", "sample_result"]
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ _FLOW_SIGMA_FLOOR_M3S = 1e-4
 #: Accuracy bands (m) reported for pressure-like readings (share of readings within ±band).
 PRESSURE_BANDS_M = (0.5, 1.0)
 _LENGTH_QUANTITIES = ("pressure", "head", "level")
-#: Relative rank tolerance of the sensitivity matrix (singular values below rtol × the largest are null).
-RANK_RTOL = 1e-3
+#: Losses of ``scipy.optimize.least_squares``.
+_LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
 
 
 @dataclass
@@ -122,6 +123,7 @@ class _Evaluator:
             self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                             initargs=(spec,))
         self.count = 0
+        self.switches = 0
 
     def one(self, factors: Mapping[str, float], closed: Sequence[str] = (), until: float | None = None) -> np.ndarray:
         self.count += 1
@@ -207,61 +209,19 @@ def apply_parameters(net: Network, groups: Sequence[Group], factors: Mapping[str
     return out
 
 
-def identifiability(jac: np.ndarray, names: Sequence[str], *, max_se: float) -> dict[str, Any]:
-    """Rank, condition and identifiable groups of a σ-weighted sensitivity matrix (columns = groups).
+def hydraulics(net: Network, *, workdir: str | os.PathLike | None = None) -> Any:
+    """A full WNTR (EPANET 2.2, pressure-dependent demand) run of `net`: hydraulics only, no water quality.
 
-    A group is unidentifiable when, with the groups still in, its standard error
-    √[(JᵀJ)⁻¹]ᵢᵢ exceeds `max_se` (relative); the worst is removed and the rest
-    re-checked until every remaining one passes.
-
-    >>> J = np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0], [0.0, 0.0, 100.0]]) * 100
-    >>> identifiability(J, ["a", "b", "c"], max_se=0.05)["unidentifiable"]
-    ['a']
+    What calibration needs (pressures, heads, flows, levels) for the truth of synthetic logs and the
+    verification of a fit; chlorine and age are not simulated (their tables hold NaN).
     """
-    names = list(names)
-    out: dict[str, Any] = {"n_groups": len(names), "n_readings": int(jac.shape[0])}
-    sens = np.sqrt((jac ** 2).sum(axis=0))
-    out["sensitivity"] = dict(zip(names, sens.tolist()))
-    if not names:
-        out.update(rank=0, condition=float("nan"), singular_values=[], unidentifiable=[], identifiable=[], se={})
-        return out
-    s = np.linalg.svd(jac, compute_uv=False)
-    out["singular_values"] = s.tolist()
-    out["rank"] = int((s > s[0] * RANK_RTOL).sum()) if s[0] > 0 else 0
-    out["condition"] = float(s[0] / s[-1]) if s[-1] > 0 else float("inf")
-    keep = list(range(len(names)))
-    dropped: list[int] = []
-    se_all: dict[str, float] = {}
-    while keep:
-        se = _standard_errors(jac[:, keep])
-        se[sens[keep] <= 1e-12] = np.inf
-        for k, v in zip(keep, se):
-            se_all[names[k]] = float(v)
-        # the worst: largest standard error, ties (infinite) broken by the smallest sensitivity
-        worst = max(range(len(keep)), key=lambda i: (se[i], -sens[keep[i]]))
-        if se[worst] <= max_se:
-            break
-        dropped.append(keep.pop(worst))
-    out["se"] = se_all
-    out["identifiable"] = [names[k] for k in keep]
-    out["unidentifiable"] = [names[k] for k in sorted(dropped)]
-    if keep:
-        s2 = np.linalg.svd(jac[:, keep], compute_uv=False)
-        out["condition_identifiable"] = float(s2[0] / s2[-1]) if s2[-1] > 0 else float("inf")
-    return out
+    from ..model import to_wntr
+    from ..simulation import run_wntr, sanity_lines
 
-
-def _standard_errors(jac: np.ndarray) -> np.ndarray:
-    """√diag((JᵀJ)⁻¹) by SVD; infinite for columns in the numerical null space (rtol :data:`RANK_RTOL`)."""
-    _, s, vt = np.linalg.svd(jac, full_matrices=False)
-    if not len(s) or s[0] <= 0:
-        return np.full(jac.shape[1], np.inf)
-    null = s <= s[0] * RANK_RTOL
-    v = vt.T
-    se = np.sqrt((v[:, ~null] ** 2 / s[~null] ** 2).sum(axis=1))
-    if null.any():
-        se[(np.abs(v[:, null]) > 1e-3).any(axis=1)] = np.inf
-    return se
+    result = run_wntr(to_wntr(net), age=False, workdir=workdir,
+                      not_assessed="not simulated (calibration runs hydraulics only)")
+    result.warnings.extend(sanity_lines(result.sanity))
+    return result
 
 
 def sample_result(result: Any, obs: pd.DataFrame) -> np.ndarray:
@@ -308,7 +268,7 @@ def fit_statistics(readings: pd.DataFrame, sim_col: str) -> tuple[pd.DataFrame, 
 
 def _jacobian(ev: _Evaluator, x: np.ndarray, f0: np.ndarray, names: list[str], base: Mapping[str, float],
               closed: Sequence[str], until: float, rows: np.ndarray, sig: np.ndarray, obs: np.ndarray,
-              step: float, upper: np.ndarray) -> np.ndarray:
+              step: float, upper: np.ndarray, jump: float = np.inf) -> np.ndarray:
     jobs, steps = [], []
     for j, _ in enumerate(names):
         h = step * max(1.0, abs(x[j]))
@@ -322,18 +282,40 @@ def _jacobian(ev: _Evaluator, x: np.ndarray, f0: np.ndarray, names: list[str], b
     sims = ev.many(jobs)
     J = np.empty((len(rows), len(names)))
     for j, sim in enumerate(sims):
-        J[:, j] = ((sim[rows] - obs) / sig - f0) / steps[j]
+        df = (sim[rows] - obs) / sig - f0
+        # a reading that jumps by more than `jump` σ for a small step is a switch (a pump or valve changing
+        # state an hour earlier or later), not a sensitivity: it is left out of this column
+        switched = np.abs(df) > jump
+        ev.switches += int(switched.sum())
+        J[:, j] = np.where(switched, 0.0, df) / steps[j]
     if not np.isfinite(J).all():
         raise HydraulicError("the sensitivity of some readings is not a number: EPANET returned no value for them")
     return J
+
+
+def _verdicts(ident: Mapping[str, Any], conf: Mapping[str, Any]) -> dict[str, str]:
+    """Group -> "not identifiable from these data (confounded with …)" for the screened-out groups, the
+    fitted groups that absorb a screened-out one, and the fitted groups failing the fit's verdict."""
+    out: dict[str, str] = {}
+    for g in ident["unidentifiable"]:
+        out[g] = f"not identifiable from these data (confounded with {ident['confounded_with'].get(g, '?')})"
+    for g, gone in ident.get("absorbs", {}).items():
+        out[g] = (f"not identifiable from these data (confounded with {', '.join(gone)}, held at its initial value: "
+                  "this value carries both)")
+    for g, why in conf["not_identifiable"].items():
+        out.setdefault(g, why)
+    return out
 
 
 # ----------------------------------------------------------------------------- main entry
 
 def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
               fit_window: tuple[float, float] | None = None, validate_window: tuple[float, float] | None = None,
-              sigma: Mapping[str, float] | None = None, max_se: float = 0.05, diff_step: float = 0.01,
+              sigma: Mapping[str, float] | None = None, max_se: float = 0.05, tolerance: float = TOLERANCE,
+              max_correlation: float = MAX_CORRELATION, diff_step: float = 0.01,
               max_iterations: int = 20, workers: int = 1, workdir: str | os.PathLike | None = None,
+              suggest_sensors: bool = True, loss: str = "cauchy", f_scale: float = 3.0,
+              jump_sigma: float = 10.0,
               status_gain: float = 0.1, engine: str = "epanet2.2") -> CalibrationResult:
     """Calibrate roughness and demand groups (and optionally link status) to field readings.
 
@@ -350,8 +332,14 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
     sigma
         Default σ per quantity (see :data:`DEFAULT_SIGMA`), used where the file gives none.
     max_se
-        Largest relative standard error (at the initial values) of an identifiable group; the others
-        are named and kept at their initial values (0.05: one standard error of 5 %).
+        Largest relative standard error (at the initial values, σ as given) of a group that is fitted;
+        the others are named and kept at their initial values (0.05: one standard error of 5 %).
+    tolerance, max_correlation
+        At the fit, a group is identifiable (a finding) when its 95 % confidence interval
+        (s²·(JᵀJ)⁻¹, s² the residual variance) is within ±`tolerance` of its factor and no
+        parameter correlation exceeds `max_correlation`; the others are fitted but reported as
+        "not identifiable from these data (confounded with <partner>)"
+        (:func:`~watersupply.calibration.identifiability.confidence`).
     diff_step
         Forward-difference step of the factors.
     max_iterations
@@ -360,6 +348,18 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
         Processes solving Jacobian columns in parallel.
     status_gain
         A status group is closed when that lowers the weighted sum of squares by more than this share.
+    loss, f_scale
+        Loss of ``least_squares`` on the σ-scaled residuals: ``"cauchy"`` (default) weighs residuals
+        beyond `f_scale` σ less and less (a pump switching an hour earlier or later than logged makes
+        residuals of ~50σ at a few readings; with a soft-L1 or linear loss each such switch dominates
+        the misfit and the trust region stalls); ``"linear"`` is plain least squares. With a robust
+        loss the intervals use the robust (MAD) residual variance.
+    jump_sigma
+        A reading that moves by more than this many σ for one finite-difference step is a switch
+        (pump or valve changing state), not a sensitivity; it is left out of that Jacobian column.
+    suggest_sensors
+        For groups not identifiable, name the extra pressure logger and flow meter that would separate
+        them best (:func:`~watersupply.calibration.sensors.separating_sensors`; p + 1 more evaluations).
     engine
         EPANET used in the fit (:data:`~watersupply.calibration.solver.ENGINES`); 2.2 matches the
         verification run exactly.
@@ -369,16 +369,18 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
     CalibrationResult
     """
     from scipy.optimize import least_squares
-    from scipy.stats import t as student_t
 
     from ..model import sim_options, to_wntr, write_inp
-    from ..simulation import run_simulation
 
     t_start = time.perf_counter()
     names_all = [g.name for g in groups]
     if len(set(names_all)) != len(names_all):
         raise ConfigError("group names must be unique; got " + ", ".join(sorted({n for n in names_all
                                                                                  if names_all.count(n) > 1})))
+    if loss not in _LOSSES:
+        raise ConfigError(f"unknown loss {loss!r}; use one of {', '.join(_LOSSES)}")
+    if not f_scale > 0 or not jump_sigma > 0:
+        raise ConfigError(f"f_scale and jump_sigma must be positive (σ units), got {f_scale:g} and {jump_sigma:g}")
     cont = [g for g in groups if g.kind in ("roughness", "demand")]
     status = [g for g in groups if g.kind == "status"]
     if not cont and not status:
@@ -423,7 +425,7 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
             upper = np.array([g.upper for g in cont])
             ones = np.ones(len(cont))
             f_init = (ev.one({}, (), until)[rows] - y) / sig
-            J0 = _jacobian(ev, ones, f_init, cnames, {}, (), until, rows, sig, y, diff_step, upper) \
+            J0 = _jacobian(ev, ones, f_init, cnames, {}, (), until, rows, sig, y, diff_step, upper, jump_sigma) \
                 if cont else np.zeros((len(rows), 0))
             ident = identifiability(J0, cnames, max_se=max_se)
             free = [n for n in cnames if n in ident["identifiable"]]
@@ -442,7 +444,8 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
             def jac(x: np.ndarray, shut: tuple[str, ...]) -> np.ndarray:
                 if first_jac.get("J") is not None and np.allclose(x, 1.0) and not shut:
                     return first_jac.pop("J")
-                return _jacobian(ev, x, fun(x, shut), free, {}, shut, until, rows, sig, y, diff_step, upper[fidx])
+                return _jacobian(ev, x, fun(x, shut), free, {}, shut, until, rows, sig, y, diff_step, upper[fidx],
+                                 jump_sigma)
 
             def solve(x0: np.ndarray, shut: tuple[str, ...]) -> Any:
                 if not free:
@@ -450,6 +453,7 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
                 x0 = np.clip(x0, lower[fidx] + 1e-9, upper[fidx] - 1e-9)
                 return least_squares(fun, x0, jac=jac, bounds=(lower[fidx], upper[fidx]), method="trf",
                                      x_scale=1.0, xtol=1e-3, ftol=1e-4, gtol=1e-8, max_nfev=max_iterations,
+                                     loss=loss, f_scale=f_scale,
                                      args=(shut,))
 
             res = solve(ones[fidx], ())
@@ -473,21 +477,26 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
                 cost, res, x = trials[best][0], trials[best][1] or res, trials[best][2]
             shut = tuple(closed)
             factors = dict(zip(free, x.tolist()))
-            # confidence intervals at the solution
+            # confidence intervals, correlations and the verdict at the solution
             m, n = len(rows), len(free)
-            ci = np.full(n, np.nan)
-            if n:
-                Jf = res.jac if res is not None else J0[:, fidx]
-                s2 = cost / max(m - n, 1)
-                cov = s2 * np.linalg.pinv(Jf.T @ Jf)
-                ci = student_t.ppf(0.975, max(m - n, 1)) * np.sqrt(np.clip(np.diag(cov), 0, None))
+            Jf = (res.jac if res is not None else J0[:, fidx]) if n else np.zeros((m, 0))
+            f_fit = fun(x, shut)
+            if loss != "linear" and len(f_fit):
+                # robust residual variance (MAD), so a few switch hours do not inflate every interval
+                scale = 1.4826 * float(np.median(np.abs(f_fit - np.median(f_fit))))
+                cost_ci = scale ** 2 * max(m - n, 1)
+            else:
+                cost_ci = cost
+            conf = confidence(np.asarray(Jf), free, x, cost=cost_ci, tolerance=tolerance,
+                              max_correlation=max_correlation)
+            ci = np.array([conf["half_width"][g] for g in free])
             sim_before = ev.one({}, (), None)
             sim_tk_after = ev.one(factors, shut, None)
         finally:
             ev.close()
     # verification: a full WNTR run of the calibrated network
     cal_net = apply_parameters(net, groups, factors, closed)
-    result = run_simulation(cal_net, age=False)
+    result = hydraulics(cal_net, workdir=workdir)
     warnings.extend(result.warnings)
     sim_after = sample_result(result, obs)
     length_like = obs["quantity"].isin(_LENGTH_QUANTITIES).to_numpy()
@@ -504,6 +513,24 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
     fit = per_a.join(per_b, lsuffix="", rsuffix="_before")
     overall = all_a.join(all_b, lsuffix="", rsuffix="_before")
 
+    not_ident = _verdicts(ident, conf)
+    suggestions: list[dict[str, Any]] = []
+    if suggest_sensors and not_ident and cont:
+        from .sensors import separating_sensors
+
+        # the fit's sensitivities, and the initial ones for the groups held at their initial values
+        J_all = J0.copy()
+        for k, g in enumerate(free):
+            J_all[:, cnames.index(g)] = np.asarray(Jf)[:, k]
+        at = {g: factors.get(g, 1.0) for g in cnames}
+        suggestions, n_more = separating_sensors(net, groups, fit_jac=J_all, fitted=cnames, factors=at,
+                                                 s2=conf["s2"] if free else 1.0, not_identifiable=list(not_ident),
+                                                 hours=np.unique(t[in_fit]), closed=closed, sigma=sigma,
+                                                 tolerance=tolerance, max_correlation=max_correlation,
+                                                 workers=workers, workdir=workdir)
+        n_extra_evaluations = n_more
+    else:
+        n_extra_evaluations = 0
     prow = []
     for g in groups:
         f = factors.get(g.name, 1.0) if g.kind != "status" else (0.0 if g.name in closed else 1.0)
@@ -512,17 +539,30 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
         scale = g.initial if g.kind != "status" else 1.0
         if g.kind == "status":
             state = "closed" if g.name in closed else "open"
-        elif g.name in free:
-            state = "fitted"
+        elif g.name in ident["unidentifiable"]:
+            state = "not identifiable, kept at initial"
+        elif g.name in not_ident:
+            state = "fitted, not identifiable"
         else:
-            state = "unidentifiable (kept at initial)"
+            state = "fitted"
+        corr_row = conf["correlation"][k] if k is not None else None
+        if corr_row is not None and len(free) > 1:
+            r = np.abs(corr_row).copy()
+            r[k] = 0.0
+            partner, rmax = free[int(np.argmax(r))], float(corr_row[int(np.argmax(r))])
+        else:
+            partner, rmax = "", np.nan
         prow.append({"group": g.name, "kind": g.kind, "n_members": len(g.members),
                      "unit": {"roughness": "C (length-weighted mean)", "demand": "m3/d", "status": "open=1"}[g.kind],
                      "initial": g.initial, "fitted": f * scale, "lower": g.lower * scale, "upper": g.upper * scale,
                      "ci95_low": (f - half) * scale, "ci95_high": (f + half) * scale,
-                     "factor": f, "factor_ci95": half, "identifiable": g.name in free or g.kind == "status",
+                     "factor": f, "factor_ci95": half,
+                     "ci95_pct": 100 * conf["relative_half_width"].get(g.name, np.nan),
+                     "most_correlated": partner, "correlation": rmax,
+                     "identifiable": g.kind == "status" or (g.name in free and g.name not in not_ident),
+                     "finding": g.kind == "status" or state == "fitted",
                      "sensitivity": ident["sensitivity"].get(g.name, np.nan), "se_initial": ident["se"].get(g.name, np.nan),
-                     "state": state, **status_rows.get(g.name, {})})
+                     "state": state, "note": not_ident.get(g.name, ""), **status_rows.get(g.name, {})})
     params = pd.DataFrame(prow).set_index("group")
     if any(g.kind == "demand" for g in groups):
         total = sum(g.initial for g in groups if g.kind == "demand")
@@ -531,15 +571,21 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
                 or np.isclose(v, upper[cnames.index(n)], rtol=1e-3)]
     if at_bound:
         warnings.append("fitted at a bound (widen the bounds or check the data): " + ", ".join(at_bound))
-    if ident["unidentifiable"]:
-        warnings.append("unidentifiable from these readings, kept at their initial values: "
-                        + ", ".join(ident["unidentifiable"]))
-    opt = {"method": "scipy.optimize.least_squares (trf, forward differences)", "engine": engine,
+    if not_ident:
+        warnings.append("not identifiable from these readings (not findings; see parameters.csv for the partner "
+                        "and the reason): " + ", ".join(not_ident))
+    from .sensors import suggestion_text
+
+    ident = {**ident, "fit": conf, "not_identifiable": not_ident,
+             "findings": [g for g in free if g not in not_ident],
+             "separating_sensors": [suggestion_text(x) for x in suggestions], "separating_sensors_table": suggestions}
+    opt = {"method": f"scipy.optimize.least_squares (trf, {loss} loss, forward differences)", "engine": engine,
            "status": int(res.status) if res is not None else None,
            "message": str(res.message) if res is not None else "no identifiable group",
            "nfev": int(res.nfev) if res is not None else 0, "cost_initial": float(np.sum(f_init ** 2)),
-           "cost_final": cost, "n_fit_readings": int(m)}
+           "cost_final": cost, "n_fit_readings": int(m), "loss": loss, "f_scale": f_scale,
+           "switch_entries_left_out": ev.switches}
     return CalibrationResult(parameters=params, fit=fit, overall=overall, readings=readings, identifiability=ident,
                              network=cal_net, fit_window=fw, validate_window=vw, closed_groups=closed,
-                             n_evaluations=ev.count, elapsed_s=time.perf_counter() - t_start,
+                             n_evaluations=ev.count + n_extra_evaluations, elapsed_s=time.perf_counter() - t_start,
                              engine_agreement_m=agree, optimizer=opt, warnings=warnings)

@@ -15,7 +15,7 @@ from ..hydraulics import LS_TO_M3S
 from ..report import markdown_table
 from .fit import PRESSURE_BANDS_M, CalibrationResult
 
-__all__ = ["write_calibration", "calibration_report", "residual_figure", "sensor_layer"]
+__all__ = ["write_calibration", "calibration_report", "identifiability_lines", "residual_figure", "sensor_layer"]
 
 
 def sensor_layer(result: CalibrationResult) -> gpd.GeoDataFrame:
@@ -94,9 +94,40 @@ def residual_figure(result: CalibrationResult):  # -> matplotlib Figure
     return fig
 
 
+def identifiability_lines(result: CalibrationResult) -> list[str]:
+    """Markdown lines of the identifiability analysis: sensitivity rank/condition, the verdict at the fit,
+    the groups the data cannot pin down (with their partners and the sensors that would separate them)
+    and the parameter correlations."""
+    ident = result.identifiability
+    fit = ident.get("fit", {})
+    lines = [f"- 初值处灵敏度矩阵 Sensitivity (Jacobian) at the initial values: rank {ident.get('rank')} of "
+             f"{ident.get('n_groups')} groups, condition number {ident.get('condition', math.nan):.3g}",
+             f"- 拟合处 At the fit: rank {fit.get('rank')} of {len(fit.get('se', {}))} fitted groups, condition number "
+             f"{fit.get('condition', math.nan):.3g}; residual variance s² = {fit.get('s2', math.nan):.3g} "
+             f"(1 when the readings' σ is right); intervals s²·(JᵀJ)⁻¹, Student t with {fit.get('dof')} d.o.f.",
+             f"- 可辨识(结论) Identifiable, reported as findings (95 % interval within ±{100 * fit.get('tolerance', 0):g} %, "
+             f"|r| ≤ {fit.get('max_correlation', math.nan):g}): " + (", ".join(ident.get("findings", [])) or "无 none")]
+    bad = ident.get("not_identifiable", {})
+    if bad:
+        lines += ["- 数据无法辨识(非结论) Not identifiable from these data — not findings:"]
+        for g, why in bad.items():
+            lines.append(f"    - {g}: {why}")
+    sugg = ident.get("separating_sensors") or []
+    if sugg:
+        lines += ["- 可分离的新增测点 Sensors that would separate them (predicted from the sensitivities at the fit):"]
+        lines += [f"    - {s}" for s in sugg]
+    corr = fit.get("correlation")
+    names = list(fit.get("se", {}))
+    if corr is not None and 1 < len(names) <= 20:
+        import pandas as pd
+
+        lines += ["", "参数相关系数 Parameter correlations at the fit:", "",
+                  markdown_table(pd.DataFrame(corr, index=names, columns=names), digits=2)]
+    return lines + [""]
+
+
 def calibration_report(result: CalibrationResult) -> str:
     """The bilingual (中文/English) Markdown report section of a calibration."""
-    ident = result.identifiability
     p = result.parameters
     lines = ["## 模型校准 Model calibration", "",
              f"- 方法 Method: {result.optimizer.get('method')}, 加权最小二乘 weighted least squares over the "
@@ -110,14 +141,16 @@ def calibration_report(result: CalibrationResult) -> str:
              f"- 复核 Verification: every statistic below is from a full WNTR (EPANET 2.2) run of the calibrated "
              f"model; largest toolkit/WNTR difference at a pressure, head or level reading: "
              f"{result.engine_agreement_m:.3f} m",
-             "", "### 可辨识性 Identifiability", "",
-             f"- 灵敏度矩阵 Sensitivity (Jacobian) at the initial values: rank {ident.get('rank')} of "
-             f"{ident.get('n_groups')} groups, condition number {ident.get('condition', math.nan):.3g}",
-             "- 数据无法辨识的参数组 Groups the data cannot identify (kept at their initial values): "
-             + (", ".join(ident.get("unidentifiable", [])) or "无 none"), ""]
-    cols = ["kind", "state", "initial", "fitted", "ci95_low", "ci95_high", "lower", "upper", "se_initial"]
+             "", "### 可辨识性 Identifiability", ""]
+    lines += identifiability_lines(result)
+    cols = ["kind", "state", "initial", "fitted", "ci95_low", "ci95_high", "ci95_pct", "most_correlated",
+            "correlation", "lower", "upper"]
     lines += ["### 参数 Parameters (roughness: length-weighted mean C; demand: m³/d)", "",
-              markdown_table(p[cols], digits=3), ""]
+              markdown_table(p[[c for c in cols if c in p.columns]], digits=3), "",
+              "ci95_pct: half-width of the 95 % confidence interval, % of the fitted factor; most_correlated / "
+              "correlation: the fitted group whose estimate is most correlated with this one. Only groups in state "
+              "“fitted” are findings; “fitted, not identifiable” values are used by the calibrated model but the "
+              "data do not pin them down.", ""]
     lines += ["### 拟合统计 Fit statistics (all sensors, after / before calibration)", ""]
     ov = result.overall.copy()
     keep = ["n", "rmse", "bias", "within_0.5m", "within_1m", "flow_error_pct", "rmse_before", "within_0.5m_before"]

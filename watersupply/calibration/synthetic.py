@@ -34,6 +34,7 @@ TONGHUI_DEMO: dict[str, Any] = {
               "D:R1": 1.12, "D:R2": 0.90, "D:R3": 1.15, "D:R4": 0.88, "D:R5": 1.06,
               "D:R6": 0.85, "D:R7": 1.10, "D:R8": 0.92, "D:R9": 1.08},
     "n_loggers": 20,
+    "placement": "spread",
     "pressure_sigma_m": 0.2,
     "level_sigma_m": 0.2,
     "flow_sigma": 0.02,
@@ -97,8 +98,9 @@ def choose_loggers(result: Any, net: Network, *, n: int) -> list[str]:
 
 def make_synthetic_logs(net: Network, *, groups: Sequence[Group], truth: Mapping[str, float], n_loggers: int = 20,
                         step_h: float = 1.0, pressure_sigma_m: float = 0.2, level_sigma_m: float = 0.2,
-                        flow_sigma: float = 0.02, flow_links: Sequence[str] = (),
-                        seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                        flow_sigma: float = 0.02, flow_links: Sequence[str] = (), placement: str = "spread",
+                        loggers: Sequence[str] | None = None, design_hours: tuple[float, float] | None = None,
+                        workers: int = 1, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Field logs of a truth network: `groups` scaled by `truth`, simulated, sampled with noise.
 
     Parameters
@@ -106,8 +108,18 @@ def make_synthetic_logs(net: Network, *, groups: Sequence[Group], truth: Mapping
     groups, truth
         Calibration groups and the truth factor of each perturbed one (others stay at 1).
     n_loggers
-        Pressure loggers (see :func:`choose_loggers`); every open pump's flow and every reservoir's
-        level are logged too.
+        Pressure loggers; every open pump's flow and every reservoir's level are logged too.
+    placement
+        How the loggers are sited, from the initial model only (never the truth): ``"spread"``
+        (:func:`choose_loggers`, by zone and head drop) or ``"sensitivity"``
+        (:func:`~watersupply.calibration.sensors.place_loggers`: greedy D-optimal on the sensitivity
+        of hourly readings over `design_hours` to the `groups`, the pump flows and levels counted).
+    loggers
+        Explicit logger nodes instead (`n_loggers` and `placement` are then ignored).
+    design_hours
+        Hours ``(start, end)`` the sensitivity placement considers (default: the whole run).
+    workers
+        Processes for the sensitivity placement.
     flow_links
         Further links (pipes) whose flow is logged.
     step_h
@@ -122,17 +134,34 @@ def make_synthetic_logs(net: Network, *, groups: Sequence[Group], truth: Mapping
     truth : DataFrame
         ``group,kind,factor`` for every group.
     """
-    from ..simulation import run_simulation
-    from .fit import apply_parameters
+    from .fit import apply_parameters, hydraulics
 
     unknown = sorted(set(truth) - {g.name for g in groups})
     if unknown:
         raise ConfigError(f"truth names unknown group(s) {', '.join(unknown)}; groups are "
                           f"{', '.join(g.name for g in groups)}")
-    initial = run_simulation(net, age=False)
-    loggers = choose_loggers(initial, net, n=n_loggers)
+    if placement not in ("spread", "sensitivity"):
+        raise ConfigError(f"unknown logger placement {placement!r}; use 'spread' or 'sensitivity'")
+    initial = hydraulics(net)
+    pumps = net.get("pumps")
+    meters = list(flow_links)
+    if pumps is not None and len(pumps):
+        meters += sorted(pumps.loc[pumps["status"].astype(str).str.upper() != "CLOSED", "id"].astype(str))
+    tanks = sorted(initial.tank_level.columns)
+    if loggers is not None:
+        loggers = list(loggers)
+    elif placement == "spread":
+        loggers = choose_loggers(initial, net, n=n_loggers)
+    else:
+        from .sensors import place_loggers
+
+        hours = initial.hours.to_numpy(dtype=float)
+        h0, h1 = design_hours if design_hours is not None else (float(hours.min()), float(hours.max()))
+        grid = hours[(hours >= h0) & (hours <= h1) & np.isclose(np.mod(hours + 1e-9, step_h), 0.0, atol=1e-6)]
+        loggers = place_loggers(net, groups, n=n_loggers, hours=grid, workers=workers,
+                                installed=[(m, "flow") for m in meters] + [(t, "level") for t in tanks])
     true_net = apply_parameters(net, groups, truth)
-    res = run_simulation(true_net, age=False)
+    res = hydraulics(true_net)
     hours = res.hours.to_numpy(dtype=float)
     keep = np.isclose(np.mod(hours + 1e-9, step_h), 0.0, atol=1e-6)
     times = hours[keep]
@@ -141,10 +170,6 @@ def make_synthetic_logs(net: Network, *, groups: Sequence[Group], truth: Mapping
     for el in loggers:
         v = res.pressure[el].to_numpy()[keep] + rng.normal(0.0, pressure_sigma_m, keep.sum())
         rows += [(t, el, "pressure", round(float(x), 3), "m") for t, x in zip(times, v)]
-    pumps = net.get("pumps")
-    meters = list(flow_links)
-    if pumps is not None and len(pumps):
-        meters += sorted(pumps.loc[pumps["status"].astype(str).str.upper() != "CLOSED", "id"].astype(str))
     for pid in meters:
         q = res.flow[pid].to_numpy()[keep] / LS_TO_M3S
         v = q * (1.0 + rng.normal(0.0, flow_sigma, keep.sum()))
