@@ -26,7 +26,6 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,16 +38,15 @@ from ..hydraulics import M3D_TO_M3S, SECONDS_PER_HOUR
 from ..schema import Network
 from .groups import Group
 from .identifiability import MAX_CORRELATION, RANK_RTOL, TOLERANCE, confidence, identifiability
-from .solver import ModelSpec, ToolkitModel
+from .observations import DEFAULT_SIGMA
+from .sensors import separating_sensors, suggestion_text
+from .solver import Evaluator, ModelSpec
 
 __all__ = ["DEFAULT_SIGMA", "PRESSURE_BANDS_M", "RANK_RTOL", "CalibrationResult", "calibrate", "apply_parameters",
            "fit_statistics", "hydraulics", "identifiability", "sample_result"]
 
 log = logging.getLogger(__name__)
 
-#: Default standard error of a reading when the file gives none: m for pressure, head and level;
-#: for flow and demand a share of the sensor's mean absolute reading (floor 0.1 L/s).
-DEFAULT_SIGMA = {"pressure": 0.2, "head": 0.2, "level": 0.2, "flow": 0.02, "demand": 0.02}
 _FLOW_SIGMA_FLOOR_M3S = 1e-4
 #: Accuracy bands (m) reported for pressure-like readings (share of readings within ±band).
 PRESSURE_BANDS_M = (0.5, 1.0)
@@ -97,52 +95,6 @@ class CalibrationResult:
 
 
 # ----------------------------------------------------------------------------- worker processes
-
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(spec: ModelSpec) -> None:
-    _WORKER["model"] = ToolkitModel(spec)
-
-
-def _worker_eval(args: tuple[dict[str, float], tuple[str, ...], float]) -> np.ndarray:
-    factors, closed, until = args
-    return _WORKER["model"].evaluate(factors, closed=closed, until_s=until)
-
-
-class _Evaluator:
-    """Counts and parallelises the EPANET evaluations of one calibration (stateful)."""
-
-    def __init__(self, spec: ModelSpec, *, workers: int) -> None:
-        self.model = ToolkitModel(spec)
-        self.pool: ProcessPoolExecutor | None = None
-        if workers > 1:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                            initargs=(spec,))
-        self.count = 0
-        self.switches = 0
-
-    def one(self, factors: Mapping[str, float], closed: Sequence[str] = (), until: float | None = None) -> np.ndarray:
-        self.count += 1
-        log.info("EPANET evaluation %d: %s%s", self.count, {k: round(v, 4) for k, v in factors.items()},
-                 f" closed {list(closed)}" if closed else "")
-        return self.model.evaluate(dict(factors), closed=tuple(closed), until_s=until)
-
-    def many(self, jobs: list[tuple[dict[str, float], tuple[str, ...], float | None]]) -> list[np.ndarray]:
-        self.count += len(jobs)
-        log.info("EPANET evaluations %d-%d: Jacobian columns", self.count - len(jobs) + 1, self.count)
-        if self.pool is None or len(jobs) < 2:
-            return [self.model.evaluate(f, closed=c, until_s=u) for f, c, u in jobs]
-        return list(self.pool.map(_worker_eval, jobs))
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-        self.model.close()
-
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -266,7 +218,7 @@ def fit_statistics(readings: pd.DataFrame, sim_col: str) -> tuple[pd.DataFrame, 
     return per, overall
 
 
-def _jacobian(ev: _Evaluator, x: np.ndarray, f0: np.ndarray, names: list[str], base: Mapping[str, float],
+def _jacobian(ev: Evaluator, x: np.ndarray, f0: np.ndarray, names: list[str], base: Mapping[str, float],
               closed: Sequence[str], until: float, rows: np.ndarray, sig: np.ndarray, obs: np.ndarray,
               step: float, upper: np.ndarray, jump: float = np.inf) -> np.ndarray:
     jobs, steps = [], []
@@ -417,7 +369,7 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
                          reading_sensor=np.array([sidx[s] for s in zip(obs["element"], obs["quantity"])]),
                          roughness_groups=spec_groups["roughness"], demand_groups=spec_groups["demand"],
                          status_groups=spec_groups["status"], engine=engine)
-        ev = _Evaluator(spec, workers=max(1, int(workers)))
+        ev = Evaluator(spec, workers=max(1, int(workers)))
         try:
             until = fw[1] * SECONDS_PER_HOUR
             cnames = [g.name for g in cont]
@@ -516,8 +468,6 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
     not_ident = _verdicts(ident, conf)
     suggestions: list[dict[str, Any]] = []
     if suggest_sensors and not_ident and cont:
-        from .sensors import separating_sensors
-
         # the fit's sensitivities, and the initial ones for the groups held at their initial values
         J_all = J0.copy()
         for k, g in enumerate(free):
@@ -574,8 +524,6 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
     if not_ident:
         warnings.append("not identifiable from these readings (not findings; see parameters.csv for the partner "
                         "and the reason): " + ", ".join(not_ident))
-    from .sensors import suggestion_text
-
     ident = {**ident, "fit": conf, "not_identifiable": not_ident,
              "findings": [g for g in free if g not in not_ident],
              "separating_sensors": [suggestion_text(x) for x in suggestions], "separating_sensors_table": suggestions}

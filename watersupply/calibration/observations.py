@@ -38,6 +38,11 @@ UNITS: dict[str, dict[str, float]] = {"pressure": _LENGTH, "head": {k: _LENGTH[k
                                       "flow": _FLOW, "demand": _FLOW}
 _COLUMNS = ("time", "element", "quantity", "value", "unit")
 
+#: Default standard error of a reading when the file gives none: m for pressure, head and level;
+#: for flow and demand a share of the sensor's mean absolute reading (floor 0.1 L/s).
+DEFAULT_SIGMA = {"pressure": 0.2, "head": 0.2, "level": 0.2, "flow": 0.02, "demand": 0.02}
+
+
 
 def _line(i: int) -> str:
     return f"line {i + 2}"

@@ -32,6 +32,8 @@ from ..hydraulics import SECONDS_PER_HOUR
 from ..schema import Network
 from .groups import Group
 from .identifiability import RANK_RTOL
+from .observations import DEFAULT_SIGMA
+from .solver import Evaluator
 
 __all__ = ["sensor_sensitivities", "place_loggers", "separating_sensors", "greedy_d_optimal"]
 
@@ -73,7 +75,6 @@ def sensor_sensitivities(net: Network, groups: Sequence[Group], sensors: Sequenc
         EPANET evaluations made.
     """
     from ..model import to_wntr, write_inp
-    from .fit import DEFAULT_SIGMA, _Evaluator
     from .solver import ModelSpec
 
     cont = [g for g in groups if g.kind in ("roughness", "demand")]
@@ -97,7 +98,7 @@ def sensor_sensitivities(net: Network, groups: Sequence[Group], sensors: Sequenc
                          roughness_groups={g.name: list(g.members) for g in cont if g.kind == "roughness"},
                          demand_groups={g.name: list(g.members) for g in cont if g.kind == "demand"},
                          status_groups={g.name: list(g.members) for g in stat})
-        ev = _Evaluator(spec, workers=max(1, int(workers)) if len(cont) > 1 else 1)
+        ev = Evaluator(spec, workers=max(1, int(workers)) if len(cont) > 1 else 1)
         try:
             until = float(hours[-1]) * SECONDS_PER_HOUR
             base = ev.one(base_f, tuple(closed), until).reshape(nt, ns).T

@@ -18,11 +18,13 @@ pressure. See :data:`ENGINES`.
 from __future__ import annotations
 
 import contextlib
-
 import ctypes
+import logging
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +33,9 @@ from ..engine import ENGINES as ENGINE_NAMES
 from ..engine import EN, engine_library, library
 from ..hydraulics import LS_TO_M3S
 
-__all__ = ["ENGINES", "ModelSpec", "ToolkitModel", "toolkit_library"]
+__all__ = ["ENGINES", "Evaluator", "ModelSpec", "ToolkitModel", "toolkit_library"]
+
+log = logging.getLogger(__name__)
 
 # EPANET toolkit codes, from WNTR's enum (through the engine module)
 _EN_NODECOUNT, _EN_LINKCOUNT = EN.NODECOUNT, EN.LINKCOUNT
@@ -272,3 +276,49 @@ class ToolkitModel:
             if tstep.value <= 0 or end > stop or lo >= len(times):
                 break
         return out
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(spec: ModelSpec) -> None:
+    _WORKER["model"] = ToolkitModel(spec)
+
+
+def _worker_eval(args: tuple[dict[str, float], tuple[str, ...], float]) -> np.ndarray:
+    factors, closed, until = args
+    return _WORKER["model"].evaluate(factors, closed=closed, until_s=until)
+
+
+class Evaluator:
+    """Counts and parallelises the EPANET evaluations of one calibration (stateful)."""
+
+    def __init__(self, spec: ModelSpec, *, workers: int) -> None:
+        self.model = ToolkitModel(spec)
+        self.pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                            initargs=(spec,))
+        self.count = 0
+        self.switches = 0
+
+    def one(self, factors: Mapping[str, float], closed: Sequence[str] = (), until: float | None = None) -> np.ndarray:
+        self.count += 1
+        log.info("EPANET evaluation %d: %s%s", self.count, {k: round(v, 4) for k, v in factors.items()},
+                 f" closed {list(closed)}" if closed else "")
+        return self.model.evaluate(dict(factors), closed=tuple(closed), until_s=until)
+
+    def many(self, jobs: list[tuple[dict[str, float], tuple[str, ...], float | None]]) -> list[np.ndarray]:
+        self.count += len(jobs)
+        log.info("EPANET evaluations %d-%d: Jacobian columns", self.count - len(jobs) + 1, self.count)
+        if self.pool is None or len(jobs) < 2:
+            return [self.model.evaluate(f, closed=c, until_s=u) for f, c, u in jobs]
+        return list(self.pool.map(_worker_eval, jobs))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.model.close()
