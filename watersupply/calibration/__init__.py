@@ -3,7 +3,10 @@
 - :mod:`.observations` reads and validates the long-form log CSV;
 - :mod:`.groups` builds the parameter groups (roughness, demand, status);
 - :mod:`.solver` runs EPANET in memory (owa-epanet toolkit);
-- :mod:`.fit` does the weighted least squares, identifiability and statistics;
+- :mod:`.fit` does the weighted least squares and the statistics;
+- :mod:`.identifiability` judges the groups: rank, condition, 95 % intervals, correlations, partners;
+- :mod:`.sensors` computes sensor sensitivities: D-optimal logger placement and the sensors that
+  would separate confounded groups;
 - :mod:`.outputs` writes calibrated.inp/.gpkg, parameters.csv, fit.csv, figures and the report;
 - :mod:`.synthetic` makes synthetic logs from a perturbed truth (the Tonghui demonstration).
 """
