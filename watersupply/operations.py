@@ -275,6 +275,17 @@ def add_clear_well(net: Network, *, plant: str | None = None, capacity_m3d: floa
     ------
     NetworkDataError
         No or several plants, no capacity, or ids already taken.
+
+    Notes
+    -----
+    Size the capacity against the plant's outlet pumps: when the capacity exceeds
+    what the pumps draw, the clear well sits full and EPANET warns "FCV open but
+    cannot deliver flow" at those times (measured on the current Tonghui model:
+    20,000 m³/d = 231 L/s against 210 L/s of duty pumps: warnings at 125 instants of the
+    72 h run, and the clear well's irregular cycle keeps chlorine at periodic steady
+    state from settling at 662 demand nodes). A level control on the FCV must
+    change its setting (0 / capacity), not its status: an FCV opened by status is
+    fully open in EPANET.
     """
     nodes = net["nodes"]
     plants = list(nodes.loc[nodes["kind"] == "plant", "id"].astype(str))
