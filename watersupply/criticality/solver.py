@@ -19,6 +19,8 @@ __all__: list[str] = []
 
 #: EPANET warnings that mean the step did not balance.
 UNCONVERGED = (1, 2)
+#: Pseudo-code of a step EPANET could not solve at all (error 110), while the cut-off part is taken out.
+FAILED = -110
 
 
 def _consequences(p: np.ndarray, cut: np.ndarray, deficit: np.ndarray, ctx: Mapping[str, Any],
@@ -71,9 +73,13 @@ def _names(by: Mapping[str, Sequence[float]], limit: int = 4) -> str:
 
 
 def _sanity(warned: Sequence[tuple[float, int]], taken: Sequence[tuple[float, int]],
-            tank_low: Mapping[str, Sequence[float]], negative: Mapping[str, Sequence[float]]) -> str:
+            tank_low: Mapping[str, Sequence[float]], negative: Mapping[str, Sequence[float]], *,
+            failed: Sequence[float] = ()) -> str:
     """One line of what EPANET warned about and what was done, by element and hour."""
     parts = []
+    if failed:
+        parts.append(f"EPANET error 110 (cannot solve the hydraulic equations) at {len(failed)} step(s): "
+                     f"{_hours(failed)}, solved again with the cut-off part taken out")
     by_code: dict[int, list[float]] = {}
     for h, code in warned:
         by_code.setdefault(code, []).append(h)
@@ -154,6 +160,12 @@ class _Solver:
         for n in self.pl.get("tank_ids", ()):
             i = f.node_index(n)
             self.f_tanks.append((i, n, f.get_node(i, EN.ELEVATION) + f.get_node(i, EN.MINLEVEL)))
+        self.f_tank_pos = np.array([gpos[n] for _i, n, _lo in self.f_tanks], dtype=np.int64)
+
+    def _empty_tanks(self) -> np.ndarray:
+        """Boolean per tank (order of ``f_tanks``): at its lowest level at the current time."""
+        f = self.full
+        return np.array([f.get_node(ti, EN.HEAD) <= lo + 1e-3 for ti, _n, lo in self.f_tanks], dtype=bool)
 
     def _take_out(self, zeroed: np.ndarray, want: np.ndarray) -> None:
         """Give the demand nodes in `want` (and only those) zero demand; restore the others."""
@@ -167,10 +179,13 @@ class _Solver:
     def run_full(self, links: Sequence[str], *, heads: bool = False, take_out: bool = True) -> dict[str, Any]:
         """Solve a closure on the full model, step by step.
 
-        When a step does not balance and part of the network is cut off from every
-        source by the links open at that step, the demand of that part is taken out of
-        the solve (its nodes are without water by topology) and the step is solved
-        again; from then on every step does so while the part stays cut off.
+        When a step does not balance (or EPANET cannot solve it, error 110) and part of
+        the network is cut off from every source with water — by the links open at that
+        step, a tank at its lowest level counting as no source — the demand of that part
+        is taken out of the solve and the step is solved again; from then on every step
+        does so while the part stays cut off. The nodes taken out are without water at
+        that step whatever EPANET reports for them: with their demand gone, EPANET
+        reopens the outlet of an empty tank and would show them at the tank's head.
         EPANET warnings are recorded by hour (``warnings``).
         """
         pl, f = self.pl, self.full
@@ -192,37 +207,53 @@ class _Solver:
         taking_out = False
         warned: list[tuple[float, int]] = []
         taken: list[tuple[float, int]] = []
+        failed: list[float] = []
         tank_low: dict[str, list[float]] = {}
         negative: dict[str, list[float]] = {}
         saved = f.close_links([f.link_index(x) for x in links])
         status, message, row = "ok", "", 0
 
-        def cut_now() -> np.ndarray:
+        def cut_now(live: bool = False) -> np.ndarray:
             sw = f.links_open(self.f_switch) & ~sw_closed
-            key = sw.tobytes()
+            src = None
+            if live and len(self.f_tanks):
+                empty = self._empty_tanks()
+                if empty.any():
+                    src = gf.sources.copy()
+                    src[self.f_tank_pos[empty]] = False
+            key = sw.tobytes() + (src.tobytes() if src is not None else b"")
             c = cache.get(key)
             if c is None:
-                c = cache[key] = gf.cut_off(base, sw)
+                c = cache[key] = gf.cut_off(base, sw, sources=src)
             return c
+
+        def solve_step() -> tuple[int, int]:
+            try:
+                return f.run()
+            except HydraulicError:
+                if not (take_out and len(dem_idx)):
+                    raise
+                failed.append(f._t.value / 3600.0)
+                return FAILED, int(f._t.value)  # try again with the cut-off part taken out
 
         try:
             f.init()
             while True:
-                code, t = f.run()
+                code, t = solve_step()
                 c = None
-                if take_out and (code in UNCONVERGED or taking_out) and len(dem_idx):
+                if take_out and (code in UNCONVERGED or code == FAILED or taking_out) and len(dem_idx):
                     for _try in range(4):
-                        c = cut_now()
-                        want = c[dem_pos]
+                        want = cut_now(live=True)[dem_pos]
                         if np.array_equal(want, zeroed):
                             break
                         taking_out = True
                         self._take_out(zeroed, want)
                         zeroed = want
-                        code, t = f.run()
-                        c = None
+                        code, t = solve_step()
                     if zeroed.any():
                         taken.append((t / 3600.0, int(zeroed.sum())))
+                if code == FAILED:
+                    code, t = f.run()  # raises EPANET's own error if it still cannot solve the step
                 if code:
                     warned.append((t / 3600.0, code))
                 if code in UNCONVERGED and status == "ok":
@@ -232,6 +263,9 @@ class _Solver:
                     p[row] = pr.astype(np.float32)  # the recipe reads single-precision results
                     if c is None:
                         c = cut_now()
+                    if zeroed.any():  # taken out: without water, whatever EPANET shows there
+                        c = c.copy()
+                        c[dem_pos[zeroed]] = True
                     cut[row] = np.where(self.f_dn_pos >= 0, c[self.f_dn_pos], True)
                     low = np.flatnonzero(pr < pl["preq"])
                     if len(low):
@@ -257,7 +291,7 @@ class _Solver:
             return dict(status=status, message=message)
         if row < T:
             return dict(status="error", message=f"EPANET stopped after {row} of {T} report times")
-        message = _sanity(warned, taken, tank_low, negative)
+        message = _sanity(warned, taken, tank_low, negative, failed=failed)
         out = dict(status=status, message=message, method="full+cutoff" if taken else "full", p=p, cut=cut,
                    deficit=deficit, warnings=warned)
         if heads:
