@@ -21,6 +21,8 @@ __all__: list[str] = []
 UNCONVERGED = (1, 2)
 #: Pseudo-code of a step EPANET could not solve at all (error 110), while the cut-off part is taken out.
 FAILED = -110
+#: Emitter coefficient (flow units per m^0.5) that anchors the head of a junction without water.
+ANCHOR_EMITTER = 0.01
 
 
 def _consequences(p: np.ndarray, cut: np.ndarray, deficit: np.ndarray, ctx: Mapping[str, Any],
@@ -145,6 +147,8 @@ class _Solver:
         """Every node of the full model with a demand: EPANET index, graph position, base demands."""
         f, gf = self.full, self.pl["graph_full"]
         gpos = {n: i for i, n in enumerate(gf.nodes)}
+        f_names = {f.node_name(i) for i in range(1, f.n_nodes + 1)}
+        self.f_emit0: dict[int, float] = {}
         idx, pos, base = [], [], []
         for i in range(1, f.n_nodes + 1):
             name = f.node_name(i)
@@ -161,6 +165,53 @@ class _Solver:
             i = f.node_index(n)
             self.f_tanks.append((i, n, f.get_node(i, EN.ELEVATION) + f.get_node(i, EN.MINLEVEL)))
         self.f_tank_pos = np.array([gpos[n] for _i, n, _lo in self.f_tanks], dtype=np.int64)
+        self.f_pumps = [(f.link_index(x), gpos[u]) for x, u in self.pl.get("pump_suction", ()) if u in gpos]
+        self.f_pump_sw = {x: k for k, x in enumerate(gf.switch_names)}
+        self.f_junc = np.array([0 if gf.sources[k] or nm not in f_names else f.node_index(nm)
+                                for k, nm in enumerate(gf.nodes)], dtype=np.int64)
+
+    def _anchor(self, anchored: np.ndarray, want: np.ndarray) -> None:
+        """Give the junctions in `want` (graph order) a small emitter, and take it from the others.
+
+        A part without water, its demand taken out, can be left with no fixed head at all
+        (the outlet of its empty tank closed): EPANET then fails with error 110
+        ("ill-conditioned"). An emitter ties each of its junctions to its own elevation
+        and lets no water out where the pressure is about zero.
+        """
+        f = self.full
+        for k in np.flatnonzero(want & ~anchored):
+            i = int(self.f_junc[k])
+            self.f_emit0.setdefault(i, f.get_node(i, EN.EMITTER))
+            f.set_node(i, EN.EMITTER, ANCHOR_EMITTER)
+        for k in np.flatnonzero(anchored & ~want):
+            i = int(self.f_junc[k])
+            f.set_node(i, EN.EMITTER, self.f_emit0[i])
+
+    def _pumps_into_dead_ends(self, links: Sequence[str], base: tuple[np.ndarray, int]) -> set[int]:
+        """EPANET indices of pumps that, with `links` closed, discharge into a pocket with no demand and no source.
+
+        Such a pump delivers nothing whatever its status (EPANET flags it as unable to
+        deliver head); held closed while a cut-off part is taken out, it leaves the
+        equations EPANET can solve.
+        """
+        gf: SourceGraph = self.pl["graph_full"]
+        labels, nc = base
+        _idx, dem_pos, _ = self.f_dem
+        alive = np.zeros(nc, dtype=bool)
+        alive[labels[dem_pos]] = True
+        alive[labels[gf.sources]] = True
+        closed = set(links)
+        pumps = {x for x, _u in self.pl.get("pump_suction", ())}
+        for name, (u, v) in zip(gf.switch_names, gf.switch_uv.tolist()):
+            if name in closed:
+                continue
+            if name in pumps:
+                alive[labels[u]] = True  # water can leave through a pump's suction side only
+            else:
+                alive[labels[u]] = alive[labels[v]] = True
+        f = self.full
+        return {f.link_index(x) for x, _u in self.pl.get("pump_suction", ()) if x not in closed
+                and x in self.f_pump_sw and not alive[labels[gf.switch_uv[self.f_pump_sw[x], 1]]]}
 
     def _empty_tanks(self) -> np.ndarray:
         """Boolean per tank (order of ``f_tanks``): at its lowest level at the current time."""
@@ -182,8 +233,9 @@ class _Solver:
         When a step does not balance (or EPANET cannot solve it, error 110) and part of
         the network is cut off from every source with water — by the links open at that
         step, a tank at its lowest level counting as no source — the demand of that part
-        is taken out of the solve and the step is solved again; from then on every step
-        does so while the part stays cut off. The nodes taken out are without water at
+        is taken out of the solve, pumps drawing from it are stopped (they run dry; their
+        controls are held off meanwhile) and the step is solved again; from then on every
+        step does so while the part stays cut off. The nodes taken out are without water at
         that step whatever EPANET reports for them: with their demand gone, EPANET
         reopens the outlet of an empty tank and would show them at the tank's head.
         EPANET warnings are recorded by hour (``warnings``).
@@ -210,7 +262,11 @@ class _Solver:
         failed: list[float] = []
         tank_low: dict[str, list[float]] = {}
         negative: dict[str, list[float]] = {}
-        saved = f.close_links([f.link_index(x) for x in links])
+        closed_idx = [f.link_index(x) for x in links]
+        saved = f.close_links(closed_idx)
+        held: dict[int, float] = {}  # pumps stopped while they draw from a part without water
+        dead_ends = self._pumps_into_dead_ends(links, base) if take_out else set()
+        anchored = np.zeros(len(gf.nodes), dtype=bool)
         status, message, row = "ok", "", 0
 
         def cut_now(live: bool = False) -> np.ndarray:
@@ -243,12 +299,20 @@ class _Solver:
                 c = None
                 if take_out and (code in UNCONVERGED or code == FAILED or taking_out) and len(dem_idx):
                     for _try in range(4):
-                        want = cut_now(live=True)[dem_pos]
-                        if np.array_equal(want, zeroed):
+                        dead = cut_now(live=True)
+                        want = dead[dem_pos]
+                        dry_pumps = {i for i, u in self.f_pumps if dead[u] and i not in closed_idx} | dead_ends
+                        if np.array_equal(want, zeroed) and dry_pumps == set(held) \
+                                and np.array_equal(dead & (self.f_junc > 0), anchored):
                             break
                         taking_out = True
                         self._take_out(zeroed, want)
                         zeroed = want
+                        anchor = dead & (self.f_junc > 0)
+                        self._anchor(anchored, anchor)
+                        anchored = anchor
+                        f.release([(i, held.pop(i)) for i in sorted(set(held) - dry_pumps)])
+                        held.update(f.hold_closed(sorted(dry_pumps - set(held))))
                         code, t = solve_step()
                     if zeroed.any():
                         taken.append((t / 3600.0, int(zeroed.sum())))
@@ -286,6 +350,9 @@ class _Solver:
         finally:
             if zeroed.any():
                 self._take_out(zeroed, np.zeros_like(zeroed))
+            f.release(sorted(held.items()))
+            if anchored.any():
+                self._anchor(anchored, np.zeros_like(anchored))
             f.restore_links(saved)
         if status == "error":
             return dict(status=status, message=message)
