@@ -22,7 +22,7 @@ UNCONVERGED = (1, 2)
 #: Pseudo-code of a step EPANET could not solve at all (error 110), while the cut-off part is taken out.
 FAILED = -110
 #: Emitter coefficient (flow units per m^0.5) that anchors the head of a junction without water.
-ANCHOR_EMITTER = 0.01
+ANCHOR_EMITTER = 1e-4
 
 
 def _consequences(p: np.ndarray, cut: np.ndarray, deficit: np.ndarray, ctx: Mapping[str, Any],
@@ -81,7 +81,7 @@ def _sanity(warned: Sequence[tuple[float, int]], taken: Sequence[tuple[float, in
     parts = []
     if failed:
         parts.append(f"EPANET error 110 (cannot solve the hydraulic equations) at {len(failed)} step(s): "
-                     f"{_hours(failed)}, solved again with the cut-off part taken out")
+                     f"{_hours(failed)}, solved again with the cut-off part taken out and its junctions anchored")
     by_code: dict[int, list[float]] = {}
     for h, code in warned:
         by_code.setdefault(code, []).append(h)
@@ -176,7 +176,9 @@ class _Solver:
         A part without water, its demand taken out, can be left with no fixed head at all
         (the outlet of its empty tank closed): EPANET then fails with error 110
         ("ill-conditioned"). An emitter ties each of its junctions to its own elevation
-        and lets no water out where the pressure is about zero.
+        and lets almost no water out where the pressure is about zero. Used only once a
+        step has failed: EPANET 2.2 lets water in through an emitter at negative
+        pressure, which changed how fast tanks elsewhere drained (Tonghui M00037).
         """
         f = self.full
         for k in np.flatnonzero(want & ~anchored):
@@ -267,6 +269,7 @@ class _Solver:
         held: dict[int, float] = {}  # pumps stopped while they draw from a part without water
         dead_ends = self._pumps_into_dead_ends(links, base) if take_out else set()
         anchored = np.zeros(len(gf.nodes), dtype=bool)
+        anchoring = False
         status, message, row = "ok", "", 0
 
         def cut_now(live: bool = False) -> np.ndarray:
@@ -302,13 +305,15 @@ class _Solver:
                         dead = cut_now(live=True)
                         want = dead[dem_pos]
                         dry_pumps = {i for i, u in self.f_pumps if dead[u] and i not in closed_idx} | dead_ends
+                        if code == FAILED and not anchoring:
+                            anchoring = True  # only where EPANET cannot solve the step without
                         if np.array_equal(want, zeroed) and dry_pumps == set(held) \
-                                and np.array_equal(dead & (self.f_junc > 0), anchored):
+                                and (not anchoring or np.array_equal(dead & (self.f_junc > 0), anchored)):
                             break
                         taking_out = True
                         self._take_out(zeroed, want)
                         zeroed = want
-                        anchor = dead & (self.f_junc > 0)
+                        anchor = dead & (self.f_junc > 0) if anchoring else anchored
                         self._anchor(anchored, anchor)
                         anchored = anchor
                         f.release([(i, held.pop(i)) for i in sorted(set(held) - dry_pumps)])
