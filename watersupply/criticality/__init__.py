@@ -75,7 +75,7 @@ at that step; a tank at its lowest level counts as no source) is taken out of th
 solve and the step is solved again; from then on every step does so while the part
 stays cut off (``method`` ``full+cutoff``). Taking the part out means: its demand
 is set to zero, pumps drawing from it (or discharging into a closed dead end) are
-held off with their controls, and — only where EPANET still fails — its junctions
+held off with their controls, and — only where EPANET still fails or cannot balance — its junctions
 get a tiny emitter that ties their head to their elevation (the part can be left
 with no fixed head, "ill-conditioned"; emitters are not used otherwise, since EPANET
 2.2 lets water flow in through them at negative pressure). Its nodes are counted without water at those

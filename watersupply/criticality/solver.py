@@ -81,7 +81,7 @@ def _sanity(warned: Sequence[tuple[float, int]], taken: Sequence[tuple[float, in
     parts = []
     if failed:
         parts.append(f"EPANET error 110 (cannot solve the hydraulic equations) at {len(failed)} step(s): "
-                     f"{_hours(failed)}, solved again with the cut-off part taken out and its junctions anchored")
+                     f"{_hours(failed)}, solved again with the cut-off part taken out")
     by_code: dict[int, list[float]] = {}
     for h, code in warned:
         by_code.setdefault(code, []).append(h)
@@ -270,6 +270,7 @@ class _Solver:
         dead_ends = self._pumps_into_dead_ends(links, base) if take_out else set()
         anchored = np.zeros(len(gf.nodes), dtype=bool)
         anchoring = False
+        anchored_from: list[float] = []
         status, message, row = "ok", "", 0
 
         def cut_now(live: bool = False) -> np.ndarray:
@@ -301,14 +302,16 @@ class _Solver:
                 code, t = solve_step()
                 c = None
                 if take_out and (code in UNCONVERGED or code == FAILED or taking_out) and len(dem_idx):
-                    for _try in range(4):
+                    for _try in range(5):
                         dead = cut_now(live=True)
                         want = dead[dem_pos]
                         dry_pumps = {i for i, u in self.f_pumps if dead[u] and i not in closed_idx} | dead_ends
-                        if code == FAILED and not anchoring:
-                            anchoring = True  # only where EPANET cannot solve the step without
-                        if np.array_equal(want, zeroed) and dry_pumps == set(held) \
-                                and (not anchoring or np.array_equal(dead & (self.f_junc > 0), anchored)):
+                        unchanged = np.array_equal(want, zeroed) and dry_pumps == set(held)
+                        if unchanged and (code == FAILED or code in UNCONVERGED) and zeroed.any() \
+                                and not anchoring:
+                            anchoring = True  # only where EPANET cannot balance the step without
+                            anchored_from.append(t / 3600.0)
+                        if unchanged and (not anchoring or np.array_equal(dead & (self.f_junc > 0), anchored)):
                             break
                         taking_out = True
                         self._take_out(zeroed, want)
@@ -364,6 +367,8 @@ class _Solver:
         if row < T:
             return dict(status="error", message=f"EPANET stopped after {row} of {T} report times")
         message = _sanity(warned, taken, tank_low, negative, failed=failed)
+        if anchored_from:
+            message += f"; junctions without water anchored by tiny emitters from {anchored_from[0]:g} h"
         out = dict(status=status, message=message, method="full+cutoff" if taken else "full", p=p, cut=cut,
                    deficit=deficit, warnings=warned)
         if heads:
