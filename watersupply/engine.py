@@ -411,6 +411,27 @@ class Project:
                             f"restore control {c} of link {self.link_name(i)!r}")
         self._retype([i for i, _s, cv in saved if cv], EN.CVPIPE)
 
+    def hold_closed(self, idx: Sequence[int]) -> list[tuple[int, float]]:
+        """Close links now, in the middle of a run, with their controls disabled; :meth:`release` undoes it."""
+        table = self._control_table()
+        saved = []
+        for i in idx:
+            saved.append((i, self.get_link(i, EN.STATUS)))
+            for c, ty, _li, st, ni, lv in table.get(i, ()):
+                self._check(self.lib.EN_setcontrol(self.ph, c, ty, 0, st, ni, lv),
+                            f"disable control {c} of link {self.link_name(i)!r}")
+            self.set_link(i, EN.STATUS, 0.0)
+        return saved
+
+    def release(self, saved: Sequence[tuple[int, float]]) -> None:
+        """Give links held by :meth:`hold_closed` their status and controls back."""
+        table = self._control_table()
+        for i, status in saved:
+            for c, ty, li, st, ni, lv in table.get(i, ()):
+                self._check(self.lib.EN_setcontrol(self.ph, c, ty, li, st, ni, lv),
+                            f"restore control {c} of link {self.link_name(i)!r}")
+            self.set_link(i, EN.STATUS, status)
+
     # -- hydraulics
     def open_hydraulics(self) -> None:
         self._check(self.lib.EN_openH(self.ph), "start hydraulics")

@@ -214,9 +214,14 @@ class SourceGraph:
         nc, labels = connected_components(m, directed=False)
         return labels, int(nc)
 
-    def cut_off(self, base: tuple[np.ndarray, int], switch_open: np.ndarray) -> np.ndarray:
-        """Boolean per node: True where no source is reached through the open links."""
+    def cut_off(self, base: tuple[np.ndarray, int], switch_open: np.ndarray, *,
+                sources: np.ndarray | None = None) -> np.ndarray:
+        """Boolean per node: True where no source is reached through the open links.
+
+        `sources` (boolean per node) replaces :attr:`sources`, e.g. to leave out tanks run empty.
+        """
         labels, nc = base
+        sources = self.sources if sources is None else sources
         uv = self.switch_uv[switch_open]
         one = self.switch_one_way[switch_open]
         adj: dict[int, list[int]] = {}
@@ -227,7 +232,7 @@ class SourceGraph:
             if not o:
                 adj.setdefault(b, []).append(a)
         fed = np.zeros(nc, dtype=bool)
-        stack = list({int(c) for c in labels[self.sources]})
+        stack = list({int(c) for c in labels[sources]})
         for c in stack:
             fed[c] = True
         while stack:

@@ -52,11 +52,9 @@ faster by four means:
    links form a chain; losing one or several links of a chain leaves the same
    network (the rest of the chain hangs dead-ended and carries no flow), so such
    closures share one solve (``method`` ``series``, the message names the element
-   solved). Where that solve did not balance (status ``unconverged``: typically a
-   tank behind the cut drains dry and leaves an island EPANET cannot balance), the
-   recipe's own answers for physically identical closures differ by a few per cent
-   in person-hours and volume (0.5 % and 2 % seen on Tonghui); people and node sets
-   agree. Use ``shortcuts=False`` for the recipe's numbers everywhere.
+   solved). Junctions in the chain have no demand, no controls watch them and no
+   tank sits between members, so the closures are hydraulically the same network.
+   Use ``shortcuts=False`` to solve every element on its own.
 4. **EPANET kept open in memory.** The full and reduced models are opened once
    per worker through the EPANET toolkit (WNTR's bundled EPANET 2.2 library by
    default, the same engine as the recipe, so answers agree; owa-epanet's 2.3
@@ -70,15 +68,27 @@ faster by four means:
    soname ``libepanet2.so`` with WNTR's, so owa-epanet's SWIG module cannot be
    imported once WNTR's library is loaded in a process.
 
-**Every answer solved.** Where a step of a full solve does not balance (a tank
-behind the cut drains dry and leaves an island EPANET cannot balance), the
-demand of the part cut off from every source is taken out of the solve (those
-nodes are without water by topology) and the step is solved again; from then on
-every step does so while the part stays cut off (``method`` ``full+cutoff``).
-Where EPANET 2.2 still cannot balance or fails (error 110), the closure is solved
-again with EPANET 2.3, whose solver balances such networks (``method``
-``full-2.3``; the message keeps what 2.2 said). Only a closure neither engine
-solves keeps status ``unconverged`` or ``error``.
+**Every answer solved.** Where a step of a full solve does not balance, or EPANET
+cannot solve it at all (error 110) — typically tanks behind the cut drain dry and
+leave islands — the part cut off from every source *with water* (by the links open
+at that step; a tank at its lowest level counts as no source) is taken out of the
+solve and the step is solved again; from then on every step does so while the part
+stays cut off (``method`` ``full+cutoff``). Taking the part out means: its demand
+is set to zero, pumps drawing from it (or discharging into a closed dead end) are
+held off with their controls, and — only where EPANET still fails or cannot balance — its junctions
+get a tiny emitter that ties their head to their elevation (the part can be left
+with no fixed head, "ill-conditioned"; emitters are not used otherwise, since EPANET
+2.2 lets water flow in through them at negative pressure). Its nodes are counted without water at those
+steps whatever EPANET shows for them: with their demand gone EPANET reopens an
+empty tank's outlet and would show them at the tank's head (answers that counted
+them served came out a third low on Tonghui's M00006). Where EPANET 2.2 still
+cannot balance or fails, the closure is solved again with EPANET 2.3 (``method``
+``full-2.3``; the message keeps what 2.2 said) — a last resort: the owa-epanet 2.3
+build lets an empty tank keep delivering water (seen on Tonghui's R1 with M00002
+closed), so such answers can understate the loss. Only a closure neither engine
+solves keeps status ``unconverged`` or ``error``. On Tonghui every one of the 2,277
+pipes is solved on EPANET 2.2; the 30-pipe sample with the ten top-ranked agrees with
+the recipe within 1 % in people and person-hours (``tests/test_criticality.py``).
 
 **Check valves.** A check-valve pipe cannot be given a status in EPANET (error
 207): a closure makes it a plain closed pipe for the run (:class:`watersupply.engine.Project`).

@@ -102,7 +102,8 @@ def _plan(net: Network, *, duration_h: float, engine: str, shortcuts: bool) -> _
     payload: dict[str, Any] = dict(
         engine=engine, inp_full=inp_full, inp_reduced=None, demand_ids=demand_ids, pop=pop,
         expected=expected, pmin=pmin, preq=preq, step_h=step / 3600.0, report_step_s=step, n_reports=T,
-        graph_full=graph, tank_ids=list(wn.tank_name_list), screen=False, duration_h=duration_h)
+        graph_full=graph, tank_ids=list(wn.tank_name_list), screen=False, duration_h=duration_h,
+        pump_suction=[(x, wn.get_link(x).start_node_name) for x in wn.pump_name_list])
     solver = _Solver(payload)
     t1 = time.perf_counter()
     base = solver.run_full([], heads=True)

@@ -19,6 +19,10 @@ __all__: list[str] = []
 
 #: EPANET warnings that mean the step did not balance.
 UNCONVERGED = (1, 2)
+#: Pseudo-code of a step EPANET could not solve at all (error 110), while the cut-off part is taken out.
+FAILED = -110
+#: Emitter coefficient (flow units per m^0.5) that anchors the head of a junction without water.
+ANCHOR_EMITTER = 1e-4
 
 
 def _consequences(p: np.ndarray, cut: np.ndarray, deficit: np.ndarray, ctx: Mapping[str, Any],
@@ -71,9 +75,13 @@ def _names(by: Mapping[str, Sequence[float]], limit: int = 4) -> str:
 
 
 def _sanity(warned: Sequence[tuple[float, int]], taken: Sequence[tuple[float, int]],
-            tank_low: Mapping[str, Sequence[float]], negative: Mapping[str, Sequence[float]]) -> str:
+            tank_low: Mapping[str, Sequence[float]], negative: Mapping[str, Sequence[float]], *,
+            failed: Sequence[float] = ()) -> str:
     """One line of what EPANET warned about and what was done, by element and hour."""
     parts = []
+    if failed:
+        parts.append(f"EPANET error 110 (cannot solve the hydraulic equations) at {len(failed)} step(s): "
+                     f"{_hours(failed)}, solved again with the cut-off part taken out")
     by_code: dict[int, list[float]] = {}
     for h, code in warned:
         by_code.setdefault(code, []).append(h)
@@ -139,6 +147,8 @@ class _Solver:
         """Every node of the full model with a demand: EPANET index, graph position, base demands."""
         f, gf = self.full, self.pl["graph_full"]
         gpos = {n: i for i, n in enumerate(gf.nodes)}
+        f_names = {f.node_name(i) for i in range(1, f.n_nodes + 1)}
+        self.f_emit0: dict[int, float] = {}
         idx, pos, base = [], [], []
         for i in range(1, f.n_nodes + 1):
             name = f.node_name(i)
@@ -154,6 +164,61 @@ class _Solver:
         for n in self.pl.get("tank_ids", ()):
             i = f.node_index(n)
             self.f_tanks.append((i, n, f.get_node(i, EN.ELEVATION) + f.get_node(i, EN.MINLEVEL)))
+        self.f_tank_pos = np.array([gpos[n] for _i, n, _lo in self.f_tanks], dtype=np.int64)
+        self.f_pumps = [(f.link_index(x), gpos[u]) for x, u in self.pl.get("pump_suction", ()) if u in gpos]
+        self.f_pump_sw = {x: k for k, x in enumerate(gf.switch_names)}
+        self.f_junc = np.array([0 if gf.sources[k] or nm not in f_names else f.node_index(nm)
+                                for k, nm in enumerate(gf.nodes)], dtype=np.int64)
+
+    def _anchor(self, anchored: np.ndarray, want: np.ndarray) -> None:
+        """Give the junctions in `want` (graph order) a small emitter, and take it from the others.
+
+        A part without water, its demand taken out, can be left with no fixed head at all
+        (the outlet of its empty tank closed): EPANET then fails with error 110
+        ("ill-conditioned"). An emitter ties each of its junctions to its own elevation
+        and lets almost no water out where the pressure is about zero. Used only once a
+        step has failed: EPANET 2.2 lets water in through an emitter at negative
+        pressure, which changed how fast tanks elsewhere drained (Tonghui M00037).
+        """
+        f = self.full
+        for k in np.flatnonzero(want & ~anchored):
+            i = int(self.f_junc[k])
+            self.f_emit0.setdefault(i, f.get_node(i, EN.EMITTER))
+            f.set_node(i, EN.EMITTER, ANCHOR_EMITTER)
+        for k in np.flatnonzero(anchored & ~want):
+            i = int(self.f_junc[k])
+            f.set_node(i, EN.EMITTER, self.f_emit0[i])
+
+    def _pumps_into_dead_ends(self, links: Sequence[str], base: tuple[np.ndarray, int]) -> set[int]:
+        """EPANET indices of pumps that, with `links` closed, discharge into a pocket with no demand and no source.
+
+        Such a pump delivers nothing whatever its status (EPANET flags it as unable to
+        deliver head); held closed while a cut-off part is taken out, it leaves the
+        equations EPANET can solve.
+        """
+        gf: SourceGraph = self.pl["graph_full"]
+        labels, nc = base
+        _idx, dem_pos, _ = self.f_dem
+        alive = np.zeros(nc, dtype=bool)
+        alive[labels[dem_pos]] = True
+        alive[labels[gf.sources]] = True
+        closed = set(links)
+        pumps = {x for x, _u in self.pl.get("pump_suction", ())}
+        for name, (u, v) in zip(gf.switch_names, gf.switch_uv.tolist()):
+            if name in closed:
+                continue
+            if name in pumps:
+                alive[labels[u]] = True  # water can leave through a pump's suction side only
+            else:
+                alive[labels[u]] = alive[labels[v]] = True
+        f = self.full
+        return {f.link_index(x) for x, _u in self.pl.get("pump_suction", ()) if x not in closed
+                and x in self.f_pump_sw and not alive[labels[gf.switch_uv[self.f_pump_sw[x], 1]]]}
+
+    def _empty_tanks(self) -> np.ndarray:
+        """Boolean per tank (order of ``f_tanks``): at its lowest level at the current time."""
+        f = self.full
+        return np.array([f.get_node(ti, EN.HEAD) <= lo + 1e-3 for ti, _n, lo in self.f_tanks], dtype=bool)
 
     def _take_out(self, zeroed: np.ndarray, want: np.ndarray) -> None:
         """Give the demand nodes in `want` (and only those) zero demand; restore the others."""
@@ -167,10 +232,14 @@ class _Solver:
     def run_full(self, links: Sequence[str], *, heads: bool = False, take_out: bool = True) -> dict[str, Any]:
         """Solve a closure on the full model, step by step.
 
-        When a step does not balance and part of the network is cut off from every
-        source by the links open at that step, the demand of that part is taken out of
-        the solve (its nodes are without water by topology) and the step is solved
-        again; from then on every step does so while the part stays cut off.
+        When a step does not balance (or EPANET cannot solve it, error 110) and part of
+        the network is cut off from every source with water — by the links open at that
+        step, a tank at its lowest level counting as no source — the demand of that part
+        is taken out of the solve, pumps drawing from it are stopped (they run dry; their
+        controls are held off meanwhile) and the step is solved again; from then on every
+        step does so while the part stays cut off. The nodes taken out are without water at
+        that step whatever EPANET reports for them: with their demand gone, EPANET
+        reopens the outlet of an empty tank and would show them at the tank's head.
         EPANET warnings are recorded by hour (``warnings``).
         """
         pl, f = self.pl, self.full
@@ -192,37 +261,71 @@ class _Solver:
         taking_out = False
         warned: list[tuple[float, int]] = []
         taken: list[tuple[float, int]] = []
+        failed: list[float] = []
         tank_low: dict[str, list[float]] = {}
         negative: dict[str, list[float]] = {}
-        saved = f.close_links([f.link_index(x) for x in links])
+        closed_idx = [f.link_index(x) for x in links]
+        saved = f.close_links(closed_idx)
+        held: dict[int, float] = {}  # pumps stopped while they draw from a part without water
+        dead_ends = self._pumps_into_dead_ends(links, base) if take_out else set()
+        anchored = np.zeros(len(gf.nodes), dtype=bool)
+        anchoring = False
+        anchored_from: list[float] = []
         status, message, row = "ok", "", 0
 
-        def cut_now() -> np.ndarray:
+        def cut_now(live: bool = False) -> np.ndarray:
             sw = f.links_open(self.f_switch) & ~sw_closed
-            key = sw.tobytes()
+            src = None
+            if live and len(self.f_tanks):
+                empty = self._empty_tanks()
+                if empty.any():
+                    src = gf.sources.copy()
+                    src[self.f_tank_pos[empty]] = False
+            key = sw.tobytes() + (src.tobytes() if src is not None else b"")
             c = cache.get(key)
             if c is None:
-                c = cache[key] = gf.cut_off(base, sw)
+                c = cache[key] = gf.cut_off(base, sw, sources=src)
             return c
+
+        def solve_step() -> tuple[int, int]:
+            try:
+                return f.run()
+            except HydraulicError:
+                if not (take_out and len(dem_idx)):
+                    raise
+                failed.append(f._t.value / 3600.0)
+                return FAILED, int(f._t.value)  # try again with the cut-off part taken out
 
         try:
             f.init()
             while True:
-                code, t = f.run()
+                code, t = solve_step()
                 c = None
-                if take_out and (code in UNCONVERGED or taking_out) and len(dem_idx):
-                    for _try in range(4):
-                        c = cut_now()
-                        want = c[dem_pos]
-                        if np.array_equal(want, zeroed):
+                if take_out and (code in UNCONVERGED or code == FAILED or taking_out) and len(dem_idx):
+                    for _try in range(5):
+                        dead = cut_now(live=True)
+                        want = dead[dem_pos]
+                        dry_pumps = {i for i, u in self.f_pumps if dead[u] and i not in closed_idx} | dead_ends
+                        unchanged = np.array_equal(want, zeroed) and dry_pumps == set(held)
+                        if unchanged and (code == FAILED or code in UNCONVERGED) and zeroed.any() \
+                                and not anchoring:
+                            anchoring = True  # only where EPANET cannot balance the step without
+                            anchored_from.append(t / 3600.0)
+                        if unchanged and (not anchoring or np.array_equal(dead & (self.f_junc > 0), anchored)):
                             break
                         taking_out = True
                         self._take_out(zeroed, want)
                         zeroed = want
-                        code, t = f.run()
-                        c = None
+                        anchor = dead & (self.f_junc > 0) if anchoring else anchored
+                        self._anchor(anchored, anchor)
+                        anchored = anchor
+                        f.release([(i, held.pop(i)) for i in sorted(set(held) - dry_pumps)])
+                        held.update(f.hold_closed(sorted(dry_pumps - set(held))))
+                        code, t = solve_step()
                     if zeroed.any():
                         taken.append((t / 3600.0, int(zeroed.sum())))
+                if code == FAILED:
+                    code, t = f.run()  # raises EPANET's own error if it still cannot solve the step
                 if code:
                     warned.append((t / 3600.0, code))
                 if code in UNCONVERGED and status == "ok":
@@ -232,6 +335,9 @@ class _Solver:
                     p[row] = pr.astype(np.float32)  # the recipe reads single-precision results
                     if c is None:
                         c = cut_now()
+                    if zeroed.any():  # taken out: without water, whatever EPANET shows there
+                        c = c.copy()
+                        c[dem_pos[zeroed]] = True
                     cut[row] = np.where(self.f_dn_pos >= 0, c[self.f_dn_pos], True)
                     low = np.flatnonzero(pr < pl["preq"])
                     if len(low):
@@ -252,12 +358,17 @@ class _Solver:
         finally:
             if zeroed.any():
                 self._take_out(zeroed, np.zeros_like(zeroed))
+            f.release(sorted(held.items()))
+            if anchored.any():
+                self._anchor(anchored, np.zeros_like(anchored))
             f.restore_links(saved)
         if status == "error":
             return dict(status=status, message=message)
         if row < T:
             return dict(status="error", message=f"EPANET stopped after {row} of {T} report times")
-        message = _sanity(warned, taken, tank_low, negative)
+        message = _sanity(warned, taken, tank_low, negative, failed=failed)
+        if anchored_from:
+            message += f"; junctions without water anchored by tiny emitters from {anchored_from[0]:g} h"
         out = dict(status=status, message=message, method="full+cutoff" if taken else "full", p=p, cut=cut,
                    deficit=deficit, warnings=warned)
         if heads:
