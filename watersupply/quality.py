@@ -43,7 +43,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import pickle
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -520,16 +519,17 @@ def run_side_by_side(jobs: dict[str, Callable[[], T]], *, parallel: bool = True)
     Parameters
     ----------
     jobs
-        Name → a function of no arguments; results must pickle.
+        Name → a function of no arguments; a child's result comes back through a
+        :mod:`multiprocessing` pipe between this process and its own fork.
     parallel
         Allow child processes.
 
     Returns
     -------
     dict
-        Name → result, in the order of `jobs`. An exception raised by a job is
-        raised here; a child that dies without answering (killed, crashed) has
-        its job run again here.
+        Name → result, in the order of `jobs`. A job that fails or dies in a child
+        (an exception, killed, crashed) is run again here, so its error is raised
+        here as it is.
     """
     names = list(jobs)
     if not parallel or len(names) < 2 or not _can_fork():
@@ -559,12 +559,10 @@ def run_side_by_side(jobs: dict[str, Callable[[], T]], *, parallel: bool = True)
                 proc.join()
     for n in names[1:]:
         msg = got[n]
-        if msg is None:
-            log.warning("the %s quality run in a child process ended without an answer (exit code %s): run here",
-                        n, children[n][0].exitcode)
+        if msg is None or msg[0] == "error":
+            log.warning("the %s quality run in a child process ended without an answer (exit code %s%s): run here",
+                        n, children[n][0].exitcode, f"; {msg[1]}" if msg else "")
             out[n] = jobs[n]()
-        elif msg[0] == "error":
-            raise msg[1]
         else:
             out[n] = msg[1]
     return {n: out[n] for n in names}
@@ -573,11 +571,7 @@ def run_side_by_side(jobs: dict[str, Callable[[], T]], *, parallel: bool = True)
 def _child(job: Callable[[], Any], conn: Any) -> None:
     try:
         res = ("ok", job())
-    except BaseException as exc:  # noqa: BLE001 - handed to the parent, raised there
-        try:
-            pickle.dumps(exc)
-            res = ("error", exc)
-        except Exception:
-            res = ("error", HydraulicError(f"{type(exc).__name__}: {exc}"))
+    except BaseException as exc:  # noqa: BLE001 - the parent runs the job again and raises it there
+        res = ("error", f"{type(exc).__name__}: {exc}")
     conn.send(res)
     conn.close()
