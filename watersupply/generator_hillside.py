@@ -31,59 +31,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
+from scipy.sparse.csgraph import dijkstra
 from shapely.geometry import LineString, Point, Polygon
 
-from scipy.sparse.csgraph import dijkstra
-
-from .hydraulics import hazen_williams_headloss
+from .generator import (BRANCH_KM, CRS, FOOD_PARK_M3D, MAIN_KM, MATERIALS, ORIGIN_LONLAT, PATTERNS, PUMP_MARGIN_M, SEED,
+                        STORAGE_HOURS, TANK_LEVELS, TRANS_SEG_KM, TRUNK_SEG_KM, _assign_demands, _design_flows,
+                        _hw_unit_headloss, _rng, _size, _valves)
 from .schema import Network
-from .standards import DIURNAL_PATTERNS, PATTERN_OF_KIND, PER_CAPITA_DESIGN_L_D
 from .terrain import (Terrain, TerrainParams, grade_cost_graph, read_dem, river_x_km, route_tree, slope, smooth_line,
                       synthetic_dem, write_dem)
 
 __all__ = ["LAYOUT", "CRS", "TERRAIN", "NAME", "generate_tonghui_hillside", "tonghui_terrain", "write_tonghui_hillside"]
 
 log = logging.getLogger(__name__)
-
-CRS = "EPSG:4545"  # CGCS2000 / 3-degree Gauss-Kruger CM 108E
-ORIGIN_LONLAT = (106.70, 29.02)
-SEED = 20200101  # the system was built in 2020
-
-#: Published totals (seed article) — reproduced from geometry within ±0.5 %.
-MAIN_KM = 177.0
-BRANCH_KM = 262.0
-
-#: Design per-capita demand, peak day (L/person/day): :data:`watersupply.standards.PER_CAPITA_DESIGN_L_D`.
-PER_CAPITA_L = PER_CAPITA_DESIGN_L_D
-#: Food industrial park, existing demand (m³/d) — assumed; see README.
-FOOD_PARK_M3D = 1500.0
-
-#: Hourly demand patterns (24 values, normalised to mean 1) and the pattern of each settlement kind:
-#: :data:`watersupply.standards.DIURNAL_PATTERNS`, :data:`watersupply.standards.PATTERN_OF_KIND`.
-PATTERNS = DIURNAL_PATTERNS
-PATTERN_OF = PATTERN_OF_KIND
-
-#: Standard diameters (mm): transmission and community mains ductile iron DN150–DN500;
-#: village trunk mains PE DN100–DN200 (smaller than FACTS' DN150 floor: DN150 trunks carrying
-#: a few L/s hold water for a day and lose their chlorine); branches PE DN50–DN150.
-MAIN_DN = [150, 200, 250, 300, 350, 400, 450, 500]
-VILLAGE_MAIN_DN = [100, 125, 150, 200]
-BRANCH_DN = [50, 75, 100, 125, 150]
-#: Hazen-Williams C (EPANET 2.2 manual tbl 3.2; Chinese practice) and first-order wall decay (m/d) before
-#: the engineering pass sets it by material (:data:`watersupply.operations.WALL_DECAY_M_D`).
-MATERIALS = {"DI": (130.0, -0.05), "PE": (145.0, 0.0)}
-#: Sizing limits at design flow: (max velocity m/s, max unit headloss m/km).
-SIZING = {"main": (1.2, 1.5), "branch": (1.0, 4.0)}
-#: Reservoir design: hours of average throughput stored; operating levels (m).
-STORAGE_HOURS = 10.0
-TANK_LEVELS = {"min": 0.3, "max": 4.0, "on": 1.8, "off": 3.7, "init": 3.0}
-PUMP_FACTOR = 1.35  # pump design flow / average peak-day throughput (≈18 h/day running)
-PUMP_MARGIN_M = 3.0
 
 
 @dataclass(frozen=True)
@@ -174,36 +138,9 @@ RIVER_PENALTY = 20.0         # cost multiplier for crossing the river channel
 HOUSE_SLOPE_MAX = 0.45       # no houses on ground steeper than this (m/m)
 FOOTPRINT_KM = {"community": 0.40, "village": 0.30}   # settlement footprint: this far either side of its trunk roads
 MAIN_COVER_M = 2.0    # a main keeps at least this far below the reservoir (or clear well) that drives it
-TRUNK_SEG_KM = 0.30   # node spacing on trunk mains
-TRANS_SEG_KM = 0.45   # node spacing on transmission mains
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _rng(*keys: object) -> np.random.Generator:
-    h = SEED
-    for k in keys:
-        for ch in str(k):
-            h = (h * 131 + ord(ch)) % (2**32)
-    return np.random.default_rng(h)
-
-
-def _hw_unit_headloss(q: float, d_m: float, c: float) -> float:
-    """Hazen-Williams unit headloss (m/m) for flow q (m³/s), SI form (:mod:`watersupply.hydraulics`)."""
-    return float(hazen_williams_headloss(abs(q), length_m=1.0, roughness_c=c, diameter_m=d_m))
-
-
-def _size(q: float, cls: str, material: str) -> int:
-    """Smallest standard DN meeting the velocity and headloss limits at design flow q (m³/s)."""
-    vmax, imax_km = SIZING[cls]
-    dns = BRANCH_DN if cls == "branch" else (MAIN_DN if material == "DI" else VILLAGE_MAIN_DN)
-    c = MATERIALS[material][0]
-    for dn in dns:
-        d = dn / 1000.0
-        v = q / (math.pi * d * d / 4)
-        if v <= vmax and _hw_unit_headloss(q, d, c) * 1000 <= imax_km:
-            return dn
-    return dns[-1]
 
 
 class _Ground:
@@ -812,96 +749,6 @@ def _layout_network(g: _Ground) -> tuple[_Builder, _Plan]:
     return b, plan
 
 
-def _assign_demands(b: _Builder) -> None:
-    """Spread each settlement's population over its demand nodes (seeded weights, exact totals)."""
-    fp = LAYOUT["food_park"]
-    for s in LAYOUT["settlements"]:
-        ids = [nid for nid, n in b.nodes.items() if n["settlement_id"] == s.id and n["kind"] == "junction"
-               and n["demand_category"] != "industrial"]
-        w = _rng("pop", s.id).uniform(0.5, 1.5, len(ids))
-        share = w / w.sum() * s.population
-        pop = np.floor(share).astype(int)
-        rest = s.population - pop.sum()
-        pop[np.argsort(-(share - pop), kind="stable")[:rest]] += 1
-        for nid, p in zip(ids, pop):
-            n = b.nodes[nid]
-            n["population"] = int(p)
-            n["demand_category"] = "domestic"
-            n["pattern"] = PATTERN_OF[s.kind]
-            n["base_demand_m3d"] = round(p * PER_CAPITA_L[s.kind] / 1000.0, 4)
-    park = [nid for nid, n in b.nodes.items() if n["demand_category"] == "industrial"]
-    w = _rng("park-demand").uniform(0.5, 1.5, len(park))
-    for nid, q in zip(park, w / w.sum() * fp["demand_m3d"]):
-        b.nodes[nid]["base_demand_m3d"] = round(float(q), 4)
-        b.nodes[nid]["pattern"] = "industrial"
-
-
-def _peak(n: dict) -> float:
-    pat = n["pattern"]
-    return max(PATTERNS[pat]) if pat else 1.0
-
-
-def _design_flows(b: _Builder, stations: dict) -> dict:
-    """Design flows (m³/s) on every pipe from a spanning tree rooted at the sources, and pump duties."""
-    g = nx.Graph()
-    for i, p in enumerate(b.pipes):
-        g.add_edge(p["from_node"], p["to_node"], idx=i)
-    # zone demand (average and peak-hour) per reservoir, including what its boosters draw
-    avg = {n: b.nodes[n]["base_demand_m3d"] / 86400.0 for n in b.nodes}
-    peak = {n: avg[n] * _peak(b.nodes[n]) for n in b.nodes}
-    zone_avg: dict[str, float] = {}
-    for n in b.nodes.values():
-        zone_avg[n["zone"]] = zone_avg.get(n["zone"], 0.0) + avg[n["id"]]
-    through: dict[str, float] = {}
-
-    def throughput(rid: str) -> float:
-        if rid in through:
-            return through[rid]
-        tot = zone_avg.get(rid, 0.0)
-        for st in stations.values():
-            if st["src"] == rid:
-                tot += sum(throughput(r) for r in st["fills"])
-        for r, src in LAYOUT["gravity_fill"].items():
-            if src == rid:
-                tot += throughput(r)
-        through[rid] = tot
-        return tot
-
-    for rid in LAYOUT["reservoirs"]:
-        throughput(rid)
-    pump_q = {}
-    for sid, st in stations.items():
-        for rid in st["fills"]:
-            pump_q[(sid, rid)] = PUMP_FACTOR * through[rid]
-    # distribution: a BFS tree from each reservoir over its zone; pipe flow = peak demand downstream
-    for p in b.pipes:
-        if "rising_of" in p:
-            p["q"] = pump_q[p["rising_of"]]
-        elif "suction_of" in p:
-            sid = p["suction_of"]
-            p["q"] = sum(pump_q[(sid, r)] for r in stations[sid]["fills"])
-        elif "gravity_fill" in p:
-            p["q"] = PUMP_FACTOR * through[p["gravity_fill"]]
-    plant_q = sum(pump_q[("PS1", r)] for r in stations["PS1"]["fills"])
-    for p in b.pipes:
-        if p["zone"] == "WTP":
-            p["q"] = plant_q
-    dist = nx.Graph()
-    for i, p in enumerate(b.pipes):
-        if p["q"] == 0.0:
-            dist.add_edge(p["from_node"], p["to_node"], idx=i)
-    for rid in LAYOUT["reservoirs"]:
-        if rid not in dist:
-            continue
-        tree = nx.bfs_tree(dist, rid)
-        for n in reversed(list(nx.topological_sort(tree))):
-            down = peak[n] + sum(tree.nodes[c].get("q", 0.0) for c in tree.successors(n))
-            tree.nodes[n]["q"] = down
-            for parent in tree.predecessors(n):
-                b.pipes[dist.edges[parent, n]["idx"]]["q"] = down
-    return {"pump_q": pump_q, "through": through, "plant_q": plant_q, "zone_avg": zone_avg}
-
-
 def _frame(b: _Builder, plan: _Plan, design: dict) -> Network:
     e0, n0 = _origin()
     polys, stations, sites = plan.footprints, plan.stations, plan.sites
@@ -1020,26 +867,6 @@ def _frame(b: _Builder, plan: _Plan, design: dict) -> Network:
     }.items()), columns=["key", "value"])
     return {"nodes": nodes, "pipes": pipes, "pumps": pumps, "facilities": facilities, "settlements": settlements,
             "patterns": patterns, "metadata": meta}
-
-
-def _valves(net: Network) -> gpd.GeoDataFrame:
-    """Isolation valves: at every junction of degree >= 3 on all but one connected pipe (N-1), plus
-    a valve at the start of every main leaving a facility (wntr's 'strategic' placement)."""
-    import wntr
-    from .model import to_wntr
-
-    wn = to_wntr(net)
-    layer = wntr.network.generate_valve_layer(wn, placement_type="strategic", n=1, seed=SEED)
-    pipes = net["pipes"].set_index("id")
-    layer = layer[layer["link"].isin(pipes.index)].sort_values(["link", "node"]).reset_index(drop=True)
-    geoms = []
-    for link, node in zip(layer["link"], layer["node"]):
-        line = pipes.geometry[link]
-        at_start = pipes.loc[link, "from_node"] == node
-        d = min(5.0, line.length / 3)
-        geoms.append(line.interpolate(d if at_start else line.length - d))
-    layer.insert(0, "id", [f"V{i + 1:05d}" for i in range(len(layer))])
-    return gpd.GeoDataFrame(layer, geometry=geoms, crs=CRS)
 
 
 def _engineer(net: Network) -> Network:
