@@ -41,3 +41,11 @@ def test_bad_arguments_are_named(tmp_path: Path, tiny_net: dict):
         load_network(network=gpkg, crs="EPSG:32648")
     with pytest.raises(NetworkDataError, match=r"missing\.gpkg: file not found"):
         load_network(network=tmp_path / "missing.gpkg")
+
+
+def test_a_bundled_network_by_name():
+    net = load_network(network="tonghui_hillside")
+    meta = dict(zip(net["metadata"]["key"], net["metadata"]["value"]))
+    assert meta["name"] == "tonghui_hillside" and "synthetic" in meta["dem_kind"]
+    with pytest.raises(NetworkDataError, match="no bundled network 'tonghui_flat'.*available: tonghui, tonghui_hillside"):
+        load_network(network="tonghui_flat")

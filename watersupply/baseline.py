@@ -57,9 +57,11 @@ def network_facts(net: Network) -> dict[str, object]:
     st = net.get("settlements")
     facts: dict[str, object] = {}
     if fac is not None and len(fac):
+        # a facility that is part of another (a plant's clear well, 清水池) is not counted on its own
+        own = fac["part_of"].isna() if "part_of" in fac else pd.Series(True, index=fac.index)
         for kind, label in (("plant", "水厂 plants"), ("pump_station", "泵站 pump stations"),
                             ("reservoir", "水池 reservoirs")):
-            facts[label] = int((fac["kind"] == kind).sum())
+            facts[label] = int(((fac["kind"] == kind) & own).sum())
     if st is not None and len(st):
         facts["村 villages"] = int((st["kind"] == "village").sum())
         facts["社区 communities"] = int((st["kind"] == "community").sum())

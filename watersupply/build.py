@@ -66,7 +66,7 @@ from .schema import FACILITY_KINDS, Network, validate_network
 from .standards import DIURNAL_PATTERNS, MAIN_DIAMETER_MM, PATTERN_OF_KIND, PER_CAPITA_ESTIMATE_L_D
 from .validation import COLUMNS, validate_topology
 
-__all__ = ["DEFAULT_ROUGHNESS_C", "LOGICAL_COLUMNS", "build_network", "load_mapping", "write_built"]
+__all__ = ["DEFAULT_ROUGHNESS_C", "LOGICAL_COLUMNS", "build_network", "load_mapping", "sample_dem", "write_built"]
 
 log = logging.getLogger(__name__)
 
@@ -446,12 +446,32 @@ def _crossing_points(pipes: pd.DataFrame, tol: float) -> list[tuple[int, int, Po
 # ----------------------------------------------------------------------------- elevations
 
 
-def _sample_dem(points: gpd.GeoDataFrame, dem: str | os.PathLike) -> pd.Series:
-    """Ground elevation at each point from a DEM raster (reprojecting the points to the raster's CRS)."""
+def sample_dem(points: gpd.GeoDataFrame, dem: str | os.PathLike) -> pd.Series:
+    """Ground elevation at each point from a DEM raster (reprojecting the points to the raster's CRS).
+
+    The one DEM code path: ``watersupply build --dem`` and the Tonghui generator both sample here.
+
+    Parameters
+    ----------
+    points
+        Point layer with an ``id`` column and a CRS.
+    dem
+        A raster GDAL reads (GeoTIFF), with a CRS; each point takes the value of the cell it falls in.
+
+    Returns
+    -------
+    pandas.Series
+        Elevation (m), indexed like `points`.
+
+    Raises
+    ------
+    NetworkDataError
+        If the file is missing or not a raster, has no CRS, or a point falls outside it or on a no-data cell.
+    """
     try:
         import rasterio
-    except ImportError:  # pragma: no cover - rasterio is a test dependency
-        raise ImportError("reading a DEM needs rasterio: pip install 'watersupply[dem]'") from None
+    except ImportError:  # pragma: no cover - rasterio is a core dependency
+        raise ImportError("reading a DEM needs rasterio: pip install rasterio") from None
     import wntr.gis
 
     p = Path(dem)
@@ -699,7 +719,7 @@ def build_network(pipes: Any, *, nodes: Any = None, facilities: Any = None, sett
     if dem is not None:
         if "elevation_m" in allnodes.columns and allnodes["elevation_m"].notna().any():
             log.info("elevations from the DEM %s replace the nodes' elevation attribute", dem)
-        allnodes["elevation_m"] = _sample_dem(allnodes[["id", "geometry"]], dem).round(3)
+        allnodes["elevation_m"] = sample_dem(allnodes[["id", "geometry"]], dem).round(3)
     else:
         if "elevation_m" not in allnodes.columns:
             raise NetworkDataError("no elevations: give a DEM (dem= or --dem) or a nodes layer with an elevation "

@@ -205,6 +205,9 @@ def _facility_lines(net: Network) -> pd.DataFrame:
     pumps = net.get("pumps")
     for i, (_k, f) in enumerate(fac.iterrows()):
         kind, fid = f.get("kind"), str(f["id"])
+        part_of = f.get("part_of")
+        if part_of is not None and not pd.isna(part_of) and str(part_of):
+            continue   # part of another facility (a plant's clear well, 清水池): priced with it, not on its own
         if kind == "pump_station":
             kw = 0.0
             if pumps is not None and len(pumps) and "station_id" in pumps.columns:

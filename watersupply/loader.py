@@ -43,7 +43,8 @@ def load_network(*, network: str | os.PathLike | None = None, inp: str | os.Path
     ----------
     network
         A network GeoPackage in the project's layout (a path ending in ``.inp``
-        is read as an INP file).
+        is read as an INP file), or the name of a bundled network (e.g.
+        ``"tonghui_hillside"``) when no such file exists.
     inp
         An EPANET INP file (converted with :func:`watersupply.convert.read_inp`).
     crs
@@ -65,6 +66,8 @@ def load_network(*, network: str | os.PathLike | None = None, inp: str | os.Path
 
         return read_inp(inp, crs=crs)
     path = Path(network) if network is not None else get_path(DEFAULT_NETWORK)
+    if network is not None and not path.exists() and not path.suffix and len(path.parts) == 1:
+        path = get_path(path.name)  # a bundled network's name; the error lists the bundled names
     net = read_network(path)
     if crs is not None:
         try:

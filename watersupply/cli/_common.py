@@ -60,7 +60,8 @@ def network_options(func: F) -> F:
     func = click.option("--inp", "inp", type=click.Path(dir_okay=False, path_type=Path), default=None,
                         help="An EPANET .inp file to use instead of a GeoPackage.")(func)
     func = click.option("--network", "network", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                        help="Network GeoPackage (default: the bundled Tonghui model).")(func)
+                        help="Network GeoPackage, or a bundled network's name (default: the bundled Tonghui "
+                             "model; 'tonghui_hillside' is the hillside preview).")(func)
     return func
 
 
