@@ -48,3 +48,7 @@ def cli(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("watersupply").setLevel(level)
+
+
+if __name__ == "__main__":
+    cli(prog_name="watersupply")
