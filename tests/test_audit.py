@@ -448,7 +448,8 @@ def test_tonghui_baseline_every_settlement_has_numbers_and_verdicts(tonghui_audi
     assert tb.loc[tb["kind"] == "village", "cost_yuan_m3"].min() > tb.loc[tb["kind"] == "community", "cost_yuan_m3"].max()
     assert (tb.loc[tb["kind"] == "village", "cross_subsidy_yuan_year"] > 0).all()
     assert (tb.loc[tb["kind"] == "community", "price_verdict"] == "pass").all()
-    assert aud.seconds < 60, f"audit took {aud.seconds:.1f} s"
+    # a hang guard, not a speed test (timings belong to benchmarks/; CI machines are shared)
+    assert aud.seconds < 300, f"audit took {aud.seconds:.1f} s"
 
 
 @pytest.mark.slow

@@ -244,7 +244,7 @@ def test_net6_round_trip_solves_identically_and_fast(tmp_path: Path) -> None:
     back = convert_file(gpkg, tmp_path / "net6.inp")
     diff = equivalence(LIB / "Net6.inp", back)
     assert len(diff) == 97 and diff["ok"].all()
-    assert t1 - t0 < 30  # 10 s on an idle machine (benchmarks/convert.py); generous under shared load
+    assert t1 - t0 < 300  # a hang guard: 10 s on an idle machine is measured by benchmarks/convert.py
 
 
 def test_equivalence_detects_a_changed_model(tmp_path: Path) -> None:
