@@ -104,6 +104,9 @@ class QualityInfo:
         or ``"transient"`` (EPANET's initial values; a run shorter than a day).
     days : dict
         Days of periodic extension simulated, per parameter (``chlorine``, ``age``).
+    horizon_h : dict
+        Hours of the repeated day simulated when the run stopped, per parameter
+        (the settling is checked every hour over the last 24 h).
     residual : dict
         Largest day-to-day difference at settled demand nodes on the last day
         (mg/L for chlorine, h for age).
@@ -124,6 +127,7 @@ class QualityInfo:
 
     method: str = "transient"
     days: dict[str, int] = field(default_factory=dict)
+    horizon_h: dict[str, int] = field(default_factory=dict)
     residual: dict[str, float] = field(default_factory=dict)
     unsettled: dict[str, list[str]] = field(default_factory=dict)
     growing_age: list[str] = field(default_factory=list)
@@ -144,7 +148,8 @@ class QualityInfo:
                 if p not in self.days:
                     continue
                 bad = self.unsettled.get(p, [])
-                parts.append(f"{p} settled after {self.days[p]} extra day(s), residual "
+                hz = f" (horizon {self.horizon_h[p]} h)" if p in self.horizon_h else ""
+                parts.append(f"{p} settled after {self.days[p]} extra day(s){hz}, residual "
                              f"{self.residual.get(p, float('nan')):.4g} {unit} (tolerance {tol:g})"
                              + (f", {len(bad)} demand node(s) not settled: {_ids(bad)}" if bad else ""))
             return "water quality at periodic steady state (the run's last day repeated): " + "; ".join(parts)
@@ -436,45 +441,59 @@ def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration
     pos = {n: i for i, n in enumerate(pr.names)}
     dn = np.array([pos[n] for n in demand_nodes if n in pos], dtype=int)
     dn_names = [pr.names[i] for i in dn]
-    prev = cur = None
     days_done, resid, growing, unsettled = 0, float("nan"), [], list(dn_names)
     worst_hist: list[float] = []
-    day_vals = np.full((24, pr.n_nodes), np.nan)
+    hist = np.full((48, pr.n_nodes), np.nan)  # the last 48 hourly values, oldest first
+    n_hours, stop_h = 0, 0
+    cur: np.ndarray | None = None
     t, tstep = ctypes.c_long(), ctypes.c_long()
     try:
         while True:
             pr.check(lib.EN_runQ(ph, ctypes.byref(t)), f"time {t.value} s")
             tt = int(t.value)
-            if tt % _HOUR == 0:
-                h = (tt // _HOUR) % 24
-                if h == 0 and tt > 0:
-                    cur = day_vals.copy()
-                    if prev is not None:
-                        days_done = tt // _DAY - 1
-                        change = cur[:, dn] - prev[:, dn]
-                        diff = np.abs(change).max(axis=0)
-                        ok = diff < tol
-                        grow = (change.min(axis=0) >= 0.9 * 24.0) if parameter == "AGE" else np.zeros_like(ok)
+            if tt % _HOUR == 0 and tt // _HOUR >= n_hours:
+                if n_hours >= 48:
+                    # the last 24 hours against the 24 before them, every hour (a sliding day): the run
+                    # stops at the first hour where the whole day just simulated repeats the one before
+                    window, before = hist[24:], hist[:24]
+                    change = window[:, dn] - before[:, dn]
+                    diff = np.abs(change).max(axis=0)
+                    ok = diff < tol
+                    grow = (change.min(axis=0) >= 0.9 * 24.0) if parameter == "AGE" else np.zeros_like(ok)
+                    rest = ~(ok | grow)
+                    day_end = tt % _DAY == 0
+                    if day_end or not rest.any() or not stop:
+                        cur, stop_h = window.copy(), tt // _HOUR
+                        days_done = -(-tt // _DAY) - 1
                         resid = float(diff[ok].max()) if ok.any() else float("nan")
                         unsettled = [n for n, o in zip(dn_names, ok) if not o]
                         growing = [n for n, g in zip(dn_names, grow) if g]
-                        rest = ~(ok | grow)
+                    floor = False
+                    if day_end:
                         worst_hist.append(float(diff[rest].max()) if rest.any() else 0.0)
-                        # settled, or a floor: the few left hover within a few tolerances and stopped improving
+                        # a floor: the few left hover within a few tolerances and stopped improving
                         floor = (len(worst_hist) >= 3 and worst_hist[-1] < 5 * tol
                                  and worst_hist[-1] > 0.8 * worst_hist[-3])
-                        if stop and (not rest.any() or floor):
-                            break
-                    prev = cur
-                day_vals[h] = pr.values()
+                    if stop and (not rest.any() or floor):
+                        break
+                vals = pr.values()
+                while n_hours <= tt // _HOUR:  # (an hour without a hydraulic record takes the next one's values)
+                    hist[:-1] = hist[1:]
+                    hist[-1] = vals
+                    n_hours += 1
             pr.check(lib.EN_nextQ(ph, ctypes.byref(tstep)), f"time {t.value} s")
             if tstep.value <= 0:
                 break
     finally:
         pr.close()
-    final = cur if cur is not None else day_vals
+    if cur is None:  # shorter than two days: the last day simulated, unchecked
+        cur, stop_h = hist[24:].copy(), n_hours
+    # row r of `cur` is hour stop_h - 24 + r of the run; cycle hour = run hour mod 24
+    final = np.empty_like(cur)
+    final[(stop_h - 24 + np.arange(24)) % 24] = cur
     cycle = pd.DataFrame(final, index=pd.Index(np.arange(24, dtype=float), name="cycle_h"), columns=pr.names)
-    return cycle, {"days": int(days_done), "residual": resid, "unsettled": unsettled, "growing": growing}
+    return cycle, {"days": int(days_done), "residual": resid, "unsettled": unsettled, "growing": growing,
+                   "horizon_h": int(stop_h)}
 
 
 def warm_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration_s: int, report_s: int,
