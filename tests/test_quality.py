@@ -79,3 +79,29 @@ def test_settled_cycle_equals_a_long_brute_force_run(tiny_net, monkeypatch):
     demand = ["J1", "J2", "J3", "J4", "J5", "J6"]
     assert (settled.chlorine[demand] - brute.chlorine[demand]).abs().max().max() < 2 * quality.TOL_CHLORINE_MGL
     assert (settled.age[demand] - brute.age[demand]).abs().max().max() < 2 * quality.TOL_AGE_H
+
+
+def test_quality_runs_on_epanet_2_3_and_agree_with_2_2(tiny_net, monkeypatch):
+    """The quality-only runs use owa-epanet's 2.3 library; WNTR's 2.2 gives the same settled cycle."""
+    assert quality.quality_engine() == quality.QUALITY_ENGINE == "epanet2.3"
+    monkeypatch.setattr(quality, "_can_fork", lambda: False)
+    new = run_wntr(to_wntr(tiny_net, duration_h=24))
+    monkeypatch.setattr(quality, "_ENGINE_FOUND", "epanet2.2")
+    old = run_wntr(to_wntr(tiny_net, duration_h=24))
+    demand = ["J1", "J2", "J3", "J4", "J5", "J6"]
+    assert new.quality.days and old.quality.days
+    assert (new.chlorine[demand] - old.chlorine[demand]).abs().max().max() < quality.TOL_CHLORINE_MGL
+    assert (new.age[demand] - old.age[demand]).abs().max().max() < quality.TOL_AGE_H
+
+
+def test_settling_is_checked_every_hour_and_the_horizon_reported(tiny_net):
+    """The run stops at the first hour whose last 24 h repeat the 24 h before; the cycle is laid out by hour of day."""
+    res = run_wntr(to_wntr(tiny_net, duration_h=24))
+    q = res.quality
+    for key in ("chlorine", "age"):
+        h = q.horizon_h[key]
+        assert 48 <= h <= 24 * (q.days[key] + 1) and q.days[key] == -(-h // 24) - 1
+    assert "horizon" in q.summary()
+    # the cycle's hour 0 is the run's hour 0 of its last day, whatever hour the run stopped at
+    full = run_wntr(to_wntr(tiny_net, duration_h=24), max_days=quality.MAX_DAYS)
+    assert (res.chlorine["J3"] - full.chlorine["J3"]).abs().max() < 2 * quality.TOL_CHLORINE_MGL

@@ -395,6 +395,7 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
             for key, par in params:
                 cycle, qi = done[key]
                 info.days[key], info.residual[key], info.unsettled[key] = qi["days"], qi["residual"], qi["unsettled"]
+                info.horizon_h[key] = qi["horizon_h"]
                 if par == "AGE":
                     info.growing_age = qi["growing"]
                     age_df = _tile(cycle, hours, dur / 3600.0)
