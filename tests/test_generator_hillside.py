@@ -194,3 +194,70 @@ def test_regeneration_is_byte_identical(tmp_path, tonghui_path):
     assert filecmp.cmp(tmp_path / DEM_NAME, tonghui_path.parent / DEM_NAME, shallow=False)
     assert filecmp.cmp(tmp_path / f"{NAME}.gpkg", tonghui_path, shallow=False)
     assert filecmp.cmp(tmp_path / f"{NAME}.inp", tonghui_path.with_suffix(".inp"), shallow=False)
+
+
+def test_hydrants_on_the_settlements_own_mains_at_most_120_m_apart(tonghui_net):
+    from watersupply.hydrants import HYDRANT_MIN_DN_MM, HYDRANT_SPACING_M
+
+    hyd = tonghui_net["hydrants"]
+    st = tonghui_net["settlements"]
+    assert set(hyd["settlement_id"]) == set(st["id"])          # every community and every village centre
+    pipes = tonghui_net["pipes"].set_index("id")
+    on = pipes.loc[hyd["pipe"]]
+    assert (on["dn_mm"].to_numpy() >= HYDRANT_MIN_DN_MM).all() and on["status"].ne("CLOSED").all()
+    home = tonghui_net["nodes"].set_index("id")["settlement_id"]
+    assert (home.reindex(on["from_node"]).to_numpy() == hyd["settlement_id"].to_numpy()).all()
+    assert (home.reindex(on["to_node"]).to_numpy() == hyd["settlement_id"].to_numpy()).all()
+    gaps = hyd.sort_values(["pipe", "chainage_m"]).groupby("pipe")["chainage_m"].diff().dropna()
+    assert gaps.max() <= HYDRANT_SPACING_M + 0.1
+    assert (hyd["id"] == [f"H{i:04d}" for i in range(1, len(hyd) + 1)]).all()
+
+
+def test_leakage_and_unforeseen_demand_applied(tonghui_net):
+    from watersupply.leakage import LEAKAGE_RATE_TARGET, UNFORESEEN_SHARE
+
+    meta = dict(zip(tonghui_net["metadata"]["key"], tonghui_net["metadata"]["value"]))
+    assert float(meta["leakage_rate"]) == LEAKAGE_RATE_TARGET
+    assert float(meta["leakage_rate_achieved"]) == pytest.approx(LEAKAGE_RATE_TARGET, abs=0.002)
+    assert float(meta["unforeseen_demand_share"]) == UNFORESEEN_SHARE
+    nodes = tonghui_net["nodes"]
+    j = nodes[nodes["kind"] == "junction"]
+    assert (j["leakage_coeff"] > 0).mean() > 0.99
+    users = j[j["base_demand_m3d"] > 0]
+    registered = users["base_demand_m3d"] - users["unforeseen_m3d"]
+    assert np.allclose(users["unforeseen_m3d"], UNFORESEEN_SHARE * registered, atol=1e-3)
+
+
+def test_clear_well_production_follows_its_level_and_overloaded_pipes_are_reinforced(tonghui_net):
+    from watersupply.generator_hillside import CLEAR_WELL_RESUME_M, CLEAR_WELL_STOP_M
+
+    fcv = tonghui_net["control_valves"].set_index("id").loc["WTP-FCV"]
+    assert (fcv["control_node"], fcv["off_above_m"], fcv["on_below_m"]) == ("WTP", CLEAR_WELL_STOP_M,
+                                                                              CLEAR_WELL_RESUME_M)
+    pipes = tonghui_net["pipes"]
+    re = pipes[pipes["reinforced"]]
+    assert len(re) and not re["existing"].any() and re["pn_mpa"].notna().all()
+    # the zoning's PRV nodes belong to the settlement they feed: a community's PRV pipes stay its own
+    nodes = tonghui_net["nodes"].set_index("id")
+    prv_u = nodes.index[nodes.index.str.match(r"^PRV-\d+-U$")]
+    assert nodes.loc[prv_u, "settlement_id"].notna().mean() > 0.9
+
+
+@pytest.mark.slow
+def test_baseline_hydraulics_c1_service_head_no_fcv_warning_daily_cycle(tonghui_net):
+    """72 h of the shipped model (hydraulics, EPANET): 联惠社区 meets its 28 m service head, the clear
+    well's FCV always delivers, and every tank repeats its day (the quality cycle needs it)."""
+    from watersupply.simulation import PERIODIC_DRIFT_MAX, run_simulation
+
+    res = run_simulation(tonghui_net, age=False, duration_h=72, steady=False)
+    nodes = tonghui_net["nodes"]
+    c1 = nodes.loc[(nodes["settlement_id"] == "C1") & (nodes["base_demand_m3d"] > 0), "id"]
+    assert res.pressure.loc[24:, c1].min().min() >= 28.0
+    ev = res.sanity
+    assert ev is None or not ev["detail"].astype(str).str.contains("cannot deliver").any()
+    fac = tonghui_net["facilities"]
+    tanks = fac[fac["kind"] == "reservoir"].set_index("node_id")
+    span = tanks["max_level_m"] - tanks["min_level_m"]
+    lv = res.tank_level
+    drift = ((lv.loc[72.0, tanks.index] - lv.loc[48.0, tanks.index]).abs() / span).max()
+    assert drift <= PERIODIC_DRIFT_MAX

@@ -109,6 +109,33 @@ def test_clear_well_limits_production(tiny_net: dict) -> None:
         op.add_clear_well(tiny_net)
 
 
+def _fcv_warnings(res) -> int:
+    """EPANET "FCV ... cannot deliver" events of a run (its sanity table)."""
+    ev = res.sanity
+    return 0 if ev is None or not len(ev) else int(ev["detail"].astype(str).str.contains("cannot deliver").sum())
+
+
+def test_clear_well_level_control_stops_production_without_fcv_warnings(tiny_net: dict) -> None:
+    cap = 2000.0  # m³/d ≈ 23 L/s, above the pump's 12 L/s: without a level control the clear well fills
+    plain = run_simulation(op.add_clear_well(tiny_net, capacity_m3d=cap, volume_m3=60.0), duration_h=24, age=False)
+    assert _fcv_warnings(plain) > 0
+    net = op.add_clear_well(tiny_net, capacity_m3d=cap, volume_m3=60.0, stop_above_m=3.8, resume_below_m=3.0)
+    validate_network(net)
+    row = net["control_valves"].set_index("id").loc["WTP-FCV"]
+    assert (row["control_node"], row["off_above_m"], row["on_below_m"]) == ("WTP", 3.8, 3.0)
+    wn = to_wntr(net)
+    assert {"WTP-FCV_off", "WTP-FCV_on"} <= set(wn.control_name_list)
+    res = run_simulation(net, duration_h=24, age=False)
+    assert _fcv_warnings(res) == 0
+    q = res.flow["WTP-FCV"] * 1000.0
+    assert q.min() < 1e-3 and q.max() == pytest.approx(cap / 86.4, rel=1e-3)   # stopped, then at capacity
+    assert res.tank_level["WTP"].iloc[1:].max() < 3.9   # it starts full (init = max)
+    with pytest.raises(NetworkDataError, match="both stop_above_m and resume_below_m"):
+        op.add_clear_well(tiny_net, capacity_m3d=cap, stop_above_m=3.8)
+    with pytest.raises(NetworkDataError, match="resume_below_m < stop_above_m"):
+        op.add_clear_well(tiny_net, capacity_m3d=cap, stop_above_m=3.0, resume_below_m=3.5)
+
+
 @pytest.mark.slow
 def test_tonghui_r9_cycles(tonghui_net: dict) -> None:
     assert op.gravity_filled_reservoirs(tonghui_net) == {"R9": "M00066"}

@@ -10,8 +10,10 @@ elevation bands, node elevations are sampled from the DEM through
 engineering pass designs the model from the ground: pressure zones with PRVs
 (:mod:`watersupply.zones`), PE/DI sizes from the catalogue
 (:mod:`watersupply.pipe_catalogue`), pump curves (:mod:`watersupply.pumpcurves`),
-a float valve, PE wall decay and the plant's clear well
-(:mod:`watersupply.operations`). Written to ``networks/tonghui_hillside/``
+a float valve, PE wall decay and the plant's clear well with level-controlled production
+(:mod:`watersupply.operations`), reinforcement of the community pipes the zoning overloads,
+hydrants (:mod:`watersupply.hydrants`), unforeseen demand and leakage emitters
+(:mod:`watersupply.leakage`). Written to ``networks/tonghui_hillside/``
 (documented in its README); regenerating gives byte-identical files.
 
 This model ships beside the default ``tonghui`` network while the analyses'
@@ -124,7 +126,9 @@ NAME = "tonghui_hillside"
 DEM_NAME = f"{NAME}_dem.tif"
 CLEAR_WELL_M = 3.0           # clear-well water level above the plant's ground (m)
 CLEAR_WELL_INLET_HEAD_M = 10.0  # head of the treatment works' outlet above the clear well's top (its FCV caps the flow)
-CLEAR_WELL_SHARE = 0.15      # clear-well volume, share of a day's production (GB 50013-2018 §9.11: 10-20 %)
+CLEAR_WELL_SHARE = 0.20      # clear-well volume, share of a day's production (GB 50013-2018 §9.11: 10-20 %)
+CLEAR_WELL_STOP_M = 3.9      # production stops when the clear well rises above this level (m above its bottom) ...
+CLEAR_WELL_RESUME_M = 3.0    # ... and resumes at capacity below this one (the works follow the high-lift draw)
 RESERVOIR_SEARCH_KM = 1.0    # a reservoir goes on the ground nearest its target elevation within this radius
 STATION_SEARCH_KM = 0.8      # a booster goes within this radius of the reservoir it draws from ...
 STATION_BELOW_M = 12.0       # ... at least this far below that reservoir's bottom (flooded suction)
@@ -883,15 +887,24 @@ def _engineer(net: Network) -> Network:
        (:func:`watersupply.pumpcurves.fit_pump_curves`).
     4. Operations (:mod:`watersupply.operations`): an altitude (float) valve on every
        gravity-filled reservoir's inlet, chlorine wall decay by material, and the plant as a
-       clear well fed at its production capacity.
+       clear well fed at its production capacity, production stopped and resumed by the
+       clear well's level (:data:`CLEAR_WELL_STOP_M`, :data:`CLEAR_WELL_RESUME_M`).
+    5. Fire and losses: hydrants (:func:`watersupply.hydrants.add_hydrants`, GB 50974 ≤ 120 m
+       on mains ≥ DN100 in the communities and the village centres), the unforeseen-demand
+       allowance (:func:`watersupply.leakage.add_unforeseen_demand`, GB 50013 10 %, added
+       first) and background-leakage emitters calibrated to the CJJ 92 rate
+       (:func:`watersupply.leakage.add_leakage`, last: it solves the finished network).
     """
+    from .hydrants import add_hydrants
+    from .leakage import add_leakage, add_unforeseen_demand
     from .operations import add_clear_well, add_float_valves, add_wall_decay
     from .pipe_catalogue import size_pipes
     from .pumpcurves import fit_pump_curves
     from .zones import apply_zones, plan_zones
 
-    net = apply_zones(net, plan_zones(net))
-    net = size_pipes(net, existing=EXISTING_ASSETS)
+    net = add_unforeseen_demand(net)
+    net = _inherit_settlements(apply_zones(net, plan_zones(net)))
+    net = _reinforce(size_pipes(_village_fire_mains(net), existing=EXISTING_ASSETS))
     if "control_valves" in net and len(net["control_valves"]):
         pipes = net["pipes"]
         cv = net["control_valves"].copy()
@@ -905,7 +918,8 @@ def _engineer(net: Network) -> Network:
     net = add_float_valves(net)
     net = add_wall_decay(net)
     cap = float(net["facilities"].set_index("id").loc["WTP", "capacity_m3d"])
-    net = add_clear_well(net, source_head_m=CLEAR_WELL_INLET_HEAD_M, volume_m3=CLEAR_WELL_SHARE * cap)
+    net = add_clear_well(net, source_head_m=CLEAR_WELL_INLET_HEAD_M, volume_m3=CLEAR_WELL_SHARE * cap,
+                         stop_above_m=CLEAR_WELL_STOP_M, resume_below_m=CLEAR_WELL_RESUME_M)
     # the clear well's inlet fittings are part of the treatment works: design flow = production, kept as built
     pipes = net["pipes"].copy()
     new = pipes["design_flow_ls"].isna()
@@ -913,8 +927,141 @@ def _engineer(net: Network) -> Network:
     pipes["existing"] = pipes["existing"].astype(object)
     pipes.loc[new, "existing"] = True
     pipes["existing"] = pipes["existing"].astype(bool)
+    pipes["reinforced"] = pipes["reinforced"].astype(object).where(pipes["reinforced"].notna(), False).astype(bool)
+    # existing pipes are laid out at nominal DN: their dn is that size (hydrants go on dn >= 100)
+    pipes["dn_mm"] = pipes["dn_mm"].fillna(pipes["diameter_mm"])
     net["pipes"] = pipes
-    return {k: _numeric_columns(v) for k, v in net.items()}
+    net = _own_mains_only(add_hydrants(net))
+    net = {k: _numeric_columns(v) for k, v in net.items()}
+    return add_leakage(net)
+
+
+#: Rounds of :func:`_reinforce` (each one EPANET run of the design day).
+REINFORCE_ROUNDS = 4
+
+
+def _reinforce(net: Network) -> Network:
+    """Existing community pipes the zoning overloads are replaced (sized and priced as new pipe).
+
+    Closing the zone boundaries reroutes the communities' looped networks, so some existing pipes
+    (DN50 branches) end up carrying a far end's peak. After each EPANET run of the design day (PDA,
+    24 h) an existing pipe whose peak unit headloss exceeds the sizing limit of new pipe of its
+    class (:data:`watersupply.pipe_catalogue.I_MAX_BY_CLASS`) gets that peak as its design flow and
+    is re-sized from the catalogue (column ``reinforced``); repeated until none is left or
+    :data:`REINFORCE_ROUNDS` runs.
+    """
+    from .hydraulics import hazen_williams_headloss
+    from .model import to_wntr
+    from .pipe_catalogue import I_MAX_BY_CLASS, size_pipes
+    from .simulation import _epanet, _hours
+
+    import tempfile
+
+    pipes = net["pipes"].copy()
+    pipes["reinforced"] = False
+    net = dict(net)
+    net["pipes"] = pipes
+    for _ in range(REINFORCE_ROUNDS):
+        wn = to_wntr(net, duration_h=24.0)
+        wn.options.quality.parameter = "NONE"
+        with tempfile.TemporaryDirectory(prefix="ws_reinforce_") as tmp:
+            res = _epanet(wn, f"{tmp}/r", "reinforcement run")
+        pipes = net["pipes"].copy()
+        ids = pipes["id"].astype(str)
+        q = _hours(res.link["flowrate"]).abs().max().reindex(ids).fillna(0.0).to_numpy()
+        unit = hazen_williams_headloss(q, length_m=1.0, roughness_c=pipes["roughness_c"].to_numpy(float),
+                                       diameter_m=pipes["diameter_mm"].to_numpy(float) / 1000.0) * 1000.0
+        limit = pipes["class"].map(dict(I_MAX_BY_CLASS)).fillna(max(I_MAX_BY_CLASS.values())).to_numpy(float)
+        hit = pipes["existing"].astype(bool).to_numpy() & (unit > limit) \
+            & ~pipes["status"].astype(str).str.upper().eq("CLOSED").to_numpy()
+        if not hit.any():
+            break
+        pipes.loc[hit, "design_flow_ls"] = np.round(q[hit] * 1000.0, 3)
+        pipes.loc[hit, "existing"] = False
+        pipes.loc[hit, "reinforced"] = True
+        net["pipes"] = pipes
+        net = size_pipes(net)
+    return net
+
+
+def _village_fire_mains(net: Network) -> Network:
+    """The village trunk mains in each village centre carry its GB 50974 fire flow (column
+    ``fire_flow_ls``): sized as hydrant mains (≥ dn110, :func:`watersupply.pipe_catalogue.select_pipe`),
+    so the centres get hydrants. The communities' mains are the town's (existing, DN150 and up)."""
+    from .hydrants import VILLAGE_CENTRE_RADIUS_M, _areas, fire_flow_ls
+
+    pipes = net["pipes"].copy()
+    st = net["settlements"].set_index("id")
+    home = dict(zip(net["nodes"]["id"].astype(str), net["nodes"]["settlement_id"].astype(object)))
+    centres = _areas(net, VILLAGE_CENTRE_RADIUS_M)
+    fire = np.zeros(len(pipes))
+    for sid in st.index[st["kind"] == "village"]:
+        own = (pipes["class"] == "main") & pipes["from_node"].astype(str).map(home).eq(sid) \
+            & pipes["to_node"].astype(str).map(home).eq(sid) & pipes.intersects(centres[sid])
+        fire[own.to_numpy()] = fire_flow_ls(float(st.at[sid, "population"]))
+    pipes["fire_flow_ls"] = fire
+    out = dict(net)
+    out["pipes"] = pipes
+    return out
+
+
+def _own_mains_only(net: Network) -> Network:
+    """Hydrants on a settlement's own mains only (both ends of the pipe in the settlement), numbered
+    afresh: not on the transmission and rising mains that cross a settlement, whose pressure is the
+    pump's or sits just below a zone's PRV."""
+    hyd = net["hydrants"]
+    home = dict(zip(net["nodes"]["id"].astype(str), net["nodes"]["settlement_id"].astype(object)))
+    ends = net["pipes"].set_index(net["pipes"]["id"].astype(str))[["from_node", "to_node"]]
+    keep = [home.get(str(ends.at[str(p), "from_node"])) == s and home.get(str(ends.at[str(p), "to_node"])) == s
+            for p, s in zip(hyd["pipe"], hyd["settlement_id"].astype(str))]
+    hyd = hyd[keep].reset_index(drop=True)
+    hyd["id"] = [f"H{i:04d}" for i in range(1, len(hyd) + 1)]
+    out = dict(net)
+    out["hydrants"] = hyd
+    return out
+
+
+def _inherit_settlements(net: Network) -> Network:
+    """Nodes the zoning added (a PRV's upstream node, a break tank's nodes) take the settlement of the
+    node the device feeds, so the pipes up to them count as the settlement's own (existing assets in
+    the communities, not re-sized as new pipe)."""
+    nodes = net["nodes"].copy()
+    sid = nodes["settlement_id"].astype(object)
+    known = dict(zip(nodes["id"].astype(str), sid))
+    feeds: dict[str, str] = {}
+    for layer in ("control_valves", "pipes"):
+        df = net.get(layer)
+        if df is not None and len(df):
+            for a, b in zip(df["from_node"].astype(str), df["to_node"].astype(str)):
+                feeds.setdefault(a, b)
+    added = nodes["id"].astype(str).str.match(r"^(PRV|BPT)-\d+-(U|W)$|^BPT-\d+$") & sid.isna()
+    for i in nodes.index[added]:
+        nid, seen = str(nodes.at[i, "id"]), set()
+        while nid in feeds and nid not in seen and not isinstance(known.get(nid), str):
+            seen.add(nid)
+            nid = feeds[nid]
+        if isinstance(known.get(nid), str):
+            nodes.at[i, "settlement_id"] = known[nid]
+    out = dict(net)
+    out["nodes"] = nodes
+    return out
+
+
+def _design_flows_with_allowances(b: _Builder, stations: dict) -> dict:
+    """Design flows, pump duties and reservoir throughputs on the demand the network will carry: the
+    users' demand plus the unforeseen allowance (GB 50013) plus leakage at the CJJ 92 rate (leakage
+    is that share of the water supplied). The nodes' demands are left as they were."""
+    from .leakage import LEAKAGE_RATE_TARGET, UNFORESEEN_SHARE
+
+    factor = (1.0 + UNFORESEEN_SHARE) / (1.0 - LEAKAGE_RATE_TARGET)
+    saved = {n: v["base_demand_m3d"] for n, v in b.nodes.items()}
+    try:
+        for n, v in b.nodes.items():
+            v["base_demand_m3d"] = saved[n] * factor
+        return _design_flows(b, stations)
+    finally:
+        for n, v in b.nodes.items():
+            v["base_demand_m3d"] = saved[n]
 
 
 def _numeric_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -987,7 +1134,7 @@ def generate_tonghui_hillside(*, dem: str | Path | None = None) -> Network:
         b, plan = _layout_network(g)
         _elevations(b, dem)
     _assign_demands(b)
-    design = _design_flows(b, plan.stations)
+    design = _design_flows_with_allowances(b, plan.stations)
     net = _engineer(_frame(b, plan, design))
     net["valves"] = _valves(net)
     return net

@@ -532,6 +532,33 @@ def _add_control_valves(wn: wntr.network.WaterNetworkModel, valves: pd.DataFrame
             wn.add_valve(vid, str(row.from_node), str(row.to_node), diameter=float(row.diameter_mm) / 1000.0,
                          valve_type=vtype, minor_loss=_num(getattr(row, "minor_loss", 0.0)), initial_setting=setting,
                          initial_status=status)
+            _add_valve_level_control(wn, row, vid, vtype, setting)
+
+
+def _add_valve_level_control(wn: wntr.network.WaterNetworkModel, row: Any, vid: str, vtype: str,
+                             setting: float | str) -> None:
+    """A control valve driven by a tank's level (columns ``control_node``, ``off_above_m``, ``on_below_m``):
+    above the one level an FCV's setting goes to 0 (another valve closes), below the other the setting
+    comes back. An FCV is stopped through its setting, not its status: EPANET opens an FCV fully when
+    its status is set OPEN."""
+    node_id = _str(getattr(row, "control_node", None))
+    if not node_id:
+        return
+    off, on = _num(getattr(row, "off_above_m", None), float("nan")), _num(getattr(row, "on_below_m", None),
+                                                                          float("nan"))
+    if node_id not in wn.tank_name_list:
+        raise NetworkDataError(f"control valve {vid!r} is controlled by node {node_id!r}, which is not a tank; "
+                               "give a reservoir (tank) node in column 'control_node'")
+    if not on < off:
+        raise NetworkDataError(f"control valve {vid!r}: on_below_m ({on}) must be below off_above_m ({off})")
+    if vtype == "GPV":
+        raise NetworkDataError(f"control valve {vid!r}: a GPV has no setting to control by level; leave "
+                               "control_node empty")
+    tank, link = wn.get_node(node_id), wn.get_link(vid)
+    stop = ControlAction(link, "setting", 0.0) if vtype == "FCV" else ControlAction(link, "status", LinkStatus.Closed)
+    wn.add_control(f"{vid}_off", Control(ValueCondition(tank, "level", ">", off), stop))
+    wn.add_control(f"{vid}_on", Control(ValueCondition(tank, "level", "<", on),
+                                         ControlAction(link, "setting", float(setting))))
 
 
 def write_inp(wn: wntr.network.WaterNetworkModel, path: str | os.PathLike, *, units: str | None = None) -> Path:

@@ -48,7 +48,10 @@ control_valves (Point, optional)
     setting — m of pressure head for PRV/PSV/PBV, L/s for FCV, the loss
     coefficient for TCV, empty for GPV — and optionally status
     (ACTIVE|OPEN|CLOSED, default ACTIVE), minor_loss and, for GPV, curve
-    ("flow_ls:headloss_m;..."). EPANET links kept from an INP file
+    ("flow_ls:headloss_m;..."); control_node, off_above_m, on_below_m — a
+    tank whose level stops the valve (an FCV's setting goes to 0) above the
+    one level and restores its setting below the other (a plant's clear-well
+    inlet, :func:`watersupply.operations.add_clear_well`). EPANET links kept from an INP file
     (:mod:`watersupply.convert`); the point is the middle of the two nodes.
 zones (Polygon, optional)
     zone, parent_zone, device, device_id, setting_m, hgl_m and the zone's
@@ -142,6 +145,7 @@ LAYERS: dict[str, tuple[str | None, dict[str, str]]] = {
     "control_valves": ("Point", {
         "id": "str", "from_node": "str", "to_node": "str", "type": "str", "diameter_mm": "float",
         "setting": "float", "status": "str", "minor_loss": "float", "curve": "str",
+        "control_node": "str", "on_below_m": "float", "off_above_m": "float",
     }),
     "zones": ("Polygon", {"zone": "str", "parent_zone": "str", "device": "str", "device_id": "str",
                           "setting_m": "float", "hgl_m": "float"}),
