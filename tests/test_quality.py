@@ -105,3 +105,13 @@ def test_settling_is_checked_every_hour_and_the_horizon_reported(tiny_net):
     # the cycle's hour 0 is the run's hour 0 of its last day, whatever hour the run stopped at
     full = run_wntr(to_wntr(tiny_net, duration_h=24), max_days=quality.MAX_DAYS)
     assert (res.chlorine["J3"] - full.chlorine["J3"]).abs().max() < 2 * quality.TOL_CHLORINE_MGL
+
+
+@needs_fork
+def test_meanwhile_runs_here_while_the_children_work():
+    me, seen = os.getpid(), []
+    out = run_side_by_side({"a": lambda: 1, "b": lambda: 2}, meanwhile=lambda: seen.append(os.getpid()))
+    assert out == {"a": 1, "b": 2} and seen == [me]
+    seen.clear()
+    assert run_side_by_side({"a": lambda: 1, "b": lambda: 2}, parallel=False, meanwhile=lambda: seen.append(1)) \
+        == {"a": 1, "b": 2} and seen == [1]

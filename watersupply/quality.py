@@ -546,7 +546,8 @@ def _can_fork() -> bool:
     return cores >= 2
 
 
-def run_side_by_side(jobs: dict[str, Callable[[], T]], *, parallel: bool = True) -> dict[str, T]:
+def run_side_by_side(jobs: dict[str, Callable[[], T]], *, parallel: bool = True,
+                     meanwhile: Callable[[], Any] | None = None) -> dict[str, T]:
     """Run independent quality runs at once: the first here, each other one in a forked child process.
 
     An EPANET quality run uses one core; chlorine and water age take about as
@@ -563,6 +564,9 @@ def run_side_by_side(jobs: dict[str, Callable[[], T]], *, parallel: bool = True)
         :mod:`multiprocessing` pipe between this process and its own fork.
     parallel
         Allow child processes.
+    meanwhile
+        Work for this process once its own job is done, while the children
+        finish (called once, after all the jobs when they run one after the other).
 
     Returns
     -------
@@ -573,7 +577,10 @@ def run_side_by_side(jobs: dict[str, Callable[[], T]], *, parallel: bool = True)
     """
     names = list(jobs)
     if not parallel or len(names) < 2 or not _can_fork():
-        return {n: jobs[n]() for n in names}
+        seq = {n: jobs[n]() for n in names}
+        if meanwhile is not None:
+            meanwhile()
+        return seq
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
@@ -587,6 +594,8 @@ def run_side_by_side(jobs: dict[str, Callable[[], T]], *, parallel: bool = True)
     out: dict[str, Any] = {}
     try:
         out[names[0]] = jobs[names[0]]()
+        if meanwhile is not None:
+            meanwhile()
     finally:
         got = {}
         for n, (proc, recv) in children.items():

@@ -265,6 +265,13 @@ def _frame(df: pd.DataFrame, hours: pd.Index) -> pd.DataFrame:
     return out
 
 
+def _tables(wn: wntr.network.WaterNetworkModel, node: dict, link: dict, hours: pd.Index) -> dict[str, pd.DataFrame]:
+    """The hydraulic result tables of a run by hour (head, demands, flows, velocities, status)."""
+    return {"head": _hours(node["head"]), "demand": _hours(node["demand"]),
+            "expected_demand": expected_demand(wn, hours), "flow": _hours(link["flowrate"]),
+            "velocity": _hours(link["velocity"]).abs(), "status": _hours(link["status"])}
+
+
 def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: str | os.PathLike | None = None,
              initial_chlorine_mgL: float | None = None, initial_age_h: float = 0.0, steady: bool = True,
              warm_state: dict[str, dict[str, float]] | None = None,
@@ -314,11 +321,22 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
     dn = demand_nodes if demand_nodes is not None else [n for n, j in wn.junctions() if j.base_demand > 0]
     with tempfile.TemporaryDirectory(prefix="watersupply-", dir=workdir) as tmp:
         prefix = str(Path(tmp) / "run")
-        wn.options.quality.parameter = "NONE"  # hydraulics only: quality comes from the runs below
-        try:
-            res = _epanet(wn, prefix, "hydraulic", save_hyd=True)
-        finally:
+        qinp = prefix + "_quality.inp"
+
+        def hydraulics() -> wntr.sim.SimulationResults:
+            wn.options.quality.parameter = "NONE"  # hydraulics only: quality comes from the runs below
+            try:
+                return _epanet(wn, prefix, "hydraulic", save_hyd=True)
+            finally:
+                wn.options.quality.parameter = "CHEMICAL"
+
+        def quality_inp() -> None:
             wn.options.quality.parameter = "CHEMICAL"
+            with quiet_stdout():
+                wntr.network.write_inpfile(wn, qinp, units=wn.options.hydraulic.inpfile_units, version=2.2)
+
+        # the quality runs' INP file is written by a second process while EPANET solves the hydraulics
+        res = run_side_by_side({"hydraulics": hydraulics, "quality INP": quality_inp})["hydraulics"]
         try:
             rpt_text = Path(prefix + ".rpt").read_text(encoding="latin-1", errors="replace")
         except OSError:
@@ -329,10 +347,8 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
         if len(pressure) < expected_rows:
             raise HydraulicError(f"EPANET stopped at hour {pressure.index.max():g} of {wn.name!r} "
                                  f"(expected {wn.options.time.duration / 3600:g} h): the solve failed part-way")
-        qinp = prefix + "_quality.inp"
-        with quiet_stdout():
-            wntr.network.write_inpfile(wn, qinp, units=wn.options.hydraulic.inpfile_units, version=2.2)
         hyd = prefix + ".hyd"
+        tables: dict[str, pd.DataFrame] = {}
         dur = int(wn.options.time.duration)
         hours = pressure.index
         reason = not_assessed or chlorine_assessment(wn)
@@ -390,8 +406,10 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
                                       tank_levels=levels, initial_default=initial_age_h if par == "AGE" else None,
                                       max_days=ndays, periodic_hyd=periodic)
 
-            # chlorine and age at once, in two processes (see quality.run_side_by_side)
-            done = run_side_by_side({key: (lambda par=par: settle(par)) for key, par in params})
+            # chlorine and age at once, in two processes (see quality.run_side_by_side); this process
+            # builds the hydraulic tables while the other run finishes
+            done = run_side_by_side({key: (lambda par=par: settle(par)) for key, par in params},
+                                    meanwhile=lambda: tables.update(_tables(wn, node, link, hours)))
             for key, par in params:
                 cycle, qi = done[key]
                 info.days[key], info.residual[key], info.unsettled[key] = qi["days"], qi["residual"], qi["unsettled"]
@@ -413,15 +431,11 @@ def run_wntr(wn: wntr.network.WaterNetworkModel, *, age: bool = True, workdir: s
             chlorine = pd.DataFrame(np.nan, index=hours, columns=pressure.columns)
         info.seconds = time.perf_counter() - t_start
     tanks = list(wn.tank_name_list)
-    exp = expected_demand(wn, pressure.index)
+    if not tables:
+        tables.update(_tables(wn, node, link, pressure.index))
     result = SimulationResult(
         pressure=pressure,
-        head=_hours(node["head"]),
-        demand=_hours(node["demand"]),
-        expected_demand=exp,
-        flow=_hours(link["flowrate"]),
-        velocity=_hours(link["velocity"]).abs(),
-        status=_hours(link["status"]),
+        **tables,
         tank_level=pressure[tanks].copy(),
         chlorine=chlorine,
         age=age_df,
