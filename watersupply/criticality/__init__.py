@@ -85,7 +85,12 @@ them served came out a third low on Tonghui's M00006). Where EPANET 2.2 still
 cannot balance or fails, the closure is solved again with EPANET 2.3 (``method``
 ``full-2.3``; the message keeps what 2.2 said) — a last resort: the owa-epanet 2.3
 build lets an empty tank keep delivering water (seen on Tonghui's R1 with M00002
-closed), so such answers can understate the loss. Only a closure neither engine
+closed), so such answers can understate the loss. A model whose options say
+UNBALANCED STOP (WNTR's Net6) makes EPANET halt at the first step that does not
+balance, before the cut-off part can be taken out; such a closure is solved again
+with at least 1,000 trials and UNBALANCED CONTINUE 100 (``method`` gets ``+retry``,
+the message says where the model's options halted it); steps that balance are
+solved exactly as before. Only a closure neither engine
 solves keeps status ``unconverged`` or ``error``. On Tonghui every one of the 2,277
 pipes is solved on EPANET 2.2; the 30-pipe sample with the ten top-ranked agrees with
 the recipe within 1 % in people and person-hours (``tests/test_criticality.py``).

@@ -23,6 +23,11 @@ UNCONVERGED = (1, 2)
 FAILED = -110
 #: Emitter coefficient (flow units per m^0.5) that anchors the head of a junction without water.
 ANCHOR_EMITTER = 1e-4
+#: EPANET option codes (epanet2_enums.h EN_Option) for the retry of a run the model's options halted.
+EN_UNBALANCED, EN_TRIALS = 14, 0
+#: Solver options of that retry: at least this many trials, and UNBALANCED CONTINUE with this many extra trials.
+#: (200 and 10 left LINK-3276, LINK-3743 and LINK-3262 of Net6 unbalanced at some steps; 1,000 and 100 balance them.)
+RETRY_TRIALS, RETRY_EXTRA_TRIALS = 1000, 100
 
 
 def _consequences(p: np.ndarray, cut: np.ndarray, deficit: np.ndarray, ctx: Mapping[str, Any],
@@ -229,7 +234,8 @@ class _Solver:
         for k in np.flatnonzero(zeroed & ~want):
             f.set_base_demands(int(idx[k]), base[k])
 
-    def run_full(self, links: Sequence[str], *, heads: bool = False, take_out: bool = True) -> dict[str, Any]:
+    def run_full(self, links: Sequence[str], *, heads: bool = False, take_out: bool = True,
+                 relax: bool = False) -> dict[str, Any]:
         """Solve a closure on the full model, step by step.
 
         When a step does not balance (or EPANET cannot solve it, error 110) and part of
@@ -241,6 +247,11 @@ class _Solver:
         that step whatever EPANET reports for them: with their demand gone, EPANET
         reopens the outlet of an empty tank and would show them at the tank's head.
         EPANET warnings are recorded by hour (``warnings``).
+
+        With ``relax`` the run uses at least :data:`RETRY_TRIALS` trials and UNBALANCED
+        CONTINUE :data:`RETRY_EXTRA_TRIALS` whatever the model says (restored afterwards):
+        a model with UNBALANCED STOP makes EPANET halt at the first step that does not
+        balance, before the cut-off part can be taken out.
         """
         pl, f = self.pl, self.full
         if not hasattr(self, "f_dem"):
@@ -296,7 +307,11 @@ class _Solver:
                 failed.append(f._t.value / 3600.0)
                 return FAILED, int(f._t.value)  # try again with the cut-off part taken out
 
+        opts0 = (f.get_option(EN_TRIALS), f.get_option(EN_UNBALANCED)) if relax else None
         try:
+            if opts0 is not None:
+                f.set_option(EN_TRIALS, max(opts0[0], RETRY_TRIALS))
+                f.set_option(EN_UNBALANCED, RETRY_EXTRA_TRIALS)
             f.init()
             while True:
                 code, t = solve_step()
@@ -362,10 +377,15 @@ class _Solver:
             if anchored.any():
                 self._anchor(anchored, np.zeros_like(anchored))
             f.restore_links(saved)
+            if opts0 is not None:
+                f.set_option(EN_TRIALS, opts0[0])
+                f.set_option(EN_UNBALANCED, opts0[1])
         if status == "error":
             return dict(status=status, message=message)
         if row < T:
-            return dict(status="error", message=f"EPANET stopped after {row} of {T} report times")
+            hours = [h for h, c in warned if c in UNCONVERGED]
+            why = f" (did not balance at {hours[-1]:g} h)" if hours else ""
+            return dict(status="error", halted=True, message=f"EPANET stopped after {row} of {T} report times{why}")
         message = _sanity(warned, taken, tank_low, negative, failed=failed)
         if anchored_from:
             message += f"; junctions without water anchored by tiny emitters from {anchored_from[0]:g} h"
@@ -435,6 +455,28 @@ class _Solver:
                     unserved_m3=0.0, drop=float(dn[k]) if len(dn) else math.nan,
                     drop_node=pl["demand_ids"][k] if len(dn) else "")
 
+    def _relaxed(self, links: Sequence[str], first: dict[str, Any]) -> dict[str, Any]:
+        """Solve again where the model's own options halted EPANET (UNBALANCED STOP): same model, same rules.
+
+        The run is repeated with at least :data:`RETRY_TRIALS` trials and UNBALANCED CONTINUE
+        :data:`RETRY_EXTRA_TRIALS`, so that a step that does not balance can have its cut-off
+        part taken out (the method's name gets ``+retry``; the message says why). Steps that
+        balance are solved exactly as before, so the answer is the model's wherever the
+        model's options give one.
+        """
+        trials, unbalanced = self.full.get_option(EN_TRIALS), self.full.get_option(EN_UNBALANCED)
+        raw = self.run_full(links, relax=True)
+        if raw["status"] == "error":
+            raw["message"] = f"{first['message']}; again with {max(trials, RETRY_TRIALS):g} trials and " \
+                             f"UNBALANCED CONTINUE {RETRY_EXTRA_TRIALS}: {raw['message']}"
+            return raw
+        said = "STOP" if unbalanced < 0 else f"CONTINUE {unbalanced:g}"
+        raw["method"] = raw["method"] + "+retry"
+        raw["message"] = (f"{first['message']} with the model's options ({trials:g} trials, UNBALANCED {said}); "
+                          f"solved again with {max(trials, RETRY_TRIALS):g} trials and UNBALANCED CONTINUE "
+                          f"{RETRY_EXTRA_TRIALS}" + (f"; {raw['message']}" if raw["message"] else ""))
+        return raw
+
     def _retry(self, links: Sequence[str], first: dict[str, Any]) -> dict[str, Any]:
         """Solve again with EPANET 2.3 where EPANET 2.2 did not balance (or failed): same model, same rules.
 
@@ -445,9 +487,11 @@ class _Solver:
         if getattr(self, "alt", None) is None:
             self.alt = _Solver(dict(self.pl, engine="epanet2.3", inp_reduced=None, screen=False))
         raw = self.alt.run_full(links)
+        if raw.get("halted"):  # the model's UNBALANCED STOP: as in :meth:`_relaxed`
+            raw = self.alt.run_full(links, relax=True)
         if raw["status"] == "error" or (raw["status"] != "ok" and first["status"] != "error"):
             return first
-        said = first["message"].split("; ")[0]
+        said = "; ".join(first["message"].split("; ")[:2 if first.get("method", "").endswith("+retry") else 1])
         raw["method"] = "full-2.3"
         raw["message"] = f"EPANET 2.2: {said}; solved with EPANET 2.3" + (f"; {raw['message']}" if raw["message"] else "")
         return raw
@@ -461,6 +505,8 @@ class _Solver:
                     res["id"] = cid
                     return _compact(res)
             raw = self.run_full(links)
+            if raw.get("halted"):
+                raw = self._relaxed(links, raw)
             if raw["status"] != "ok" and self.pl["engine"] == "epanet2.2":
                 raw = self._retry(links, raw)
             if raw["status"] == "error":

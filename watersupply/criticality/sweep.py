@@ -61,7 +61,8 @@ def pipe_criticality(net: Network, *, pipes: str | Iterable[str] = "all", segmen
     DataFrame
         Indexed by element id, ranked (``rank``) by people without water, then person-hours, then
         demand not served; columns :data:`CONSEQUENCE_COLUMNS` plus ``kind``, ``class``,
-        ``length_m``, ``method`` (topology, reduced, series, full, full+cutoff, full-2.3), ``status``
+        ``length_m``, ``method`` (topology, reduced, series, full, full+cutoff, full-2.3; ``+retry`` where the
+        model's UNBALANCED STOP halted EPANET and the closure was solved again), ``status``
         (ok, unconverged, error), ``message`` (EPANET's warnings by element and hour), ``n_links``, ``links``
         and ``nodes_without_water_ids``.
 
