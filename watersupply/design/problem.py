@@ -294,6 +294,10 @@ class Evaluator:
         Also compute Todini's resilience index (for a cost-resilience front).
     engine
         ``"epanet2.2"`` (WNTR's library) or ``"epanet2.3"`` (owa-epanet's).
+    cycle_from_s
+        Time (s) from which the tanks must cycle: the level at the end of the run is
+        compared with the level then. Default: 24 h for runs ≥ 48 h, no check for
+        shorter runs; 0 for a one-day surrogate run (the day must end where it began).
     """
 
     wn: wntr.network.WaterNetworkModel
@@ -307,6 +311,7 @@ class Evaluator:
     evaluations: int = 0
     cache: dict[tuple[int, ...], Evaluation] = field(default_factory=dict)
     deadline: float | None = None
+    cycle_from_s: int | None = None
 
     def expired(self) -> bool:
         """Whether the search's time budget (``deadline``, a :func:`time.perf_counter` value) is spent."""
@@ -353,6 +358,8 @@ class Evaluator:
         self._duration = int(wn.options.time.duration)
         self._report = int(wn.options.time.report_timestep or 3600)
         self._rstart = int(wn.options.time.report_start or 0)
+        self._cyc = (int(self.cycle_from_s) if self.cycle_from_s is not None
+                     else (24 * 3600 if self._duration >= 48 * 3600 else None))
         if self.resilience:
             self._junc = np.array([pr.node_index(j) for j in wn.junction_name_list], dtype=int)
             self._junc_req = np.array([self.required_m.get(j, 0.0) + wn.get_node(j).elevation
@@ -462,9 +469,9 @@ class Evaluator:
                 np.minimum(min_p, np.maximum(p, PRESSURE_FLOOR_M), out=min_p)
                 if self.max_velocity_ms is not None:
                     np.maximum(vmax, np.abs(self._link_values(_EN_VELOCITY)), out=vmax)
-                if self._tanks and self._duration >= 48 * 3600:
+                if self._tanks and self._cyc is not None:
                     heads = pr.node_values(_EN_HEAD, np.array([i for _, i, _ in self._tanks]))
-                    if t == 24 * 3600:
+                    if t == self._cyc:
                         t24 = dict(enumerate(heads))
                     tend = dict(enumerate(heads))
                 if self.resilience:
