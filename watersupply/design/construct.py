@@ -58,7 +58,7 @@ from ..hydraulics import HW_DIAMETER_EXPONENT, HW_FLOW_EXPONENT, HW_K, LS_TO_M3S
 from .optimize import polish, run_ga
 from .problem import DesignSpace, Evaluator
 
-__all__ = ["DUTY_TARGET", "GRADIENT_TARGET", "GRADIENT_SHRINK", "SURROGATE_HOURS", "Chain", "fill_tanks",
+__all__ = ["COST_REDUCTION_EVALUATIONS", "DUTY_TARGET", "GRADIENT_TARGET", "GRADIENT_SHRINK", "SURROGATE_HOURS", "Chain", "fill_tanks",
            "supply_chain", "surrogate_model", "construct", "reduce_cost", "pump_need_options", "simulate"]
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,8 @@ GRADIENT_TARGET = 0.005
 GRADIENT_SHRINK = 0.6
 #: Length of the surrogate search run (one day).
 SURROGATE_HOURS = 24
+#: Default budget of the cost reduction (EPANET solves of the search model).
+COST_REDUCTION_EVALUATIONS = 100
 
 
 def simulate(wn: wntr.network.WaterNetworkModel) -> wntr.sim.SimulationResults:
@@ -201,6 +203,7 @@ def supply_chain(wn: wntr.network.WaterNetworkModel, res: wntr.sim.SimulationRes
         _path, end = tr.upstream(n, f0)
         zone_of[n] = fills.get(end, "") if end in tr.pumps else end
     demand = res.node["demand"]
+    demand = demand.iloc[:-1] if len(demand.index) > 1 else demand  # the last report time opens a new day
     zone_mean: dict[str, float] = {}
     for n, z in zone_of.items():
         if z and n in demand:
@@ -321,6 +324,15 @@ def construct(ev: Evaluator, wn: wntr.network.WaterNetworkModel, space: DesignSp
     sized = np.zeros(n, dtype=bool)
     index = {p: i for i, p in enumerate(space.pipes)}
     fills = fill_tanks(wn)
+    # a pump grown to its zone's demand gets suction and delivery mains for its rated flow before the first run
+    for j, ex in enumerate(space.extras):
+        if ex.kind == "pump" and x[n + j] > 0:
+            q = float(ex.base["flow_ls"] * ex.values[x[n + j]]) * LS_TO_M3S
+            for p in chain.suction.get(ex.element, []) + chain.delivery.get(ex.element, []):
+                i = index.get(p)
+                if i is not None:
+                    x[i] = max(x[i], _size_for(space, i, q, target[i]))
+                    sized[i] = True
     history: list[dict] = []
     tr = _Tracer(wn)
     for step in range(max_iter):
@@ -349,13 +361,23 @@ def construct(ev: Evaluator, wn: wntr.network.WaterNetworkModel, space: DesignSp
                 continue
             v = n + j
             tank = fills.get(ex.element, "")
-            on = float((status[ex.element] > 0).mean()) if ex.element in status else 0.0
+            on_t = status[ex.element] > 0 if ex.element in status else pd.Series(False, index=status.index)
+            on = float(on_t.mean())
             dry = bool(tank) and float(res.node["pressure"][tank].min()) <= wn.get_node(tank).min_level + 0.05
-            if (on >= 0.95 or dry or e.tank_shortfall_m > 0) and y[v] < up[v]:
+            lines = [q for q in chain.suction.get(ex.element, []) + chain.delivery.get(ex.element, []) if q in index]
+            if (on >= 0.95 or dry) and y[v] < up[v]:
                 flows_k = ex.base["flow_ls"] * np.asarray(ex.values, dtype=float)
-                bigger = [k for k in range(y[v] + 1, len(flows_k)) if flows_k[k] > flows_k[y[v]] + 1e-9]
-                if bigger and (on >= 0.95 or dry):
-                    y[v] = bigger[0]
+                pumped = flows[ex.element] + (flows[ex.standby] if ex.standby and ex.modes[y[v]] == "standby"
+                                              and ex.standby in flows else 0.0)
+                q_on = float(pumped[on_t].mean()) / LS_TO_M3S if on_t.any() else 0.0
+                if q_on < 0.85 * flows_k[y[v]] and any(target[index[q]] > GRADIENT_TARGET * 0.05 for q in lines):
+                    for q in lines:  # the mains hold the pump back: larger mains first
+                        target[index[q]] *= GRADIENT_SHRINK
+                        sized[index[q]] = False
+                else:
+                    bigger = [k for k in range(y[v] + 1, len(flows_k)) if flows_k[k] > flows_k[y[v]] + 1e-9]
+                    if bigger:
+                        y[v] = bigger[0]
             if y[v] > 0:
                 pump_q[ex.element] = float(ex.base["flow_ls"] * ex.values[y[v]]) * LS_TO_M3S
                 crit.update(chain.suction.get(ex.element, []))
@@ -399,12 +421,12 @@ def _variations(x: np.ndarray, upper: np.ndarray, size: int, rng: np.random.Gene
     return np.array(rows, dtype=int)
 
 
-def reduce_cost(ev: Evaluator, x: np.ndarray, *, seed: int = 1, pop_size: int = 12, generations: int = 6,
+def reduce_cost(ev: Evaluator, x: np.ndarray, *, seed: int = 1, pop_size: int = 8, generations: int = 3,
                 progress: Callable[[str, int, float], None] | None = None) -> np.ndarray:
     """Cheaper feasible designs near `x`: pymoo's GA started from `x` and seeded variations of it, then
     :func:`~watersupply.design.optimize.polish`; returns `x` when nothing cheaper is feasible."""
     x = np.asarray(x, dtype=int)
-    if not ev.evaluate(x).feasible:
+    if not x.any() or not ev.evaluate(x).feasible:  # nothing built (nothing to cut), or nothing feasible
         return x
     rng = np.random.default_rng(seed)
     best = x
@@ -431,15 +453,21 @@ def _tank_day_drops(wn: wntr.network.WaterNetworkModel, res: wntr.sim.Simulation
 def _reduced(space: DesignSpace, x: np.ndarray, wn: wntr.network.WaterNetworkModel, table: pd.DataFrame
              ) -> tuple[DesignSpace, np.ndarray]:
     """The design space cut to the pipes `x` builds (and every extra), and `x` in it."""
-    from .problem import design_space
-
     n = len(space.pipes)
     keep = [i for i in range(n) if x[i] > 0]
-    sp = design_space(wn, table, pipes=[space.pipes[i] for i in keep] or [], action=space.action,
-                      extras=space.extras) if keep else DesignSpace(
-        pipes=[], action=space.action, table=table, options=[], lengths_m=np.zeros(0),
-        old_diameter_mm=np.zeros(0), old_roughness_c=np.zeros(0), extras=space.extras)
+    sp = _space(wn, table, [space.pipes[i] for i in keep], space.action, space.extras)
     return sp, np.concatenate([x[keep], x[n:]]).astype(int)
+
+
+def _space(wn: wntr.network.WaterNetworkModel, table: pd.DataFrame, pipes: list[str], action: str,
+           extras: list) -> DesignSpace:
+    """A design space, possibly without candidate pipes (only pumps and storage, or nothing at all)."""
+    from .problem import design_space
+
+    if pipes:
+        return design_space(wn, table, pipes=pipes, action=action, extras=extras)
+    return DesignSpace(pipes=[], action=action, table=table, options=[], lengths_m=np.zeros(0),
+                       old_diameter_mm=np.zeros(0), old_roughness_c=np.zeros(0), extras=list(extras))
 
 
 def _expanded(space: DesignSpace, sub: DesignSpace, x_sub: np.ndarray) -> np.ndarray:
@@ -457,7 +485,8 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
                            max_velocity_ms: float | None = None, tank_tolerance: float = 0.10,
                            tank_baseline_drop_m: dict[str, float] | None = None,
                            baseline: wntr.sim.SimulationResults | None = None, surrogate: bool = True,
-                           seed: int = 1, pop_size: int = 12, generations: int = 6,
+                           seed: int = 1, pop_size: int = 8, generations: int = 3,
+                           max_evaluations: int | None = COST_REDUCTION_EVALUATIONS,
                            time_limit_s: float | None = None, engine: str = "epanet2.2",
                            pump_efficiency: dict[str, float] | None = None, storage: bool = True,
                            progress: Callable[[str, int, float], None] | None = None):
@@ -483,8 +512,11 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
         False: on the full run.
     seed, pop_size, generations
         pymoo GA of the cost reduction (:func:`reduce_cost`).
+    max_evaluations
+        Budget of the cost reduction in EPANET solves (deterministic; None for none).
     time_limit_s
-        Budget of the cost reduction (the construction and the verification come on top).
+        Time budget of the cost reduction, a safety stop (the answer is then reproducible only when it does
+        not bind). The construction and the verification come on top of both budgets.
     storage
         Offer extra storage at the chain's tanks that run dry.
 
@@ -496,7 +528,6 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
     import time
 
     from .core import DesignResult, apply_design, verify_design, works_table
-    from .problem import design_space
     from .works import dry_tanks, pump_extras, storage_extras
 
     t0 = time.perf_counter()
@@ -512,9 +543,7 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
     pipes = [q for q in chain.pipes if q in allowed and ws.get_link(q).diameter / MM_TO_M < d_max - 1e-6]
     tanks = [tk for tk in dry_tanks(ws, res) if tk in chain.tanks] if storage else []
     extras = pump_extras(ws, chain.pumps, efficiency=pump_efficiency) + storage_extras(ws, tanks)
-    if not pipes and not extras:
-        pipes = [q for q in ws.pipe_name_list if q in allowed][:1]
-    space = design_space(ws, table, pipes=pipes, action=action, extras=extras)
+    space = _space(ws, table, pipes, action, extras)
     day_drop = _tank_day_drops(ws, baseline, SURROGATE_HOURS) if (short and baseline is not None) else {}
     kw = dict(max_velocity_ms=max_velocity_ms, tank_tolerance=tank_tolerance, engine=engine)
     ev = Evaluator(ws, space, required, tank_baseline_drop_m=day_drop if short else dict(tank_baseline_drop_m or {}),
@@ -531,10 +560,12 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
                     cycle_from_s=0 if short else None, **kw)
     if time_limit_s is not None:
         ev2.deadline = time.perf_counter() + time_limit_s
+    ev2.max_evaluations = max_evaluations
     try:
         xs = reduce_cost(ev2, xs, seed=seed, pop_size=pop_size, generations=generations, progress=progress)
         evaluations += ev2.evaluations
         stopped = ev2.expired()
+        timed_out = ev2.deadline is not None and time.perf_counter() > ev2.deadline
     finally:
         ev2.close()
     notes: list[str] = []
@@ -565,19 +596,23 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
         runs += 1
         repaired = True
     designed = apply_design(wn, sub, xs)
-    settings = {"method": "construct", "action": action, "candidates": len(space.pipes),
-                "works_variables": sub.n_var, "pump_candidates": sum(e.kind == "pump" for e in extras),
+    settings = {"method": "construct", "action": action, "candidates": len(sub.pipes),
+                "chain_pipes": len(space.pipes), "pump_candidates": sum(e.kind == "pump" for e in extras),
                 "storage_candidates": sum(e.kind == "storage" for e in extras),
                 "search_model": (f"first {SURROGATE_HOURS} h of the run (tanks from their initial levels, must end the "
                                  "day where they began)") if short else "full run",
                 "constructed_cost": round(constructed_cost, 2), "construction_steps": len(hist),
                 "repaired_on_full_run": repaired, "diagnostic_runs": runs,
                 "seed": seed, "pop_size": pop_size, "generations": generations, "kicks": 0, "restarts": 1,
-                "engine": engine, "stopped_at_time_limit": bool(stopped),
+                "max_evaluations": max_evaluations if max_evaluations is not None else np.nan,
+                "engine": engine, "stopped_at_time_limit": bool(timed_out), "stopped_at_budget": bool(stopped),
                 "velocity_limit_ms": max_velocity_ms if max_velocity_ms is not None else np.nan}
-    if stopped:
+    if timed_out:
         notes.append(f"the cost reduction stopped at its time limit ({time_limit_s:g} s): the design is the "
-                     "cheapest feasible one found by then, not a converged answer")
+                     "cheapest feasible one found by then, not a converged answer (and depends on the machine)")
+    elif stopped:
+        notes.append(f"the cost reduction stopped at its budget of {max_evaluations} EPANET solves "
+                     "(reproducible): a cheaper design may exist")
     result = DesignResult(wn=designed, space=sub, x=xs, works=works_table(sub, xs), cost=sub.cost(xs),
                           currency=str(table.attrs.get("currency", "")), evaluations=evaluations,
                           time_s=time.perf_counter() - t0, verification=ver, required=required, settings=settings,

@@ -298,6 +298,8 @@ class Evaluator:
         Time (s) from which the tanks must cycle: the level at the end of the run is
         compared with the level then. Default: 24 h for runs ≥ 48 h, no check for
         shorter runs; 0 for a one-day surrogate run (the day must end where it began).
+    max_evaluations
+        Budget of EPANET solves after which :meth:`expired` is true (None: no limit).
     """
 
     wn: wntr.network.WaterNetworkModel
@@ -312,10 +314,13 @@ class Evaluator:
     cache: dict[tuple[int, ...], Evaluation] = field(default_factory=dict)
     deadline: float | None = None
     cycle_from_s: int | None = None
+    max_evaluations: int | None = None
 
     def expired(self) -> bool:
-        """Whether the search's time budget (``deadline``, a :func:`time.perf_counter` value) is spent."""
-        return self.deadline is not None and time.perf_counter() > self.deadline
+        """Whether the search's budget is spent: the time (``deadline``, a :func:`time.perf_counter` value) or the
+        number of EPANET solves (``max_evaluations``, deterministic)."""
+        return ((self.deadline is not None and time.perf_counter() > self.deadline)
+                or (self.max_evaluations is not None and self.evaluations >= self.max_evaluations))
 
     def __post_init__(self) -> None:
         self._last: np.ndarray | None = None

@@ -210,12 +210,12 @@ def _efficiency(net: Network) -> dict[str, float]:
 
 def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd.DataFrame | None = None,
                     pipes: str | list[str] = "auto", n_auto: int = 30, action: str = "replace",
-                    max_velocity_ms: float | None = None, seed: int = 1, pop_size: int = 40, generations: int = 40,
+                    max_velocity_ms: float | None = None, seed: int = 1, pop_size: int | None = None, generations: int | None = None,
                     kicks: int = 0, restarts: int = 1, workers: int = 1,
-                    time_limit_s: float | None = None, pareto: bool = False, engine: str = "epanet2.2",
+                    time_limit_s: float | None = None, pareto: bool = False, engine: str | None = None,
                     pumps: str | list[str] | None = "auto", storage: str | list[str] | None = "auto",
                     rerun: bool = True, t: dict[str, float] | None = None, method: str = "construct",
-                    surrogate: bool = True,
+                    surrogate: bool = True, max_evaluations: int | None = 100,
                     progress: Callable[[str, int, float], None] | None = None) -> ScenarioDesign:
     """Design the least-cost pipe works that make `scenario` pass, verify them and re-run the scenario.
 
@@ -247,10 +247,14 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
         `pipes`, `n_auto`, `pumps`, `restarts`, `kicks` and `pareto` do not apply, `storage` only on/off);
         ``"ga"``: pymoo's GA over the `pipes`, `pumps` and `storage` candidates from scratch
         (:func:`~watersupply.design.core.design_network`).
+    engine
+        EPANET library of the search (default ``"epanet2.2"``, the one of the verification).
     surrogate
         With ``"construct"``, search on the first day of the run (tanks from their initial levels, ending the
         day where they began) when every event lasts the whole run; the answer is always verified (and if
         need be grown) on the full run.
+    max_evaluations
+        With ``"construct"``, the cost reduction's budget of EPANET solves (deterministic).
 
     Raises
     ------
@@ -286,9 +290,12 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
     wn = _model(net, sc, events=True)
     if method not in ("construct", "ga"):
         raise ConfigError(f"method must be 'construct' or 'ga', got {method!r}")
+    engine = engine or "epanet2.2"
+    pop_size = pop_size or (8 if method == "construct" else 40)
+    generations = generations or (3 if method == "construct" else 40)
     if method == "construct":
         result = _construct(sc, net, wn, table, required, base, tank_drop, t, vmax, action, surrogate, seed,
-                            pop_size, generations, time_limit_s, engine, storage, progress)
+                            pop_size, generations, time_limit_s, engine, storage, progress, max_evaluations)
         return _finish(sc, net, name, result, required, relaxed, pipes, rerun)
     sel, own = _pool(net, wn, pipes)
     res = _run(wn)
@@ -319,7 +326,7 @@ def _whole_run_events(sc: Any) -> bool:
 
 
 def _construct(sc, net, wn, table, required, base, tank_drop, t, vmax, action, surrogate, seed, pop_size,
-               generations, time_limit_s, engine, storage, progress) -> DesignResult:
+               generations, time_limit_s, engine, storage, progress, max_evaluations) -> DesignResult:
     from .construct import design_by_construction
 
     own = [p for p in net["pipes"]["id"].astype(str) if p in set(wn.pipe_name_list)]
@@ -327,7 +334,7 @@ def _construct(sc, net, wn, table, required, base, tank_drop, t, vmax, action, s
         wn, table, required, pool=own, action=action, max_velocity_ms=vmax,
         tank_tolerance=float(t["reservoir_cycle_tolerance"]), tank_baseline_drop_m=tank_drop, baseline=base,
         surrogate=surrogate and _whole_run_events(sc), seed=seed, pop_size=pop_size, generations=generations,
-        time_limit_s=time_limit_s, engine=engine, pump_efficiency=_efficiency(net),
+        max_evaluations=max_evaluations, time_limit_s=time_limit_s, engine=engine, pump_efficiency=_efficiency(net),
         storage=storage not in (None, "none", []), progress=progress)
     if not result.feasible:
         b = result.verification["binding"]
