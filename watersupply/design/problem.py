@@ -173,6 +173,18 @@ def _select(wn: wntr.network.WaterNetworkModel, pipes: str | list[str]) -> list[
     return out
 
 
+def _undominated(by_cost: np.ndarray, d: np.ndarray, c: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """The table rows (in cost order) that no cheaper-or-equal row beats in both diameter and conveyance
+    (C·D^2.63, Hazen-Williams): e.g. a ductile-iron DN300 at 980 ¥/m beside a PE dn400 (327 mm, C 145) at
+    696 ¥/m is never worth choosing."""
+    conv = c * d ** 2.63
+    keep: list[int] = []
+    for r in by_cost.tolist():
+        if not any(cost[k] <= cost[r] and d[k] >= d[r] - 1e-9 and conv[k] >= conv[r] - 1e-12 for k in keep):
+            keep.append(int(r))
+    return np.array(keep, dtype=int)
+
+
 def design_space(wn: wntr.network.WaterNetworkModel, table: pd.DataFrame, *, pipes: str | list[str] = "all",
                  action: str = "size", extras: list[Extra] | None = None) -> DesignSpace:
     """The options of each candidate pipe.
@@ -208,7 +220,9 @@ def design_space(wn: wntr.network.WaterNetworkModel, table: pd.DataFrame, *, pip
         raise ConfigError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
     ids = _select(wn, pipes)
     d_tab = table["diameter_mm"].to_numpy()
-    by_cost = np.argsort(table["unit_cost"].to_numpy(), kind="stable")
+    u_tab = table["unit_cost"].to_numpy(dtype=float)
+    c_tab = table["roughness_c"].to_numpy(dtype=float)
+    by_cost = np.argsort(u_tab, kind="stable")
     opts, lengths, d_old, c_old = [], [], [], []
     for p in ids:
         link = wn.get_link(p)
@@ -216,16 +230,17 @@ def design_space(wn: wntr.network.WaterNetworkModel, table: pd.DataFrame, *, pip
         lengths.append(float(link.length))
         d_old.append(d_mm)
         c_old.append(float(link.roughness))
+        rows = _undominated(by_cost, d_tab, np.where(np.isfinite(c_tab), c_tab, float(link.roughness)), u_tab)
         if action == "size":
-            opts.append(by_cost.copy())
+            opts.append(rows)
         elif action == "replace":
-            bigger = [int(r) for r in by_cost if d_tab[r] > d_mm + 1e-6]
+            bigger = [int(r) for r in rows if d_tab[r] > d_mm + 1e-6]
             if not bigger:
                 raise ConfigError(f"pipe {p!r} ({d_mm:g} mm) is already as large as the largest candidate "
                                   f"({d_tab.max():g} mm); drop it from the candidates or add larger sizes")
             opts.append(np.array([-1] + bigger, dtype=int))
         else:
-            opts.append(np.concatenate([[-1], by_cost]).astype(int))
+            opts.append(np.concatenate([[-1], rows]).astype(int))
     return DesignSpace(pipes=ids, action=action, table=table, options=opts, lengths_m=np.array(lengths),
                        old_diameter_mm=np.array(d_old), old_roughness_c=np.array(c_old), extras=list(extras or []))
 
