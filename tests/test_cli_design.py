@@ -64,6 +64,7 @@ def test_design_pareto_png(tree_files, tmp_path):
     (["--min-pressure", "25", "--action", "replace", "--candidates", "BAD"], r"BAD: candidate table not found"),
     ([], r"give a scenario .* or a pressure target"),
     (["--min-pressure", "25", "--max-velocity", "0"], r"--max-velocity must be > 0"),
+    (["--min-pressure", "25", "--max-evaluations", "0"], r"--max-evaluations must be ≥ 1"),
 ])
 def test_design_bad_input_one_line_exit_2(tree_files, tmp_path, args, match):
     inp, costs = tree_files

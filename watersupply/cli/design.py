@@ -76,8 +76,10 @@ def _progress(quiet: bool):
 @click.option("--max-velocity", type=float, default=None, metavar="M/S",
               help="Velocity limit in the pipes laid (scenario default: the standard's 2.5 m/s; else none).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed, same answer).")
-@click.option("--pop-size", type=int, default=None, help="GA population (default 200; 40 for a scenario).")
-@click.option("--generations", type=int, default=None, help="GA generations (default 250; 40 for a scenario).")
+@click.option("--pop-size", type=int, default=None,
+              help="GA population (default 200; for a scenario 8 with --method construct, 40 with ga).")
+@click.option("--generations", type=int, default=None,
+              help="GA generations (default 250; for a scenario 3 with --method construct, 40 with ga).")
 @click.option("--kicks", type=int, default=0, show_default=True,
               help="Rounds of iterated local search after the GA and polishing (seeded).")
 @click.option("--restarts", type=int, default=None,
@@ -85,11 +87,20 @@ def _progress(quiet: bool):
 @click.option("--workers", type=int, default=None,
               help="Processes for the restarts (default: min(restarts, 2)).")
 @click.option("--time-limit", type=float, default=None, metavar="S",
-              help="Budget of the whole search in seconds (default: none; 1200 for a scenario); the best design "
-                   "found by then is verified and reported, with a note.")
+              help="Budget of the search in seconds (default: none; for a scenario 600 for the cost reduction "
+                   "with --method construct, 1200 with ga); the best design found by then is verified and "
+                   "reported, with a note.")
 @click.option("--pareto", is_flag=True, help="Also trace the cost–resilience (Todini) front: pareto.csv and pareto.png.")
 @click.option("--engine", type=click.Choice(("epanet2.2", "epanet2.3")), default="epanet2.2", show_default=True,
               help="EPANET library for the search (the verification always uses WNTR's EPANET 2.2).")
+@click.option("--method", type=click.Choice(("construct", "ga")), default="construct", show_default=True,
+              help="Scenario search: construct (feasible-first along the supply chain of the failing nodes, then "
+                   "pymoo's GA and local search to cut the cost) or ga (pymoo's GA from scratch over --pipes, "
+                   "--pumps, --storage).")
+@click.option("--max-evaluations", type=int, default=100, show_default=True,
+              help="With --method construct, the cost reduction's budget of EPANET solves (reproducible).")
+@click.option("--surrogate/--no-surrogate", default=True, show_default=True,
+              help="With --method construct, search on the first day of the scenario (verified on the full run).")
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: out/<network>/design).")
 @handle_errors
@@ -98,7 +109,8 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
             pumps: str | None, storage: str | None,
             max_velocity: float | None, seed: int, pop_size: int | None, generations: int | None, kicks: int,
             restarts: int | None, workers: int | None,
-            time_limit: float | None, pareto: bool, engine: str, out: Path | None) -> None:
+            time_limit: float | None, pareto: bool, engine: str, method: str, max_evaluations: int, surrogate: bool,
+            out: Path | None) -> None:
     """Least-cost pipe works that make SCENARIO pass, or that meet --min-pressure on a network.
 
     \b
@@ -125,6 +137,8 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
         raise UserError(f"--workers must be ≥ 1, got {workers}")
     if kicks < 0:
         raise UserError(f"--kicks must be ≥ 0, got {kicks}")
+    if max_evaluations < 1:
+        raise UserError(f"--max-evaluations must be ≥ 1, got {max_evaluations}")
     if n_auto < 1:
         raise UserError(f"--n-auto must be ≥ 1, got {n_auto}")
     if max_velocity is not None and not max_velocity > 0:
@@ -139,13 +153,16 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
         if network is not None or inp is not None:
             net, _name = load_network_arg(network, inp, crs)
         click.echo(f"Designing the works for scenario {sc.name} ({sc.title_en}) …", err=True)
+        ga = method == "ga"
         sd = design_scenario(sc, net=net, candidates=table, pipes=pipes or "auto", n_auto=n_auto,
                              action=action or "replace", max_velocity_ms=max_velocity, seed=seed,
-                             pop_size=pop_size or 40, generations=generations or 40, kicks=kicks,
-                             restarts=restarts or 1, workers=workers or min(restarts or 1, 2),
-                             time_limit_s=time_limit if time_limit is not None else 1200.0,
-                             pareto=pareto, engine=engine, progress=report, pumps=_extra(pumps, "auto"),
-                             storage=_extra(storage, "auto"))
+                             pop_size=pop_size or (40 if ga else 8), generations=generations or (40 if ga else 3),
+                             kicks=kicks, restarts=restarts or 1, workers=workers or min(restarts or 1, 2),
+                             time_limit_s=time_limit if time_limit is not None else (1200.0 if ga else 600.0),
+                             pareto=pareto, engine=engine, progress=report,
+                             pumps=_extra(pumps, "auto"),
+                             storage=_extra(storage, "auto"), method=method, surrogate=surrogate,
+                             max_evaluations=max_evaluations)
         result, name = sd.design, sd.network_name
         out_dir = out if out is not None else default_out(name) / "design"
         files = write_design(result, out_dir, net=sd.designed_net, title=f"{sc.title_zh} {sc.title_en}", scenario=sd)

@@ -95,6 +95,11 @@ solves keeps status ``unconverged`` or ``error``. On Tonghui every one of the 2,
 pipes is solved on EPANET 2.2; the 30-pipe sample with the ten top-ranked agrees with
 the recipe within 1 % in people and person-hours (``tests/test_criticality.py``).
 
+**Units.** The working INP files are written in SI (LPS: m, L/s) whatever the model's own
+INP units, since pressures, heads and demand deficits are read from EPANET and compared
+with thresholds in metres: a GPM model (WNTR's Net6) once had its pressures in psi read as
+metres (``tests/test_criticality_units.py``).
+
 **Check valves.** A check-valve pipe cannot be given a status in EPANET (error
 207): a closure makes it a plain closed pipe for the run (:class:`watersupply.engine.Project`).
 

@@ -87,7 +87,7 @@ def _plan(net: Network, *, duration_h: float, engine: str, shortcuts: bool) -> _
     engine_library(engine)  # fails early when the engine's library is missing
     tmp = tempfile.mkdtemp(prefix="watersupply-crit-")
     try:
-        inp_full = write_inp(wn, Path(tmp) / "full.inp").read_bytes()
+        inp_full = write_inp(wn, Path(tmp) / "full.inp", units="LPS").read_bytes()  # SI: m, L/s
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -204,7 +204,7 @@ def _add_reduced(plan: _Plan) -> None:
             j.add_demand(base, pat)
     tmp = tempfile.mkdtemp(prefix="watersupply-crit-")
     try:
-        inp_red = write_inp(red, Path(tmp) / "reduced.inp").read_bytes()
+        inp_red = write_inp(red, Path(tmp) / "reduced.inp", units="LPS").read_bytes()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -97,18 +97,21 @@ class _Clock:
 
 def run_ga(ev: Evaluator, *, seed: int = 1, pop_size: int = 100, generations: int = 300,
            time_limit_s: float | None = None, penalty: float | None = None, eta: float = 3.0,
+           start: np.ndarray | None = None,
            progress: Callable[[str, int, float], None] | None = None) -> np.ndarray:
     """Run pymoo's GA and return the best design found (option positions).
 
     The best is the cheapest feasible design, or the least-violating one when none
-    is feasible.
+    is feasible. `start` (one design a row) replaces the default initial population
+    (uniform designs, the largest one and random ones).
     """
     from pymoo.algorithms.soo.nonconvex.ga import GA
     from pymoo.optimize import minimize
 
     rng = np.random.default_rng(seed)
     cx, mut = _operators(eta)
-    algo = GA(pop_size=pop_size, sampling=_seeds(ev, pop_size, rng).astype(float), crossover=cx, mutation=mut,
+    sampling = _seeds(ev, pop_size, rng) if start is None else np.asarray(start, dtype=int)
+    algo = GA(pop_size=pop_size, sampling=sampling.astype(float), crossover=cx, mutation=mut,
               eliminate_duplicates=True)
     minimize(_problem(ev, n_obj=1, penalty=penalty), algo, ("n_gen", generations), seed=seed, verbose=False,
              callback=_Clock(time_limit_s, progress, ev))

@@ -173,6 +173,18 @@ def _select(wn: wntr.network.WaterNetworkModel, pipes: str | list[str]) -> list[
     return out
 
 
+def _undominated(by_cost: np.ndarray, d: np.ndarray, c: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """The table rows (in cost order) that no cheaper-or-equal row beats in both diameter and conveyance
+    (C·D^2.63, Hazen-Williams): e.g. a ductile-iron DN300 at 980 ¥/m beside a PE dn400 (327 mm, C 145) at
+    696 ¥/m is never worth choosing."""
+    conv = c * d ** 2.63
+    keep: list[int] = []
+    for r in by_cost.tolist():
+        if not any(cost[k] <= cost[r] and d[k] >= d[r] - 1e-9 and conv[k] >= conv[r] - 1e-12 for k in keep):
+            keep.append(int(r))
+    return np.array(keep, dtype=int)
+
+
 def design_space(wn: wntr.network.WaterNetworkModel, table: pd.DataFrame, *, pipes: str | list[str] = "all",
                  action: str = "size", extras: list[Extra] | None = None) -> DesignSpace:
     """The options of each candidate pipe.
@@ -208,7 +220,9 @@ def design_space(wn: wntr.network.WaterNetworkModel, table: pd.DataFrame, *, pip
         raise ConfigError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
     ids = _select(wn, pipes)
     d_tab = table["diameter_mm"].to_numpy()
-    by_cost = np.argsort(table["unit_cost"].to_numpy(), kind="stable")
+    u_tab = table["unit_cost"].to_numpy(dtype=float)
+    c_tab = table["roughness_c"].to_numpy(dtype=float)
+    by_cost = np.argsort(u_tab, kind="stable")
     opts, lengths, d_old, c_old = [], [], [], []
     for p in ids:
         link = wn.get_link(p)
@@ -216,16 +230,17 @@ def design_space(wn: wntr.network.WaterNetworkModel, table: pd.DataFrame, *, pip
         lengths.append(float(link.length))
         d_old.append(d_mm)
         c_old.append(float(link.roughness))
+        rows = _undominated(by_cost, d_tab, np.where(np.isfinite(c_tab), c_tab, float(link.roughness)), u_tab)
         if action == "size":
-            opts.append(by_cost.copy())
+            opts.append(rows)
         elif action == "replace":
-            bigger = [int(r) for r in by_cost if d_tab[r] > d_mm + 1e-6]
+            bigger = [int(r) for r in rows if d_tab[r] > d_mm + 1e-6]
             if not bigger:
                 raise ConfigError(f"pipe {p!r} ({d_mm:g} mm) is already as large as the largest candidate "
                                   f"({d_tab.max():g} mm); drop it from the candidates or add larger sizes")
             opts.append(np.array([-1] + bigger, dtype=int))
         else:
-            opts.append(np.concatenate([[-1], by_cost]).astype(int))
+            opts.append(np.concatenate([[-1], rows]).astype(int))
     return DesignSpace(pipes=ids, action=action, table=table, options=opts, lengths_m=np.array(lengths),
                        old_diameter_mm=np.array(d_old), old_roughness_c=np.array(c_old), extras=list(extras or []))
 
@@ -294,6 +309,12 @@ class Evaluator:
         Also compute Todini's resilience index (for a cost-resilience front).
     engine
         ``"epanet2.2"`` (WNTR's library) or ``"epanet2.3"`` (owa-epanet's).
+    cycle_from_s
+        Time (s) from which the tanks must cycle: the level at the end of the run is
+        compared with the level then. Default: 24 h for runs ≥ 48 h, no check for
+        shorter runs; 0 for a one-day surrogate run (the day must end where it began).
+    max_evaluations
+        Budget of EPANET solves after which :meth:`expired` is true (None: no limit).
     """
 
     wn: wntr.network.WaterNetworkModel
@@ -307,10 +328,14 @@ class Evaluator:
     evaluations: int = 0
     cache: dict[tuple[int, ...], Evaluation] = field(default_factory=dict)
     deadline: float | None = None
+    cycle_from_s: int | None = None
+    max_evaluations: int | None = None
 
     def expired(self) -> bool:
-        """Whether the search's time budget (``deadline``, a :func:`time.perf_counter` value) is spent."""
-        return self.deadline is not None and time.perf_counter() > self.deadline
+        """Whether the search's budget is spent: the time (``deadline``, a :func:`time.perf_counter` value) or the
+        number of EPANET solves (``max_evaluations``, deterministic)."""
+        return ((self.deadline is not None and time.perf_counter() > self.deadline)
+                or (self.max_evaluations is not None and self.evaluations >= self.max_evaluations))
 
     def __post_init__(self) -> None:
         self._last: np.ndarray | None = None
@@ -353,6 +378,8 @@ class Evaluator:
         self._duration = int(wn.options.time.duration)
         self._report = int(wn.options.time.report_timestep or 3600)
         self._rstart = int(wn.options.time.report_start or 0)
+        self._cyc = (int(self.cycle_from_s) if self.cycle_from_s is not None
+                     else (24 * 3600 if self._duration >= 48 * 3600 else None))
         if self.resilience:
             self._junc = np.array([pr.node_index(j) for j in wn.junction_name_list], dtype=int)
             self._junc_req = np.array([self.required_m.get(j, 0.0) + wn.get_node(j).elevation
@@ -462,9 +489,9 @@ class Evaluator:
                 np.minimum(min_p, np.maximum(p, PRESSURE_FLOOR_M), out=min_p)
                 if self.max_velocity_ms is not None:
                     np.maximum(vmax, np.abs(self._link_values(_EN_VELOCITY)), out=vmax)
-                if self._tanks and self._duration >= 48 * 3600:
+                if self._tanks and self._cyc is not None:
                     heads = pr.node_values(_EN_HEAD, np.array([i for _, i, _ in self._tanks]))
-                    if t == 24 * 3600:
+                    if t == self._cyc:
                         t24 = dict(enumerate(heads))
                     tend = dict(enumerate(heads))
                 if self.resilience:

@@ -210,11 +210,12 @@ def _efficiency(net: Network) -> dict[str, float]:
 
 def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd.DataFrame | None = None,
                     pipes: str | list[str] = "auto", n_auto: int = 30, action: str = "replace",
-                    max_velocity_ms: float | None = None, seed: int = 1, pop_size: int = 40, generations: int = 40,
+                    max_velocity_ms: float | None = None, seed: int = 1, pop_size: int | None = None, generations: int | None = None,
                     kicks: int = 0, restarts: int = 1, workers: int = 1,
-                    time_limit_s: float | None = None, pareto: bool = False, engine: str = "epanet2.2",
+                    time_limit_s: float | None = None, pareto: bool = False, engine: str | None = None,
                     pumps: str | list[str] | None = "auto", storage: str | list[str] | None = "auto",
-                    rerun: bool = True, t: dict[str, float] | None = None,
+                    rerun: bool = True, t: dict[str, float] | None = None, method: str = "construct",
+                    surrogate: bool = True, max_evaluations: int | None = 100,
                     progress: Callable[[str, int, float], None] | None = None) -> ScenarioDesign:
     """Design the least-cost pipe works that make `scenario` pass, verify them and re-run the scenario.
 
@@ -240,6 +241,20 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
         for pipe works only.
     rerun
         Re-run the scenario (pressure-dependent demand) on the existing and designed networks.
+    method
+        ``"construct"`` (default): feasible-first construction along the supply chain of the failing
+        nodes, then pymoo's GA and local search to cut the cost (:mod:`watersupply.design.construct`;
+        `pipes`, `n_auto`, `pumps`, `restarts`, `kicks` and `pareto` do not apply, `storage` only on/off);
+        ``"ga"``: pymoo's GA over the `pipes`, `pumps` and `storage` candidates from scratch
+        (:func:`~watersupply.design.core.design_network`).
+    engine
+        EPANET library of the search (default ``"epanet2.2"``, the one of the verification).
+    surrogate
+        With ``"construct"``, search on the first day of the run (tanks from their initial levels, ending the
+        day where they began) when every event lasts the whole run; the answer is always verified (and if
+        need be grown) on the full run.
+    max_evaluations
+        With ``"construct"``, the cost reduction's budget of EPANET solves (deterministic).
 
     Raises
     ------
@@ -248,7 +263,7 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
     ScenarioError, ConfigError
         Bad scenario or options.
     """
-    from ..scenario import Scenario, load_scenario, resolve_scenario, run_scenario, scenario_network
+    from ..scenario import Scenario, load_scenario, resolve_scenario, scenario_network
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(resolve_scenario(scenario))
     t = t or thresholds()
@@ -273,6 +288,15 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
                 tank_drop[tk] = max(0.0, float(h.loc[24 * 3600] - h.iloc[-1]))
 
     wn = _model(net, sc, events=True)
+    if method not in ("construct", "ga"):
+        raise ConfigError(f"method must be 'construct' or 'ga', got {method!r}")
+    engine = engine or "epanet2.2"
+    pop_size = pop_size or (8 if method == "construct" else 40)
+    generations = generations or (3 if method == "construct" else 40)
+    if method == "construct":
+        result = _construct(sc, net, wn, table, required, base, tank_drop, t, vmax, action, surrogate, seed,
+                            pop_size, generations, time_limit_s, engine, storage, progress, max_evaluations)
+        return _finish(sc, net, name, result, required, relaxed, pipes, rerun)
     sel, own = _pool(net, wn, pipes)
     res = _run(wn)
     if sel == "auto":
@@ -294,6 +318,41 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
             hint = hint.replace("(pumping or storage capacity, which pipe works cannot add)",
                                 f"(offered as works: pumps {_ids(pumps)}, storage at {_ids(storage)})")
         raise InfeasibleDesignError(f"{sc.name}: {exc}{hint}", exc.binding) from None
+    return _finish(sc, net, name, result, required, relaxed, pipes, rerun)
+
+
+def _whole_run_events(sc: Any) -> bool:
+    return all(ev.window(sc.duration_h) == (0.0, float(sc.duration_h)) for ev in sc.events)
+
+
+def _construct(sc, net, wn, table, required, base, tank_drop, t, vmax, action, surrogate, seed, pop_size,
+               generations, time_limit_s, engine, storage, progress, max_evaluations) -> DesignResult:
+    from .construct import design_by_construction
+
+    own = [p for p in net["pipes"]["id"].astype(str) if p in set(wn.pipe_name_list)]
+    result = design_by_construction(
+        wn, table, required, pool=own, action=action, max_velocity_ms=vmax,
+        tank_tolerance=float(t["reservoir_cycle_tolerance"]), tank_baseline_drop_m=tank_drop, baseline=base,
+        surrogate=surrogate and _whole_run_events(sc), seed=seed, pop_size=pop_size, generations=generations,
+        max_evaluations=max_evaluations, time_limit_s=time_limit_s, engine=engine, pump_efficiency=_efficiency(net),
+        storage=storage not in (None, "none", []), progress=progress)
+    if not result.feasible:
+        b = result.verification["binding"]
+        names = ", ".join(f"{n} ({r.min_pressure_m:.1f} m < {r.required_m:.1f} m)" for n, r in b.head(8).iterrows())
+        what = f"{len(b)} node(s) below the target" if len(b) else "the tanks or velocities out of bounds"
+        pumps_offered = ", ".join(e.element for e in result.space.extras if e.kind == "pump")
+        raise InfeasibleDesignError(
+            f"{sc.name}: infeasible: the construction along the supply chain of the failing nodes "
+            f"({result.settings['candidates']} candidate pipes, pumps {pumps_offered or 'none'}) "
+            f"ends with {what}{' — binding: ' + names if names else ''}"
+            f" (tank shortfall {result.verification['tank_shortfall_m']:.2f} m). Add larger sizes or other works "
+            "(a new source)", b)
+    return result
+
+
+def _finish(sc, net, name, result, required, relaxed, pipes, rerun) -> ScenarioDesign:
+    from ..scenario import run_scenario
+
     result.settings.update({"scenario": sc.name, "pipes_option": pipes if isinstance(pipes, str) else "list",
                             "relaxed_nodes": len(relaxed)})
     if len(relaxed):
