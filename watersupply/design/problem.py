@@ -437,7 +437,10 @@ class Evaluator:
                 continue
             ci, pts = self._extra_idx[j]
             f = float(e.values[k])  # the standby run as 2nd duty = the duty point ×2 in flow (identical pumps)
-            for p, (qx, hy) in enumerate(pts, start=1):
+            f_now = float(e.values[le[j]]) if le is not None else 1.0
+            # a multi-point curve keeps increasing flows at every step: grown from its last point, shrunk from its first
+            order = list(enumerate(pts, start=1))
+            for p, (qx, hy) in (reversed(order) if f >= f_now else order):
                 pr.set_curve_point(ci, p, qx * f, hy)
 
     def _link_values(self, prop: int) -> np.ndarray:
