@@ -170,6 +170,7 @@ def test_tonghui_food_park_chain_reaches_ps3_and_its_mains():
 
 
 def test_multi_point_pump_curve_grows_and_shrinks_in_the_evaluator():
+    """Pump options are curves of their own, switched by index: up and back down leaves the model as it was."""
     wn = cascade(growth=2.5)
     for pid in ("P1", "P2"):
         wn.get_curve(f"C_{pid}").points = [(0.0, 80.0), (10.0 * LS_TO_M3S, 60.0), (14.0 * LS_TO_M3S, 45.0)]
@@ -179,8 +180,8 @@ def test_multi_point_pump_curve_grows_and_shrinks_in_the_evaluator():
     try:
         first = ev.evaluate(np.array([0, 0])).min_pressure_m.copy()
         top = int(space.upper[1])
-        ev.evaluate(np.array([0, top]))  # every point × the largest factor (set from the last point)
-        ev.evaluate(np.array([0, 1]))    # and back down (set from the first point)
+        ev.evaluate(np.array([0, top]))  # the largest pump (every point × its factor)
+        ev.evaluate(np.array([0, 1]))    # and back down
         ev.cache.clear()
         again = ev.evaluate(np.array([0, 0])).min_pressure_m
     finally:
