@@ -167,3 +167,23 @@ def test_tonghui_food_park_chain_reaches_ps3_and_its_mains():
     assert "M00023" in chain.suction["PS3-P1"] and "M00027" in chain.delivery["PS3-P1"]
     assert {"M00469", "M00198"} <= set(chain.pipes)
     assert chain.need_ls["PS3-P1"] > 96.0  # the park alone takes 96 L/s on average
+
+
+def test_multi_point_pump_curve_grows_and_shrinks_in_the_evaluator():
+    """Pump options are curves of their own, switched by index: up and back down leaves the model as it was."""
+    wn = cascade(growth=2.5)
+    for pid in ("P1", "P2"):
+        wn.get_curve(f"C_{pid}").points = [(0.0, 80.0), (10.0 * LS_TO_M3S, 60.0), (14.0 * LS_TO_M3S, 45.0)]
+    ws = surrogate_model(wn)
+    space = design_space(ws, table(), pipes=["Z1"], action="replace", extras=pump_extras(ws, "P1"))
+    ev = Evaluator(ws, space, required(), cycle_from_s=0)
+    try:
+        first = ev.evaluate(np.array([0, 0])).min_pressure_m.copy()
+        top = int(space.upper[1])
+        ev.evaluate(np.array([0, top]))  # the largest pump (every point × its factor)
+        ev.evaluate(np.array([0, 1]))    # and back down
+        ev.cache.clear()
+        again = ev.evaluate(np.array([0, 0])).min_pressure_m
+    finally:
+        ev.close()
+    assert np.allclose(first, again)

@@ -173,6 +173,17 @@ def _select(wn: wntr.network.WaterNetworkModel, pipes: str | list[str]) -> list[
     return out
 
 
+def _curve_index(pr: Project, name: str) -> int:
+    """1-based index of curve `name` in an open project."""
+    import ctypes
+
+    i = ctypes.c_int()
+    code = pr.lib.EN_getcurveindex(pr.ph, name.encode(), ctypes.byref(i))
+    if code:
+        raise ConfigError(f"EPANET does not know curve {name!r} (error {code})")
+    return int(i.value)
+
+
 def _undominated(by_cost: np.ndarray, d: np.ndarray, c: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """The table rows (in cost order) that no cheaper-or-equal row beats in both diameter and conveyance
     (C·D^2.63, Hazen-Williams): e.g. a ductile-iron DN300 at 980 ¥/m beside a PE dn400 (327 mm, C 145) at
@@ -350,6 +361,18 @@ class Evaluator:
                 wn.add_pipe(dup_name(p), link.start_node_name, link.end_node_name, length=link.length,
                             diameter=d * MM_TO_M, roughness=link.roughness, minor_loss=0.0,
                             initial_status="CLOSED")
+        # each pump option as its own curve in the file, switched by index (EN_setcurvevalue on a multi-point
+        # curve corrupted EPANET 2.2's heap on the hillside model)
+        option_curves: dict[int, list[str]] = {}
+        for j, e in enumerate(self.space.extras):
+            if e.kind != "pump":
+                continue
+            pts = wn.get_curve(wn.get_link(e.element).pump_curve_name).points
+            option_curves[j] = []
+            for k, f in enumerate(np.asarray(e.values, dtype=float).tolist()):
+                name = f"WSU{j}_{k}"
+                wn.add_curve(name, "HEAD", [(float(q) * f, float(h)) for q, h in pts])
+                option_curves[j].append(name)
         self._tmp = tempfile.TemporaryDirectory(prefix="ws_design_")
         inp = Path(self._tmp.name) / "design.inp"
         wntr.network.write_inpfile(wn, str(inp), units="LPS", version=2.2)
@@ -365,14 +388,14 @@ class Evaluator:
             if e.kind == "storage":
                 self._extra_idx.append(pr.node_index(e.element))
             else:
-                ci = int(pr.get_link(pr.link_index(e.element), EN_PUMP_HCURVE))
-                pts = pr.curve_points(ci)
+                li = pr.link_index(e.element)
+                curves = [_curve_index(pr, name) for name in option_curves[len(self._extra_idx)]]
                 others = [p for p in wn.pump_name_list if p != e.element
                           and wn.get_link(p).pump_curve_name == wn.get_link(e.element).pump_curve_name]
                 if others:
                     raise ConfigError(f"pump {e.element!r} shares its curve with {others[0]!r}: give each "
                                       "upgradable pump its own curve")
-                self._extra_idx.append((ci, pts))
+                self._extra_idx.append((li, curves))
         self._tanks = [(t, pr.node_index(t), float(wn.get_node(t).max_level - wn.get_node(t).min_level))
                        for t in wn.tank_name_list]
         self._duration = int(wn.options.time.duration)
@@ -435,10 +458,9 @@ class Evaluator:
             if e.kind == "storage":
                 pr.set_node(self._extra_idx[j], _EN_TANKDIAM, tank_diameter(e, k))
                 continue
-            ci, pts = self._extra_idx[j]
-            f = float(e.values[k])  # the standby run as 2nd duty = the duty point ×2 in flow (identical pumps)
-            for p, (qx, hy) in enumerate(pts, start=1):
-                pr.set_curve_point(ci, p, qx * f, hy)
+            li, curves = self._extra_idx[j]
+            # the standby run as 2nd duty = the duty curve ×2 in flow (identical pumps)
+            pr.set_link(li, EN_PUMP_HCURVE, float(curves[k]))
 
     def _link_values(self, prop: int) -> np.ndarray:
         pr = self.project
