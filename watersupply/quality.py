@@ -443,7 +443,10 @@ def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration
     dn_names = [pr.names[i] for i in dn]
     days_done, resid, growing, unsettled = 0, float("nan"), [], list(dn_names)
     worst_hist: list[float] = []
-    hist = np.full((48, pr.n_nodes), np.nan)  # the last 48 hourly values, oldest first
+    # rings by hour of day (row = run hour mod 24 = cycle hour): the last 24 hourly values of every node, and
+    # each demand node's change from the same hour the day before
+    last = np.full((24, pr.n_nodes), np.nan)
+    change = np.full((24, len(dn)), np.nan)
     n_hours, stop_h = 0, 0
     cur: np.ndarray | None = None
     t, tstep = ctypes.c_long(), ctypes.c_long()
@@ -455,15 +458,13 @@ def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration
                 if n_hours >= 48:
                     # the last 24 hours against the 24 before them, every hour (a sliding day): the run
                     # stops at the first hour where the whole day just simulated repeats the one before
-                    window, before = hist[24:], hist[:24]
-                    change = window[:, dn] - before[:, dn]
                     diff = np.abs(change).max(axis=0)
                     ok = diff < tol
                     grow = (change.min(axis=0) >= 0.9 * 24.0) if parameter == "AGE" else np.zeros_like(ok)
                     rest = ~(ok | grow)
                     day_end = tt % _DAY == 0
                     if day_end or not rest.any() or not stop:
-                        cur, stop_h = window.copy(), tt // _HOUR
+                        cur, stop_h = last.copy(), tt // _HOUR
                         days_done = -(-tt // _DAY) - 1
                         resid = float(diff[ok].max()) if ok.any() else float("nan")
                         unsettled = [n for n, o in zip(dn_names, ok) if not o]
@@ -478,8 +479,9 @@ def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration
                         break
                 vals = pr.values()
                 while n_hours <= tt // _HOUR:  # (an hour without a hydraulic record takes the next one's values)
-                    hist[:-1] = hist[1:]
-                    hist[-1] = vals
+                    r = n_hours % 24
+                    change[r] = vals[dn] - last[r, dn]
+                    last[r] = vals
                     n_hours += 1
             pr.check(lib.EN_nextQ(ph, ctypes.byref(tstep)), f"time {t.value} s")
             if tstep.value <= 0:
@@ -487,10 +489,8 @@ def steady_quality(inp: str, hyd: str, workdir: str, *, parameter: str, duration
     finally:
         pr.close()
     if cur is None:  # shorter than two days: the last day simulated, unchecked
-        cur, stop_h = hist[24:].copy(), n_hours
-    # row r of `cur` is hour stop_h - 24 + r of the run; cycle hour = run hour mod 24
-    final = np.empty_like(cur)
-    final[(stop_h - 24 + np.arange(24)) % 24] = cur
+        cur, stop_h = last.copy(), n_hours
+    final = cur
     cycle = pd.DataFrame(final, index=pd.Index(np.arange(24, dtype=float), name="cycle_h"), columns=pr.names)
     return cycle, {"days": int(days_done), "residual": resid, "unsettled": unsettled, "growing": growing,
                    "horizon_h": int(stop_h)}
