@@ -5,6 +5,10 @@
 - :mod:`.problem` — the design space and the evaluator (EPANET kept open in memory);
 - :mod:`.optimize` — pymoo's GA, local-search polishing, NSGA-II cost–resilience front;
 - :mod:`.core` — :func:`design_network` (a model and a pressure target), verification;
+- :mod:`.construct` — feasible-first design of a failing scenario: the supply chain of the failing
+  nodes (mains, tank, the pumps filling it, their suction and delivery mains, up the cascade), pumps
+  sized by mass balance and pipes by hydraulic gradient run after run, then pymoo's GA and local
+  search to cut the cost, on a one-day search model verified on the full run;
 - :mod:`.scenario` — :func:`design_scenario` (a failing scenario → the works that make it pass);
 - :mod:`.output` — files in ``out/<network>/design/``.
 

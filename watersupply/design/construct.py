@@ -596,6 +596,8 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
         runs += 1
         repaired = True
     designed = apply_design(wn, sub, xs)
+    if not xs.any() and ver["feasible"]:
+        notes.append("the existing network already meets every target: no works needed")
     settings = {"method": "construct", "action": action, "candidates": len(sub.pipes),
                 "chain_pipes": len(space.pipes), "pump_candidates": sum(e.kind == "pump" for e in extras),
                 "storage_candidates": sum(e.kind == "storage" for e in extras),

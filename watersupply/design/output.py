@@ -105,8 +105,16 @@ def design_report(result: DesignResult, *, title: str, scenario: ScenarioDesign 
         + (f"; {s['pump_works']} 项泵站 pump works, {s['storage_works']} 项调蓄 storage works: "
            f"{_fmt(s['pump_storage_cost'])} {cur}" if "pump_works" in s else "") + ")",
         f"- 方式 Action: {result.space.action}; 候选管段 candidate pipes: {len(result.space.pipes)}; "
-        f"算法 optimiser: pymoo GA (seed {result.settings['seed']}, population {result.settings['pop_size']}, "
-        f"{result.settings['generations']} generations) + local search",
+        + (f"算法 optimiser: feasible-first construction along the supply chain of the failing nodes "
+           f"({result.settings.get('chain_pipes', 0)} pipes on it; {result.settings.get('construction_steps', 0)} "
+           f"step(s), {result.settings.get('constructed_cost', 0):,.0f} {result.currency}), then pymoo GA (seed "
+           f"{result.settings['seed']}, population {result.settings['pop_size']}, {result.settings['generations']} "
+           f"generations) + local search within {result.settings.get('max_evaluations')} EPANET solves"
+           if result.settings.get("method") == "construct" else
+           f"算法 optimiser: pymoo GA (seed {result.settings['seed']}, population {result.settings['pop_size']}, "
+           f"{result.settings['generations']} generations) + local search"),
+        *([f"- 搜索模型 Search model: {result.settings['search_model']}; 最终方案在完整时段复核 the design is verified "
+           "on the full run"] if result.settings.get("search_model") else []),
         f"- EPANET 计算次数 Evaluations: {result.evaluations:,}; 用时 time: {result.time_s:,.0f} s",
         f"- 复核 Verification (full EPANET run, WNTR): {'可行 feasible' if result.feasible else '不可行 NOT feasible'}; "
         f"最低压力 minimum pressure {s['min_pressure_m']:.2f} m; 最小余量 smallest margin over the required "
