@@ -212,11 +212,14 @@ def test_static_head_above_40_m_is_flagged_for_villages(villages):
 
 def test_supply_chains_structural_and_by_flow(tonghui_net):
     chains = A.supply_chains(tonghui_net)
-    assert chains["V2"] == ["WTP", "PS1", "R1", "PS3", "R4"]
-    assert chains["V3"] == ["WTP", "PS1", "R1", "PS2", "R3", "PS4", "R5"]
-    assert chains["C3"] == ["WTP", "PS1", "R2"]
+    # the treatment works' outlet, its flow-control valve and the clear well, then the lifts (the
+    # pressure zones' PRVs are not stages of the chain)
+    works = ["WTP-RAW", "WTP-FCV", "WTP"]
+    assert chains["V2"] == works + ["PS1", "R1", "PS3", "R4"]
+    assert chains["V3"] == works + ["PS1", "R1", "PS2", "R3", "PS4", "R5"]
+    assert chains["C3"] == works + ["PS1", "R2"]
     plants, standalone = A.network_sources(tonghui_net)
-    assert plants == ["WTP"] and standalone == []
+    assert plants == ["WTP-RAW"] and standalone == []
 
 
 def test_trace_zero_reproduces_epanet_trace(tiny_net, tmp_path):
@@ -437,8 +440,9 @@ def test_tonghui_baseline_every_settlement_has_numbers_and_verdicts(tonghui_audi
     assert (tb["network_verdict"] == "pass").all()  # one unified network, no own sources
     assert np.allclose(tb["net_plant_share"], 1.0, atol=0.01)
     # cascaded lifts: every village lifted by PS1 and its own booster(s), all of its water
-    assert tb.loc["V7", "supply_chain"] == "WTP → PS1 → R2 → PS5 → R6 → PS7 → R8 → R9"
-    assert tb.loc["V6", "supply_chain"] == "WTP → PS1 → R2 → PS5 → R6 → PS7 → R8"
+    works = "WTP-RAW → WTP-FCV → WTP"
+    assert tb.loc["V7", "supply_chain"] == f"{works} → PS1 → R2 → PS5 → R6 → PS7 → R8 → R9"
+    assert tb.loc["V6", "supply_chain"] == f"{works} → PS1 → R2 → PS5 → R6 → PS7 → R8"
     assert tb.loc["V3", "net_stations"] == "PS1 100%; PS2 100%; PS4 100%"
     pe = tonghui_baseline.pumps.groupby("station_id")[["energy_kwh", "volume_m3"]].sum()
     kwh = pe["energy_kwh"] / pe["volume_m3"]
@@ -446,7 +450,10 @@ def test_tonghui_baseline_every_settlement_has_numbers_and_verdicts(tonghui_audi
         tonghui_baseline.pumps.loc["PS1-P2", "kwh_per_m3"]), rel=0.02)
     # villages cost more to serve than communities; the uniform tariff cross-subsidises them
     assert tb.loc[tb["kind"] == "village", "cost_yuan_m3"].min() > tb.loc[tb["kind"] == "community", "cost_yuan_m3"].max()
-    assert (tb.loc[tb["kind"] == "village", "cross_subsidy_yuan_year"] > 0).all()
+    # hillside model (issue 15): five of the seven villages (V1-V4, V6) are cross-subsidised; V5 and V7
+    # come within ¥6,000 a year of the tariff
+    sub = tb.loc[tb["kind"] == "village", "cross_subsidy_yuan_year"]
+    assert sub.sum() > 0 and (sub > 0).sum() >= 5 and sub.min() > -10_000
     assert (tb.loc[tb["kind"] == "community", "price_verdict"] == "pass").all()
     # a hang guard, not a speed test (timings belong to benchmarks/; CI machines are shared)
     assert aud.seconds < 300, f"audit took {aud.seconds:.1f} s"

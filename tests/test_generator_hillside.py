@@ -1,5 +1,5 @@
-"""The hillside Tonghui preview (watersupply.generator_hillside) reproduces the published facts on its
-synthetic terrain, is designed from the ground, and is regenerated identically."""
+"""The bundled Tonghui model (watersupply.generator_hillside) reproduces the published facts on its
+synthetic hillside terrain, is designed from the ground, and is regenerated identically."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from watersupply.io import get_path, read_network
 
 @pytest.fixture(scope="module")
 def tonghui_path():
-    """The hillside preview's GeoPackage (this module's tests are about it, not the default model)."""
+    """The bundled Tonghui GeoPackage (networks/tonghui)."""
     return get_path(NAME)
 
 

@@ -44,8 +44,8 @@ def test_bad_arguments_are_named(tmp_path: Path, tiny_net: dict):
 
 
 def test_a_bundled_network_by_name():
-    net = load_network(network="tonghui_hillside")
+    net = load_network(network="tonghui")
     meta = dict(zip(net["metadata"]["key"], net["metadata"]["value"]))
-    assert meta["name"] == "tonghui_hillside" and "synthetic" in meta["dem_kind"]
-    with pytest.raises(NetworkDataError, match="no bundled network 'tonghui_flat'.*available: tonghui, tonghui_hillside"):
+    assert meta["name"] == "tonghui" and "synthetic" in meta["dem_kind"]
+    with pytest.raises(NetworkDataError, match="no bundled network 'tonghui_flat'.*available: tonghui"):
         load_network(network="tonghui_flat")

@@ -33,7 +33,8 @@ def test_bundled_inp_runs_with_wntr_alone(tmp_path, tonghui_path):
     wn.options.time.duration = 6 * 3600
     res = wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=str(tmp_path / "bare"))
     assert res.node["pressure"].shape[0] == 7
-    assert len(wn.pump_name_list) == 15 and len(wn.tank_name_list) == 9 and len(wn.reservoir_name_list) == 1
+    # 9 reservoirs (水池) + the plant's clear well WTP as EPANET tanks; the treatment works' outlet WTP-RAW
+    assert len(wn.pump_name_list) == 15 and len(wn.tank_name_list) == 10 and wn.reservoir_name_list == ["WTP-RAW"]
 
 
 def test_pdd_options_set_deliberately(tiny_net):

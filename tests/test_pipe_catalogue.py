@@ -212,6 +212,7 @@ def test_size_pipes_bad_inputs(tiny_net):
 def test_tonghui_sizes(tonghui_net):
     out = size_pipes(tonghui_net)
     p = out["pipes"]
+    p = p[~p["existing"].astype(bool)]   # the communities' networks are existing assets (issue 15 model)
     assert p["dn_mm"].notna().all() and set(p["material"]) <= {"PE", "DI"}
     v = p["design_flow_ls"] / 1000 / (np.pi * (p["diameter_mm"] / 1000) ** 2 / 4)
     assert (v <= 1.2 + 1e-9).all()
@@ -219,7 +220,8 @@ def test_tonghui_sizes(tonghui_net):
     assert (slope <= np.where(p["class"] == "main", 2.0, 5.0) + 1e-6).all()
     # ductile iron only where PE cannot serve: flows beyond dn315 or heads beyond PN1.6
     di = p[p["material"] == "DI"]
-    assert len(di) < 20
+    # hillside model (issue 15): 40 new pipes, the large plant mains and rising mains above PN1.6
+    assert len(di) <= 45
     for _i, r in di.iterrows():
         with pytest.raises(ConfigError, match="use ductile iron|split the pressure zone"):
             select_pipe(r["design_flow_ls"], static_head_m=r["static_head_m"], i_max_m_km=2.0)

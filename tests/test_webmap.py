@@ -457,7 +457,7 @@ def test_tonghui_map_is_lean(tonghui_baseline, tmp_path, record_property):
     assert size_mb <= 5.0
     data = payload(path.read_text(encoding="utf-8"))
     assert len(data["nodes"]["latlng"]) == len(metrics.demand_nodes(run.net))
-    assert len(data["facilities"]["latlng"]) == 17
+    assert len(data["facilities"]["latlng"]) == 18   # 17 + the plant's clear well
     n_vertices = sum(len(g) for g in data["pipes"]["geom"])
     assert n_vertices < 34_410  # simplified (the network has 34,410 pipe vertices)
 
@@ -718,7 +718,7 @@ def test_browser_tonghui_first_render(browser, tonghui_baseline, tmp_path, recor
     n_pipes = sum(1 for g in data["pipes"]["geom"] if g)
     assert page.locator("path.ws-pipe").count() == n_pipes
     assert page.locator("path.ws-settlement").count() == 11
-    assert page.locator(".ws-icon").count() == 17
+    assert page.locator(".ws-icon").count() == 18   # 17 + the plant's clear well
     assert page.locator("path.ws-district").count() == 1
     page.screenshot(path=str(tmp_path / "tonghui_map.png"))
     v.assert_clean()

@@ -1,4 +1,4 @@
-"""Generate the hillside Tonghui reference network (preview): synthetic terrain, zones, PE sizes, pump curves.
+"""Generate the Tonghui reference network on hillside terrain: synthetic DEM, zones, PE sizes, pump curves.
 
 The same published facts as :mod:`watersupply.generator` (1 plant, 7 pump
 stations, 9 reservoirs in a radial main network; 177 km of mains and 262 km of
@@ -13,11 +13,12 @@ engineering pass designs the model from the ground: pressure zones with PRVs
 a float valve, PE wall decay and the plant's clear well with level-controlled production
 (:mod:`watersupply.operations`), reinforcement of the community pipes the zoning overloads,
 hydrants (:mod:`watersupply.hydrants`), unforeseen demand and leakage emitters
-(:mod:`watersupply.leakage`). Written to ``networks/tonghui_hillside/``
+(:mod:`watersupply.leakage`). Written to ``networks/tonghui/``
 (documented in its README); regenerating gives byte-identical files.
 
-This model ships beside the default ``tonghui`` network while the analyses'
-figures are re-derived on it; it is meant to replace it.
+This is the bundled ``tonghui`` model (``watersupply generate``). The earlier
+flat-terraced model stays in :mod:`watersupply.generator` for reference (``watersupply
+generate --flat -o DIR``); this module takes its unchanged helpers from there.
 
 Examples
 --------
@@ -122,7 +123,7 @@ LAYOUT = {
 }
 #: Terrain of the service area (synthetic; see :class:`watersupply.terrain.TerrainParams`).
 TERRAIN = TerrainParams(seed=SEED)
-NAME = "tonghui_hillside"
+NAME = "tonghui"
 DEM_NAME = f"{NAME}_dem.tif"
 CLEAR_WELL_M = 3.0           # clear-well water level above the plant's ground (m)
 CLEAR_WELL_INLET_HEAD_M = 10.0  # head of the treatment works' outlet above the clear well's top (its FCV caps the flow)
@@ -855,8 +856,8 @@ def _frame(b: _Builder, plan: _Plan, design: dict) -> Network:
                             columns=["pattern", "hour", "multiplier"])
     meta = pd.DataFrame(sorted({
         "name": NAME,
-        "title_zh": "綦江区通惠街道城乡供水一体化工程(山地参考模型,预览)",
-        "title_en": "Tonghui Subdistrict urban-rural integrated water supply (hillside reference model, preview)",
+        "title_zh": "綦江区通惠街道城乡供水一体化工程(山地参考模型)",
+        "title_en": "Tonghui Subdistrict urban-rural integrated water supply (hillside reference model)",
         "crs": CRS,
         "generator": "watersupply.generator_hillside.generate_tonghui_hillside",
         "seed": str(SEED),
@@ -1141,12 +1142,12 @@ def generate_tonghui_hillside(*, dem: str | Path | None = None) -> Network:
 
 
 DEM_DESCRIPTION = ("SYNTHETIC terrain of the Tonghui service area (not surveyed): watersupply.terrain.synthetic_dem "
-                   "with watersupply.generator_hillside.TERRAIN; see networks/tonghui_hillside/README.md")
+                   "with watersupply.generator_hillside.TERRAIN; see networks/tonghui/README.md")
 
 
 def write_tonghui_hillside(folder: str | Path) -> dict[str, Path]:
-    """Write the synthetic DEM, then generate the network from it: ``tonghui_hillside_dem.tif``,
-    ``tonghui_hillside.gpkg``, ``tonghui_hillside.inp`` in `folder`."""
+    """Write the synthetic DEM, then generate the network from it: ``tonghui_dem.tif``,
+    ``tonghui.gpkg``, ``tonghui.inp`` in `folder`."""
     from .io import write_network
     from .model import to_wntr, write_inp
 

@@ -44,7 +44,7 @@ def load_network(*, network: str | os.PathLike | None = None, inp: str | os.Path
     network
         A network GeoPackage in the project's layout (a path ending in ``.inp``
         is read as an INP file), or the name of a bundled network (e.g.
-        ``"tonghui_hillside"``) when no such file exists.
+        ``"tonghui"``) when no such file exists.
     inp
         An EPANET INP file (converted with :func:`watersupply.convert.read_inp`).
     crs

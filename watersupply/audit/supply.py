@@ -183,7 +183,9 @@ def supply_chains(net: Network, members: Mapping[str, Sequence[str]] | None = No
     Walks upstream from the settlement's demand nodes one pressure zone at a
     time: the zone's reservoir, the pump station filling it, that station's
     source reservoir, … up to the plant. Elements are plant node ids, pump
-    station ids, control-valve ids and reservoir ids.
+    station ids, control-valve ids and reservoir ids; pressure-reducing valves
+    (a zoned network's PRVs) only split a zone below its reservoir and are left
+    out.
 
     Parameters
     ----------
@@ -195,20 +197,23 @@ def supply_chains(net: Network, members: Mapping[str, Sequence[str]] | None = No
 
     Examples
     --------
-    For the Tonghui model, 思南村 (V2) is fed ``['WTP', 'PS1', 'R1', 'PS3', 'R4']``.
+    For the Tonghui model, 思南村 (V2) is fed ``['WTP-RAW', 'WTP-FCV', 'WTP', 'PS1', 'R1', 'PS3', 'R4']``
+    (the treatment works, its flow-control valve and the clear well, then the lifts).
     """
     if members is None:
         members = _members(net, include_industrial=False)
     kinds = dict(zip(net["nodes"]["id"].astype(str), net["nodes"]["kind"].astype(str)))
     adj, feeders = _pipe_adjacency(net), _feeders(net)
     tl = _tank_links(net, result)
+    cv = net.get("control_valves")
+    prv = set() if cv is None or not len(cv) else set(cv.loc[cv["type"].astype(str).str.upper() == "PRV", "id"].astype(str))
     out: dict[str, list[str]] = {}
     for sid, nodes in members.items():
         levels = _chain_levels(nodes, kinds, adj, feeders, tl)
         chain: list[str] = []
         for lv in reversed(levels):
             for item in lv["plants"] + lv["stations"] + lv["valves"] + lv["tanks"]:
-                if item not in chain:
+                if item not in chain and item not in prv:
                     chain.append(item)
         out[sid] = chain
     return out

@@ -35,7 +35,7 @@ ROUGHNESS_BOUNDS = (0.4, 1.6)
 #: Default bounds of a demand multiplier.
 DEMAND_BOUNDS = (0.5, 1.5)
 ROUGHNESS_BY = ("diameter", "material", "class", "zone")
-DEMAND_BY = ("zone", "settlement")
+DEMAND_BY = ("zone", "reservoir_zone", "settlement")
 
 
 @dataclass(frozen=True)
@@ -201,8 +201,9 @@ def demand_groups(net: Network, *, by: str = "zone", csv: str | os.PathLike | No
     Parameters
     ----------
     by
-        ``zone`` or ``settlement`` (node column ``settlement_id``); nodes without one form the group
-        ``D:unzoned``. Ignored when `csv` is given.
+        ``zone``, ``reservoir_zone`` (the zone a pressure zone was cut from: ``R1`` for ``R1-Z23``,
+        the names :func:`watersupply.zones.apply_zones` gives) or ``settlement`` (node column
+        ``settlement_id``); nodes without one form the group ``D:unzoned``. Ignored when `csv` is given.
     csv
         A ``node,group[,lower,upper]`` file; nodes not in it are not calibrated.
 
@@ -223,13 +224,15 @@ def demand_groups(net: Network, *, by: str = "zone", csv: str | os.PathLike | No
         labels.loc[df["node"].to_numpy()] = df["group"].to_numpy()
         user = {g: _bounds_of(d, bounds, g) for g, d in df.groupby("group", sort=True)}
     else:
-        col = {"zone": "zone", "settlement": "settlement_id"}.get(by)
+        col = {"zone": "zone", "reservoir_zone": "zone", "settlement": "settlement_id"}.get(by)
         if col is None:
             raise ConfigError(f"cannot group demand by {by!r}; use one of {', '.join(DEMAND_BY)}, or a node,group CSV")
         if col not in nodes.columns:
             raise ConfigError(f"cannot group demand by {by!r}: the nodes layer has no column {col!r}")
         vals = nodes[col].astype(object).where(nodes[col].notna() & (nodes[col].astype(str).str.strip() != ""),
                                                "unzoned")
+        if by == "reservoir_zone":
+            vals = vals.astype(str).str.replace(r"(-Z\d+)+$", "", regex=True)
         labels = pd.Series(vals.to_numpy(), index=ids.to_numpy(), dtype=object)  # no zone: group 'unzoned'
         user = {}
     out = []

@@ -29,7 +29,7 @@ __all__ = ["TONGHUI_DEMO", "EXAMPLES", "example_path", "choose_loggers", "make_s
 #: The Tonghui demonstration: truth factors (roughness by diameter class, demand by zone), loggers, noise.
 TONGHUI_DEMO: dict[str, Any] = {
     "roughness_by": "diameter",
-    "demand_by": "zone",
+    "demand_by": "reservoir_zone",   # the nine reservoir zones (the model's pressure zones R1-Z1 ... in them)
     "truth": {"C:DN<80": 0.75, "C:DN80-130": 0.70, "C:DN130-260": 1.20, "C:DN>=260": 0.65,
               "D:R1": 1.12, "D:R2": 0.90, "D:R3": 1.15, "D:R4": 0.88, "D:R5": 1.06,
               "D:R6": 0.85, "D:R7": 1.10, "D:R8": 0.92, "D:R9": 1.08},

@@ -61,7 +61,7 @@ def network_options(func: F) -> F:
                         help="An EPANET .inp file to use instead of a GeoPackage.")(func)
     func = click.option("--network", "network", type=click.Path(dir_okay=False, path_type=Path), default=None,
                         help="Network GeoPackage, or a bundled network's name (default: the bundled Tonghui "
-                             "model; 'tonghui_hillside' is the hillside preview).")(func)
+                             "model, 'tonghui').")(func)
     return func
 
 

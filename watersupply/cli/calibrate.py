@@ -30,7 +30,7 @@ def _window(text: str | None, name: str) -> tuple[float, float] | None:
               help="Pipe attribute(s) for roughness groups: diameter, material, class, zone (comma-separated).")
 @click.option("--demand-groups", "demand_csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Demand groups: CSV node,group[,lower,upper] (default: --demand-by).")
-@click.option("--demand-by", type=click.Choice(["zone", "settlement"]), default="zone", show_default=True,
+@click.option("--demand-by", type=click.Choice(["zone", "reservoir_zone", "settlement"]), default="zone", show_default=True,
               help="Node attribute for demand-multiplier groups.")
 @click.option("--status-groups", "status_csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Links suspected closed: CSV link,group; each group is tried closed after the fit.")
