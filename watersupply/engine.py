@@ -32,7 +32,8 @@ from wntr.epanet.util import EN
 from ._errors import ConfigError, HydraulicError, NetworkDataError
 
 __all__ = [
-    "quiet_stdout", "ENGINES", "EN", "EN_DEMANDDEFICIT", "EN_UNCONDITIONAL", "EN_PUMP_HCURVE", "WARNINGS",
+    "quiet_stdout", "ENGINES", "EN", "EN_DEMANDDEFICIT", "EN_UNCONDITIONAL", "EN_PUMP_HCURVE", "EN_TRIALS",
+    "EN_UNBALANCED", "WARNINGS",
     "engine_library", "library", "en_message", "Project",
 ]
 
@@ -45,6 +46,10 @@ EN_DEMANDDEFICIT = 27
 EN_UNCONDITIONAL = 0
 #: Link property: index of a pump's head curve (epanet2_enums.h EN_PUMP_HCURVE).
 EN_PUMP_HCURVE = 19
+#: Analysis options (epanet2_enums.h EN_Option): hydraulic trials, and UNBALANCED (< 0 STOP, else
+#: CONTINUE with that many extra trials). WNTR's ``EN`` folds these codes into other names.
+EN_TRIALS = 0
+EN_UNBALANCED = 14
 
 #: EPANET warning codes (returned by the hydraulic calls; the run goes on).
 WARNINGS = {
