@@ -216,6 +216,25 @@ def test_calibration_recovers_truth_and_validates(tmp_path, calib_net):
     assert np.mean(np.abs(err) <= 0.5) >= 0.85
 
 
+def test_misfit_is_reported_and_no_group_is_a_finding(tmp_path, calib_net):
+    """Zone B's demand is 30 % lower in the field but no group covers it: the fit compensates with the
+    others, so the model is flagged as not reproducing the readings and nothing is a finding."""
+    groups = roughness_groups(calib_net, by="diameter") + demand_groups(calib_net, by="zone")
+    logs, _ = make_synthetic_logs(calib_net, groups=groups, truth={**TRUTH, "D:B": 0.7}, n_loggers=6,
+                                  flow_links=["M1", "MB"], seed=7)
+    p = tmp_path / "logs.csv"
+    logs.to_csv(p, index=False)
+    fitted = [g for g in groups if g.name != "D:B"]
+    res = calibrate(calib_net, read_observations(p, calib_net), groups=fitted, fit_window=(0, 32))
+    assert not res.parameters["finding"].any()
+    notes = res.parameters["note"]
+    assert notes.str.contains("does not reproduce").all(), notes.tolist()
+    assert "flow MB" in notes.iloc[0]
+    assert any(w.startswith("model misfit: ") for w in res.warnings)
+    assert set(res.identifiability["not_identifiable"]) == set(res.parameters.index)
+    assert "Not identifiable from these data" in calibration_report(res)
+
+
 def test_status_group_found_closed(tmp_path, calib_net):
     groups = roughness_groups(calib_net, by="diameter") + demand_groups(calib_net, by="zone")
     sg = status_groups(calib_net, _write(tmp_path, "link,group\nB-3,loop valve\nA-3,end of A\n", "s.csv"))

@@ -39,6 +39,14 @@ def test_codes_wntr_lacks_match_owa_epanets_enums() -> None:
                                      EN.CVPIPE, EN.PIPE, EN.NODECOUNT, EN.CONTROLCOUNT]
 
 
+def test_option_and_curve_codes_match_owa_epanets_enums() -> None:
+    from watersupply.engine import EN_PUMP_HCURVE, EN_TRIALS, EN_UNBALANCED
+
+    code = "import epanet.toolkit as t; print(t.TRIALS, t.UNBALANCED, t.PUMP_HCURVE)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert [int(x) for x in out] == [EN_TRIALS, EN_UNBALANCED, EN_PUMP_HCURVE]
+
+
 def test_status_of_a_cv_pipe_is_error_207_naming_the_link(cv_inp: Path) -> None:
     with Project(cv_inp) as pr, pytest.raises(HydraulicError, match=r"link 'P2'.*EPANET error 207"):
         pr.set_link(pr.link_index("P2"), EN.INITSTATUS, 0.0)

@@ -32,7 +32,8 @@ from wntr.epanet.util import EN
 from ._errors import ConfigError, HydraulicError, NetworkDataError
 
 __all__ = [
-    "quiet_stdout", "ENGINES", "EN", "EN_DEMANDDEFICIT", "EN_UNCONDITIONAL", "EN_PUMP_HCURVE", "WARNINGS",
+    "quiet_stdout", "ENGINES", "EN", "EN_DEMANDDEFICIT", "EN_UNCONDITIONAL", "EN_PUMP_HCURVE", "EN_TRIALS",
+    "EN_UNBALANCED", "WARNINGS",
     "engine_library", "library", "en_message", "Project",
 ]
 
@@ -45,6 +46,10 @@ EN_DEMANDDEFICIT = 27
 EN_UNCONDITIONAL = 0
 #: Link property: index of a pump's head curve (epanet2_enums.h EN_PUMP_HCURVE).
 EN_PUMP_HCURVE = 19
+#: Analysis options (epanet2_enums.h EN_Option): hydraulic trials, and UNBALANCED (< 0 STOP, else
+#: CONTINUE with that many extra trials). WNTR's ``EN`` folds these codes into other names.
+EN_TRIALS = 0
+EN_UNBALANCED = 14
 
 #: EPANET warning codes (returned by the hydraulic calls; the run goes on).
 WARNINGS = {
@@ -134,7 +139,8 @@ def library(path: str) -> ctypes.CDLL:
         "EN_openQ": [vp], "EN_initQ": [vp, ci], "EN_runQ": [vp, pl], "EN_nextQ": [vp, pl], "EN_closeQ": [vp],
         "EN_getcount": [vp, ci, pi], "EN_getnodeindex": [vp, ctypes.c_char_p, pi],
         "EN_getlinkindex": [vp, ctypes.c_char_p, pi], "EN_getnodevalue": [vp, ci, ci, pd_],
-        "EN_setnodevalue": [vp, ci, ci, cd], "EN_getlinktype": [vp, ci, pi], "EN_setlinktype": [vp, pi, ci, ci],
+        "EN_setnodevalue": [vp, ci, ci, cd], "EN_getnodetype": [vp, ci, pi],
+        "EN_getlinktype": [vp, ci, pi], "EN_setlinktype": [vp, pi, ci, ci],
         "EN_getlinkvalue": [vp, ci, ci, pd_], "EN_setlinkvalue": [vp, ci, ci, cd],
         "EN_getcontrol": [vp, ci, pi, pi, pd_, pi, pd_], "EN_setcontrol": [vp, ci, ci, ci, cd, ci, cd],
         "EN_getnumdemands": [vp, ci, pi], "EN_getbasedemand": [vp, ci, ci, pd_],
@@ -261,6 +267,12 @@ class Project:
         if self.lib.EN_getlinkindex(self.ph, name.encode("utf-8"), ctypes.byref(i)):
             raise NetworkDataError(f"link {name!r} is not in the EPANET model")
         return i.value
+
+    def node_type(self, index: int) -> int:
+        """0 junction, 1 reservoir, 2 tank (1-based `index`; epanet2_enums.h EN_NodeType)."""
+        self._check(self.lib.EN_getnodetype(self.ph, index, ctypes.byref(self._i)),
+                    f"read the type of node {self.node_name(index)!r}")
+        return self._i.value
 
     def link_type(self, index: int) -> int:
         self._check(self.lib.EN_getlinktype(self.ph, index, ctypes.byref(self._i)),

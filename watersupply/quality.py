@@ -320,7 +320,6 @@ class _Project:
         self.lib, self.ph = self.pr.lib, self.pr.ph
         self.n_nodes = self.pr.n_nodes
         self.names = [self.pr.node_name(i) for i in range(1, self.n_nodes + 1)]
-        self._i = ctypes.c_int()
         self._idx = np.arange(1, self.n_nodes + 1)
 
     def check(self, code: int, what: str) -> None:
@@ -329,8 +328,7 @@ class _Project:
 
     def node_type(self, index: int) -> int:
         """0 junction, 1 reservoir, 2 tank (1-based `index`)."""
-        self.check(self.lib.EN_getnodetype(self.ph, int(index), ctypes.byref(self._i)), f"node index {index}")
-        return self._i.value
+        return self.pr.node_type(int(index))
 
     def values(self) -> np.ndarray:
         return self.pr.node_values(_EN_QUALITY, self._idx)

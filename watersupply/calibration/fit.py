@@ -37,7 +37,7 @@ from .._errors import ConfigError, HydraulicError
 from ..hydraulics import M3D_TO_M3S, SECONDS_PER_HOUR
 from ..schema import Network
 from .groups import Group
-from .identifiability import MAX_CORRELATION, RANK_RTOL, TOLERANCE, confidence, identifiability
+from .identifiability import MAX_CORRELATION, RANK_RTOL, TOLERANCE, confidence, identifiability, misfit
 from .observations import DEFAULT_SIGMA
 from .sensors import separating_sensors, suggestion_text
 from .solver import Evaluator, ModelSpec
@@ -481,6 +481,20 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
         n_extra_evaluations = n_more
     else:
         n_extra_evaluations = 0
+    # the intervals assume the calibrated model reproduces the readings; where it does not, the fitted
+    # values compensate for something no group covers and none of them is a finding
+    unexplained = misfit(readings[in_fit])
+    if unexplained and free:
+        worst = ", ".join(f"{q} {e} {z:g}σ" for q, e, z in unexplained[:5])
+        more = f" and {len(unexplained) - 5} more" if len(unexplained) > 5 else ""
+        misfit_text = (f"the calibrated model does not reproduce {len(unexplained)} sensor(s) within their noise "
+                       f"(median |residual| {worst}{more}); the fitted values compensate for a difference the groups "
+                       "do not cover (a group held at its initial value, a status, a demand or a control the model "
+                       "lacks)")
+        why = "not identifiable from these data: " + misfit_text
+        for g in free:
+            not_ident[g] = f"{not_ident[g]}; and {misfit_text}" if g in not_ident else why
+        warnings.append("model misfit: " + why)
     prow = []
     for g in groups:
         f = factors.get(g.name, 1.0) if g.kind != "status" else (0.0 if g.name in closed else 1.0)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import HydraulicError
-from ..engine import EN, EN_DEMANDDEFICIT, WARNINGS, Project
+from ..engine import EN, EN_DEMANDDEFICIT, EN_TRIALS, EN_UNBALANCED, WARNINGS, Project
 from ..topology import SourceGraph
 
 __all__: list[str] = []
@@ -23,8 +23,6 @@ UNCONVERGED = (1, 2)
 FAILED = -110
 #: Emitter coefficient (flow units per m^0.5) that anchors the head of a junction without water.
 ANCHOR_EMITTER = 1e-4
-#: EPANET option codes (epanet2_enums.h EN_Option) for the retry of a run the model's options halted.
-EN_UNBALANCED, EN_TRIALS = 14, 0
 #: Solver options of that retry: at least this many trials, and UNBALANCED CONTINUE with this many extra trials.
 #: (200 and 10 left LINK-3276, LINK-3743 and LINK-3262 of Net6 unbalanced at some steps; 1,000 and 100 balance them.)
 RETRY_TRIALS, RETRY_EXTRA_TRIALS = 1000, 100

@@ -54,7 +54,7 @@ import wntr
 from wntr.network.controls import TankLevelCondition
 
 from ..engine import quiet_stdout
-from ..hydraulics import HW_DIAMETER_EXPONENT, HW_FLOW_EXPONENT, HW_K, LS_TO_M3S, MM_TO_M
+from ..hydraulics import LS_TO_M3S, MM_TO_M, hazen_williams_headloss
 from .optimize import polish, run_ga
 from .problem import DesignSpace, Evaluator
 
@@ -287,8 +287,8 @@ def pump_need_options(space: DesignSpace, need_ls: dict[str, float]) -> dict[int
 
 
 def _gradient(q_m3s: float, d_mm: float, c: float) -> float:
-    d = d_mm * MM_TO_M
-    return HW_K * abs(q_m3s) ** HW_FLOW_EXPONENT / (c ** HW_FLOW_EXPONENT * d ** HW_DIAMETER_EXPONENT)
+    """Hazen-Williams head loss per metre (m/m) at `q_m3s` in a pipe of `d_mm` and roughness `c`."""
+    return abs(float(hazen_williams_headloss(q_m3s, length_m=1.0, roughness_c=c, diameter_m=d_mm * MM_TO_M)))
 
 
 def _size_for(space: DesignSpace, i: int, q_m3s: float, target: float) -> int:

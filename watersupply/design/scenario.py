@@ -23,9 +23,6 @@ pressure-dependent demand, and the verdict reported.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,11 +32,11 @@ import pandas as pd
 import wntr
 
 from .._errors import ConfigError
-from ..engine import quiet_stdout
 from ..metrics import demand_nodes, service_heads
 from ..model import to_wntr
 from ..schema import Network
 from ..standards import thresholds
+from .construct import simulate
 from .core import DesignResult, InfeasibleDesignError, auto_candidates, design_network
 from .costs import pipe_costs
 from .works import apply_extras_to_network, busy_pumps, dry_tanks
@@ -78,12 +75,6 @@ class ScenarioDesign:
     verdict_before: dict[str, Any] = field(default_factory=dict)
     verdict_after: dict[str, Any] = field(default_factory=dict)
     relaxed_nodes: list[str] = field(default_factory=list)
-
-
-def _run(wn: wntr.network.WaterNetworkModel) -> wntr.sim.SimulationResults:
-    with tempfile.TemporaryDirectory(prefix="ws_design_") as tmp, quiet_stdout(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=os.path.join(tmp, "run"))
 
 
 def _model(net: Network, sc: Any, *, events: bool) -> wntr.network.WaterNetworkModel:
@@ -275,7 +266,7 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
     ids = demand_nodes(net)
     target = np.maximum(service_heads(net, t).reindex(ids), float(t["pdd_required_pressure_m"]))
     base_wn = _model(net, sc, events=False)
-    base = _run(base_wn)
+    base = simulate(base_wn)
     base_min = base.node["pressure"][list(ids)].min()
     relaxed = target.index[base_min < target - 1e-6]
     required = target.copy()
@@ -298,7 +289,7 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
                             pop_size, generations, time_limit_s, engine, storage, progress, max_evaluations)
         return _finish(sc, net, name, result, required, relaxed, pipes, rerun)
     sel, own = _pool(net, wn, pipes)
-    res = _run(wn)
+    res = simulate(wn)
     if sel == "auto":
         sel = auto_candidates(wn, res, required, n=n_auto, pool=own)
         log.info("design %s: %d automatic candidate pipes", sc.name, len(sel))
