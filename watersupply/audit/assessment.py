@@ -17,6 +17,7 @@ from .._errors import NetworkDataError
 from ..schema import Network
 from ..simulation import SimulationResult, quality_window
 from ..standards import Thresholds, service_head_m, thresholds
+from ..zones import static_heads
 from ._common import DIMENSIONS, _s, _say, _score, _worst, _names, _members, _industrial_nodes
 from .supply import (
     supply_graph, network_sources, _pipe_adjacency, _feeders, _chain_levels, supply_chains,
@@ -230,6 +231,13 @@ def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | No
             if (_s(getattr(row, "type", None)) or "").upper() == "PRV":
                 prv_grade[str(row.id)] = float(nodes.loc[str(row.to_node), "elevation_m"]) + float(row.setting)
 
+    # --- per-node static head: the still-water HGL of each node's own pressure zone, PRVs and break
+    # tanks included (zones.static_heads); the chain's source levels where it has no answer
+    try:
+        zone_static = static_heads(net)["static_head_m"]
+    except NetworkDataError:  # a node without elevation: fall back to the chain's sources
+        zone_static = pd.Series(dtype=float)
+
     # --- per-settlement figures
     ww_min = float(t["pdd_minimum_pressure_m"])
     popn = pd.to_numeric(nodes.get("population", pd.Series(0, index=nodes.index)), errors="coerce").fillna(0.0)
@@ -262,7 +270,7 @@ def audit(net: Network, result: SimulationResult, *, t: Mapping[str, float] | No
         sh = service_head_m(kind, storeys[sid], t)
         levels = _chain_levels(m, kinds, adj, feeders, tl)
         rec.update(_pressure_figures(result, m, sh, step, levels[0] if levels else {}, top, prv_grade, nodes,
-                                     popn, ww_min, kind, t))
+                                     popn, ww_min, kind, t, zone_static=zone_static))
         # price
         rec.update(_price_figures(sid, m, shares, src_table, pipe_km.get(sid, 0.0), rec["demand_m3d"], row, uniform, t))
         rows.append(rec)

@@ -251,14 +251,19 @@ def _quality_figures(result: SimulationResult, m: Sequence[str], win: pd.Index, 
 def _pressure_figures(result: SimulationResult, m: Sequence[str], sh: float, step: float,
                       level0: Mapping[str, list[str]], top: Mapping[str, float], prv_grade: Mapping[str, float],
                       nodes: pd.DataFrame, popn: pd.Series, ww_min: float, kind: str,
-                      t: Mapping[str, float]) -> dict[str, Any]:
+                      t: Mapping[str, float], zone_static: pd.Series | None = None) -> dict[str, Any]:
     p = result.pressure.reindex(columns=list(m))
     ok = p.ge(sh)
     below_hours = p.index[(~ok).any(axis=1)]
     grades = [top[x] for x in list(level0.get("tanks", [])) + list(level0.get("plants", [])) if x in top]
     grades += [prv_grade[v] for v in level0.get("valves", []) if v in prv_grade]
     elev = nodes["elevation_m"].reindex(list(m)).astype(float)
-    if grades:
+    zs = (zone_static if zone_static is not None else pd.Series(dtype=float)).reindex(list(m)).astype(float)
+    if len(zs) and zs.notna().all():
+        static = zs
+        basis = ("still-water HGL of the node's pressure zone (reservoir top water level / plant head / "
+                 "PRV or break-tank grade / pump shutoff head; zones.static_heads)")
+    elif grades:
         static = max(grades) - elev
         basis = "zone source full (reservoir bottom + max level / plant head / PRV grade)"
     else:
