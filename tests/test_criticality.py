@@ -373,7 +373,8 @@ def _recipe_chunk(args: tuple[dict, list[str]]) -> pd.DataFrame:
 @pytest.mark.slow
 def test_tonghui_sample_matches_the_recipe(tonghui_net: dict) -> None:
     """30 pipes with the ten top-ranked: every answer solved, and people and person-hours within 1 %
-    of the copy-close-rerun recipe (WNTR's EpanetSimulator on a copy with the pipe closed)."""
+    of the copy-close-rerun recipe (WNTR's EpanetSimulator on a copy with the pipe closed) wherever
+    the recipe balances every step."""
     assert len(set(TONGHUI_SAMPLE)) == 30
     fast = pipe_criticality(tonghui_net, pipes=TONGHUI_SAMPLE, workers=2)
     recipe = _recipe_in_parallel(tonghui_net, TONGHUI_SAMPLE).loc[fast.index]
@@ -381,10 +382,16 @@ def test_tonghui_sample_matches_the_recipe(tonghui_net: dict) -> None:
     assert (fast["status"] == "ok").all()  # every answer solved, none by EPANET 2.3
     top = fast.index[fast["rank"] <= 10]
     assert sorted(top) == sorted(TONGHUI_SAMPLE[:10])
-    # the recipe finishes every run (some with unbalanced steps, where EPANET carries on regardless)
+    # the recipe finishes every run, some with unbalanced steps where EPANET carries on regardless:
+    # those are no reference (M00042: the recipe unbalanced at 10 h when R6 drains); the fast method
+    # took their cut-off part out of the solve instead
     assert (recipe["status"] != "error").all(), recipe.loc[recipe["status"] == "error", "message"]
+    balanced = recipe.index[recipe["status"] == "ok"]
+    unbalanced = recipe.index[recipe["status"] != "ok"]
+    assert len(balanced) >= 25, list(unbalanced)
+    assert set(fast.loc[unbalanced, "method"]) <= {"full+cutoff", "series"}, fast.loc[unbalanced, "method"]
     for col in ("people_without_water", "person_hours_without_water"):
-        a, b = fast[col].astype(float), recipe[col].astype(float)
+        a, b = fast.loc[balanced, col].astype(float), recipe.loc[balanced, col].astype(float)
         np.testing.assert_allclose(a, b, rtol=0.01, err_msg=col)
     # where the recipe balances and nothing was taken out, the answers are the recipe's to rounding
     clean = recipe.index[(recipe["status"] == "ok") & fast["method"].isin(["topology", "reduced", "full"])]
