@@ -207,6 +207,22 @@ def test_static_head_above_40_m_is_flagged_for_villages(villages):
     assert np.isnan(r["age_p95_h"])  # no age results: figures NaN, no crash
 
 
+def test_static_head_held_by_a_zone_prv_is_not_flagged(villages):
+    """The same 45 m terrace behind the PRV `watersupply zones` places: each tap's static head is its
+    own zone's (the PRV's grade), not the reservoir's at the head of the supply chain."""
+    from watersupply.zones import apply_zones, plan_zones
+
+    net = {k: v.copy() for k, v in villages.items()}
+    low = net["nodes"]["settlement_id"] == "VG"
+    net["nodes"].loc[low, "elevation_m"] = 255.0
+    zoned = apply_zones(net, plan_zones(net))
+    assert len(zoned["control_valves"]) > len(net.get("control_valves", []))
+    aud = A.audit(zoned, run_simulation(zoned, age=False), trace=False)
+    r = aud.table.loc["VG"]
+    assert r["static_head_max_m"] <= 40.0 + 0.05 and r["static_head_nodes_over"] == 0
+    assert "pressure zone" in r["static_head_basis"] and r["pressure_verdict"] == "pass"
+
+
 # ------------------------------------------------------------------ chains, traces, dose
 
 

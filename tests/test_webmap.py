@@ -720,6 +720,11 @@ def test_browser_tonghui_first_render(browser, tonghui_baseline, tmp_path, recor
     assert page.locator("path.ws-settlement").count() == 11
     assert page.locator(".ws-icon").count() == 18   # 17 + the plant's clear well
     assert page.locator("path.ws-district").count() == 1
+    # the hillside model's ~200 designed zones are counted in the legend, not listed
+    n_designed = sum(data["zones"]["designed"])
+    assert n_designed > 8 and f"{n_designed} designed pressure zones" in data["text"]["zones_many"]
+    legend = page.locator(".ws-legend-zones").inner_text()
+    assert f"{n_designed} designed pressure zones" in legend and "R1-Z1," not in legend
     page.screenshot(path=str(tmp_path / "tonghui_map.png"))
     v.assert_clean()
     page.close()

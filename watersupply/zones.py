@@ -74,6 +74,8 @@ ZONE_DEVICES = ("prv", "break_tank")
 #: Settlement kinds whose limits apply to taps.
 _KINDS = ("village", "community")
 _TOL = 1e-6
+#: Static head within this of a tap's limit counts as at the limit (a zone's HGL is set to the limit exactly).
+OVER_TOL_M = 0.05
 #: Break-pressure tank: water depth at overflow (m), minimum level (m), smallest diameter (m), storage (s of inflow).
 BPT_MAX_LEVEL_M, BPT_MIN_LEVEL_M, BPT_MIN_DIAMETER_M, BPT_STORAGE_S = 2.0, 0.3, 2.0, 900.0
 #: Offset of a device's new node from the zone's first node along the cut pipe (m).
@@ -566,7 +568,7 @@ def plan_zones(net: Network, *, limits: Mapping[str, float] | None = None, devic
 def _flags(df: pd.DataFrame, col: str = "static_m") -> np.ndarray:
     s = df[col]
     flag = np.where(s.isna(), "unsupplied",
-                    np.where(s > df["limit_m"] + 0.05, "over",
+                    np.where(s > df["limit_m"] + OVER_TOL_M, "over",
                              np.where(df["tap"] & (s < df["service_m"] - 0.05), "short", "ok")))
     return flag
 

@@ -16,6 +16,7 @@ from .._errors import NetworkDataError
 from ..schema import Network
 from ..simulation import SimulationResult
 from ..standards import thresholds
+from ..zones import OVER_TOL_M
 from ..simulation import hour_ranges as _ranges
 from ._common import DIMENSIONS, _s, _say, _industrial_nodes, _weights
 
@@ -279,7 +280,7 @@ def _pressure_figures(result: SimulationResult, m: Sequence[str], sh: float, ste
                 min_pressure_m=float(p.min().min()), min_pressure_node=str(p.min().idxmin()),
                 mean_pressure_m=float(p.mean().mean()),
                 static_head_max_m=float(static.max()), static_head_basis=basis,
-                static_head_nodes_over=int((static > limit).sum()) if kind == "village" else 0,
+                static_head_nodes_over=int((static > limit + OVER_TOL_M).sum()) if kind == "village" else 0,
                 people_without_water_max=float(people.max()),
                 person_hours_without_water=float(people.sum() * step),
                 hours_without_water=float(dry.any(axis=1).sum() * step),

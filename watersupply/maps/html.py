@@ -243,6 +243,8 @@ def service_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[st
         zn = lay["zones"]
         payload["zones"] = zone_data(zn, lang=lang, tol_m=simplify_m)
         payload["text"]["zones"] = text("zones", lang)
+        n_designed = int(sum(payload["zones"]["designed"]))
+        payload["text"]["zones_many"] = text("zones_many", lang, n=n_designed)
         extent.append(zn.geometry.to_crs(WEB_CRS))
     if "pipes" in show:
         pp = lay["pipes"]

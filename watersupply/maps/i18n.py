@@ -19,6 +19,9 @@ LANGS = ("zh", "en", "both")
 TEXT: dict[str, tuple[str, str]] = {
     "settlements": ("村与社区", "Villages & communities"),
     "zones": ("压力分区", "Pressure zones"),
+    "zones_count": ("{n} 个设计压力分区(减压阀或减压池之后)", "{n} designed pressure zones (behind a PRV or break tank)"),
+    "zones_many": ("{n} 个设计压力分区(减压阀或减压池之后),点击分区查看名称",
+                   "{n} designed pressure zones (behind a PRV or break tank); click one for its name"),
     "zone": ("分区", "Zone"),
     "zone_device": ("减压设施", "Pressure device"),
     "zone_setting": ("设定值", "Setting"),

@@ -63,6 +63,8 @@ __all__ = ["static_map", "write_png", "png_bytes", "place_labels"]
 
 log = logging.getLogger(__name__)
 
+#: More designed pressure zones than this: the legend counts them instead of naming them (as on the web map).
+ZONES_LISTED = 8
 _FACILITY_MARKERS = {"plant": ("s", 110), "pump_station": ("^", 90), "reservoir": ("o", 90)}
 
 
@@ -271,8 +273,10 @@ def static_map(layers: Mapping[str, gpd.GeoDataFrame], *, title: str | tuple[str
             zn.boundary.plot(ax=ax, color=np.where(designed, "#6a3d9a", "#807dba"), linewidth=1.0, linestyle="--",
                              zorder=2.5)
             header(text("zones", lang))
-            handles.append(Line2D([], [], color="#6a3d9a", linewidth=1.2, linestyle="--",
-                                  label=", ".join(map(str, zn.loc[designed, "zone"])) if designed.any() else "–"))
+            names = list(map(str, zn.loc[designed, "zone"]))
+            label = (text("zones_count", lang, n=len(names)) if len(names) > ZONES_LISTED
+                     else ", ".join(names) if names else "–")
+            handles.append(Line2D([], [], color="#6a3d9a", linewidth=1.2, linestyle="--", label=label))
         if "pipes" in show:
             pp = proj["pipes"]
             modes = pipe_colourings(pp, lay.get("nodes"), t, lang)

@@ -233,6 +233,7 @@ function wsServiceMap(map, dataId) {
     });
     legendBox.appendChild(sec);
   }
+  var ZONES_LISTED = 8;  // more designed zones than this: the legend counts them instead of naming them
   function drawLegend() {
     legendBox.textContent = "";
     legendBox.appendChild(el("div", "ws-popup-title", T.legend));
@@ -243,7 +244,7 @@ function wsServiceMap(map, dataId) {
     }
     if (D.zones) {
       var zd = D.zones.label.filter(function (z, i) { return D.zones.designed[i]; });
-      section("zones", {title: T.zones, items: [["#6a3d9a", zd.length ? zd.join(", ") : "\u2013"]], shape: "line"}, ["zones"]);
+      section("zones", {title: T.zones, items: [["#6a3d9a", zd.length > ZONES_LISTED ? T.zones_many : (zd.length ? zd.join(", ") : "\u2013")]], shape: "line"}, ["zones"]);
     }
     if (D.legends.changes) { section("changes", D.legends.changes, ["changes"]); }
     if (D.legends.nodes) {
