@@ -279,8 +279,8 @@ def static_heads(net: Network) -> pd.DataFrame:
     --------
     >>> from watersupply.io import read_network, get_path
     >>> sh = static_heads(read_network(get_path("tonghui")))
-    >>> float(sh.loc["R1", "hgl_m"])   # R1's overflow level: bottom 310 m + 4 m
-    314.0
+    >>> round(float(sh.loc["R1", "hgl_m"]), 1)   # R1's overflow level: bottom 330.1 m + 4 m
+    334.1
     """
     nodes = net["nodes"]
     ids = nodes["id"].astype(str)
