@@ -352,7 +352,8 @@ def extras_rows(extras: list[Extra], xe: np.ndarray) -> list[dict]:
 
 
 def apply_extras_to_network(net: dict, extras: list[Extra], xe: np.ndarray) -> dict:
-    """The network layers (pumps, facilities) with the pump and storage works built."""
+    """The network layers (pumps, curves, facilities, control valves) with the pump, storage and plant works
+    built."""
     out = dict(net)
     pumps = net["pumps"].copy() if net.get("pumps") is not None else None
     fac = net["facilities"].copy() if net.get("facilities") is not None else None
@@ -385,6 +386,25 @@ def apply_extras_to_network(net: dict, extras: list[Extra], xe: np.ndarray) -> d
         else:
             hit = ids.isin([e.element, e.standby])
             pumps.loc[hit, "design_flow_ls"] = e.base["flow_ls"] * float(e.values[k])
+            curves = out.get("curves")
+            if "curve" in pumps and curves is not None and len(curves):
+                # a pump by its head curve: the curve scaled in flow, as a curve of its own (as apply_extras does)
+                f = float(e.values[k])
+                add = []
+                for i in pumps.index[hit]:
+                    name = pumps.at[i, "curve"]
+                    if not isinstance(name, str) or not name:
+                        continue
+                    new = f"{name}~up"[-31:]
+                    if new not in set(curves["curve"].astype(str)) and not any(
+                            a["curve"].iloc[0] == new for a in add):
+                        pts = curves[curves["curve"].astype(str) == name].copy()
+                        pts["curve"] = new
+                        pts["x"] = pd.to_numeric(pts["x"]) * f
+                        add.append(pts)
+                    pumps.at[i, "curve"] = new
+                if add:
+                    out["curves"] = pd.concat([curves, *add], ignore_index=True)
     if pumps is not None:
         out["pumps"] = pumps
     if fac is not None:
