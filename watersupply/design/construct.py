@@ -453,7 +453,7 @@ def cycle_shortfalls(ev: Evaluator, wn: wntr.network.WaterNetworkModel, res: wnt
             continue
         tank = wn.get_node(tk)
         allowed = max(ev.tank_tolerance * (tank.max_level - tank.min_level), ev.tank_baseline_drop_m.get(tk, 0.0))
-        drop = cycle_drop(h, dur) if ev.cycle_from_s is None else float(h.loc[start] - h.iloc[-1])
+        drop = cycle_drop(h, dur, start_s=ev.cycle_from_s)
         if drop is None:
             continue
         s = drop - allowed
@@ -496,13 +496,16 @@ def reduce_cost(ev: Evaluator, x: np.ndarray, *, seed: int = 1, pop_size: int = 
 
 def _tank_day_drops(wn: wntr.network.WaterNetworkModel, res: wntr.sim.SimulationResults, hours: float
                     ) -> dict[str, float]:
-    """How far each tank's level falls over the first `hours` of run `res` (≥ 0)."""
+    """How far each tank falls short of getting back up over the first `hours` of run `res` (≥ 0; the rule of
+    the one-day search model, :func:`~watersupply.design.problem.cycle_drop` from 0)."""
     out = {}
     t_end = int(round(hours * 3600))
     for tk in wn.tank_name_list:
         h = res.node["head"][tk]
+        h = h[h.index <= t_end]
         if t_end in h.index:
-            out[tk] = max(0.0, float(h.iloc[0] - h.loc[t_end]))
+            d = cycle_drop(h, t_end, start_s=0)
+            out[tk] = max(0.0, d) if d is not None else 0.0
     return out
 
 
@@ -564,7 +567,7 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
         The baseline run (no events) of the same model, for the surrogate's tank check (how far each tank
         falls over the first day without the scenario); default: none allowed beyond the tolerance.
     surrogate
-        Search on the first :data:`SURROGATE_HOURS` of the run (tanks must end the day where they began);
+        Search on the first :data:`SURROGATE_HOURS` of the run (tanks must get back up to their initial levels);
         False: on the full run.
     seed, pop_size, generations
         pymoo GA of the cost reduction (:func:`reduce_cost`).
@@ -663,8 +666,8 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
                 "chain_pipes": len(space.pipes), "pump_candidates": sum(e.kind == "pump" for e in extras),
                 "storage_candidates": sum(e.kind == "storage" for e in extras),
                 "plant_candidates": sum(e.kind == "plant" for e in extras),
-                "search_model": (f"first {SURROGATE_HOURS} h of the run (tanks from their initial levels, must end the "
-                                 "day where they began)") if short else "full run",
+                "search_model": (f"first {SURROGATE_HOURS} h of the run (tanks from their initial levels, must get back "
+                                 "up to them in the day's second half)") if short else "full run",
                 "constructed_cost": round(constructed_cost, 2), "construction_steps": len(hist),
                 "repaired_on_full_run": repaired, "diagnostic_runs": runs,
                 "seed": seed, "pop_size": pop_size, "generations": generations, "kicks": 0, "restarts": 1,

@@ -61,19 +61,29 @@ _EN_INITSETTING = EN.INITSETTING
 _DAY_S = 24 * 3600
 
 
-def cycle_drop(head: pd.Series, duration_s: int) -> float | None:
-    """How far a tank's daily high falls from the day before the last to the last day of a run (m; negative
-    when it rises), from its head (or level) series indexed by time (s); None for runs shorter than 48 h.
+def cycle_drop(head: pd.Series, duration_s: int, *, start_s: int | None = None) -> float | None:
+    """How far a tank falls short of coming back up, from its head (or level) series indexed by time (s).
+
+    Full runs (`start_s` None): how far its daily high falls from the day before the last to the last day
+    (m; negative when it rises); None for runs shorter than 48 h. A one-day search model (`start_s` = 0):
+    how far the high of the second half of the run stays below the level at `start_s`. Highs, not the
+    levels at two instants: a tank switched by level controls several times a day is at a different point
+    of its on/off cycle at any two instants, while a tank that drains never gets back up.
 
     >>> h = pd.Series([3.0, 3.9, 3.1, 3.8, 2.0, 3.2, 1.9], index=[0, 12, 24, 36, 48, 60, 72]) * 1.0
     >>> h.index = h.index * 3600
-    >>> round(cycle_drop(h, 72 * 3600), 2)
-    0.6
+    >>> round(cycle_drop(h, 72 * 3600), 2), round(cycle_drop(h.loc[:24 * 3600], 24 * 3600, start_s=0), 2)
+    (0.6, -0.1)
     """
     end = int(duration_s)
+    t = np.asarray(head.index, dtype=float)
+    if start_s is not None:
+        if start_s not in head.index or end <= start_s:
+            return None
+        last = head[(t > start_s + (end - start_s) / 2.0) & (t <= end)]
+        return float(head.loc[start_s] - last.max()) if len(last) else None
     if end < 2 * _DAY_S:
         return None
-    t = np.asarray(head.index, dtype=float)
     prev = head[(t >= end - 2 * _DAY_S) & (t <= end - _DAY_S)]
     last = head[(t > end - _DAY_S) & (t <= end)]
     if not len(prev) or not len(last):
@@ -348,9 +358,9 @@ class Evaluator:
     engine
         ``"epanet2.2"`` (WNTR's library) or ``"epanet2.3"`` (owa-epanet's).
     cycle_from_s
-        Time (s) from which the tanks must cycle, the level at the end of the run being
-        compared with the level then: 0 for a one-day surrogate run (the day must end
-        where it began). Default (None): the daily highs above for runs ≥ 48 h, no
+        Time (s) from which the tanks must cycle, the high of the rest of the run's
+        second half being compared with the level then: 0 for a one-day surrogate run
+        (each tank must get back up to where it began). Default (None): the daily highs above for runs ≥ 48 h, no
         check for shorter runs.
     max_evaluations
         Budget of EPANET solves after which :meth:`expired` is true (None: no limit).
@@ -565,6 +575,8 @@ class Evaluator:
                             np.maximum(high_prev, heads, out=high_prev)
                         elif t > self._duration - _DAY_S:
                             np.maximum(high_last, heads, out=high_last)
+                    elif t > self._cyc + (self._duration - self._cyc) / 2.0:  # the high of the second half
+                        np.maximum(high_last, heads, out=high_last)
                 if self.resilience:
                     res_min = min(res_min, self._todini())
             code, step = pr.advance()
@@ -583,9 +595,11 @@ class Evaluator:
         short = 0.0
         if t24 and tend:
             daily = self.cycle_from_s is None and np.isfinite(high_prev).all() and np.isfinite(high_last).all()
+            half = self.cycle_from_s is not None and np.isfinite(high_last).all()
             for k, (name, _i, rng) in enumerate(self._tanks):
                 allowed = max(self.tank_tolerance * rng, self.tank_baseline_drop_m.get(name, 0.0))
-                drop = (high_prev[k] - high_last[k]) if daily else (t24[k] - tend[k])
+                drop = ((high_prev[k] - high_last[k]) if daily else (t24[k] - high_last[k]) if half
+                        else (t24[k] - tend[k]))
                 short += max(0.0, drop - allowed)
         ev = Evaluation(cost=self.space.cost(xa), min_pressure_m=min_p, deficit_m=deficit,
                         velocity_excess_ms=v_ex, tank_shortfall_m=short,
