@@ -56,7 +56,7 @@ from wntr.network.controls import TankLevelCondition
 from ..engine import quiet_stdout
 from ..hydraulics import LS_TO_M3S, MM_TO_M, hazen_williams_headloss
 from .optimize import polish, run_ga
-from .problem import DesignSpace, Evaluator, cycle_drop
+from .problem import TANK_SLACK_M, DesignSpace, Evaluator, cycle_drop
 from .works import production_valves
 
 __all__ = ["COST_REDUCTION_EVALUATIONS", "DUTY_TARGET", "PRODUCTION_DUTY", "cycle_shortfalls", "GRADIENT_TARGET",
@@ -456,7 +456,7 @@ def cycle_shortfalls(ev: Evaluator, wn: wntr.network.WaterNetworkModel, res: wnt
         drop = cycle_drop(h, dur, start_s=ev.cycle_from_s)
         if drop is None:
             continue
-        s = drop - allowed
+        s = drop - allowed - TANK_SLACK_M
         if s > 1e-6:
             out[tk] = s
     return out

@@ -30,7 +30,7 @@ from .._errors import ConfigError, HydraulicError
 from ..engine import quiet_stdout
 from ..hydraulics import MM_TO_M
 from .optimize import pareto_front, perturb, polish, run_ga
-from .problem import PRESSURE_FLOOR_M, DesignSpace, Evaluator, cycle_drop, design_space, dup_name
+from .problem import PRESSURE_FLOOR_M, TANK_SLACK_M, DesignSpace, Evaluator, cycle_drop, design_space, dup_name
 from .works import Extra, apply_extras, extras_rows, pump_extras, storage_extras
 
 __all__ = ["DesignResult", "InfeasibleDesignError", "design_network", "apply_design", "works_table",
@@ -240,9 +240,9 @@ def verify_design(wn: wntr.network.WaterNetworkModel, required: pd.Series, *, ca
                 continue
             allowed = max(tank_tolerance * (tank.max_level - tank.min_level),
                           (tank_baseline_drop_m or {}).get(tname, 0.0))
-            tanks_short += max(0.0, drop - allowed)
-            if drop - allowed > 1e-6:
-                by_tank[tname] = drop - allowed
+            tanks_short += max(0.0, drop - allowed - TANK_SLACK_M)
+            if drop - allowed - TANK_SLACK_M > 1e-6:
+                by_tank[tname] = drop - allowed - TANK_SLACK_M
     vmax = 0.0
     if candidates:
         v = res.link["velocity"][[c for c in candidates if c in res.link["velocity"].columns]]

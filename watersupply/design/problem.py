@@ -42,7 +42,7 @@ from ..engine import quiet_stdout
 from ..hydraulics import MM_TO_M
 from .works import Extra, tank_diameter
 
-__all__ = ["ACTIONS", "PRESSURE_FLOOR_M", "DesignSpace", "Evaluation", "Evaluator", "cycle_drop", "design_space",
+__all__ = ["ACTIONS", "PRESSURE_FLOOR_M", "TANK_SLACK_M", "DesignSpace", "Evaluation", "Evaluator", "cycle_drop", "design_space",
            "dup_name"]
 
 #: Pressures below this are clipped in the search (a tank run dry gives EPANET values like -1e8 m under
@@ -59,6 +59,9 @@ _EN_DEMAND, _EN_HEAD, _EN_PRESSURE = EN.DEMAND, EN.HEAD, EN.PRESSURE
 _EN_TANKDIAM = EN.TANKDIAM
 _EN_INITSETTING = EN.INITSETTING
 _DAY_S = 24 * 3600
+#: A tank's fall beyond its allowance smaller than this (m) is not a shortfall: a centimetre is below a level
+#: gauge's resolution, and the construction would otherwise grow mains for millimetres of EPANET noise.
+TANK_SLACK_M = 0.01
 
 
 def cycle_drop(head: pd.Series, duration_s: int, *, start_s: int | None = None) -> float | None:
@@ -600,7 +603,7 @@ class Evaluator:
                 allowed = max(self.tank_tolerance * rng, self.tank_baseline_drop_m.get(name, 0.0))
                 drop = ((high_prev[k] - high_last[k]) if daily else (t24[k] - high_last[k]) if half
                         else (t24[k] - tend[k]))
-                short += max(0.0, drop - allowed)
+                short += max(0.0, drop - allowed - TANK_SLACK_M)
         ev = Evaluation(cost=self.space.cost(xa), min_pressure_m=min_p, deficit_m=deficit,
                         velocity_excess_ms=v_ex, tank_shortfall_m=short,
                         resilience=float(res_min) if self.resilience else float("nan"),
