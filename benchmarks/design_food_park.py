@@ -9,7 +9,7 @@ required head; the diameters in ``designed.inp`` are compared with
 ``works.csv`` and the total cost is recomputed from the rows of ``works.csv``
 (pipes: length × unit cost).
 
-    python benchmarks/design_food_park.py [--network tonghui_hillside] [-o DIR]
+    python benchmarks/design_food_park.py [--network NAME] [-o DIR]
 
 Prints cost, evaluations, wall time and the verdicts; exits non-zero when the
 design is not feasible or a check disagrees.
