@@ -2,14 +2,14 @@
 
 Runs the command as a user would (default options), then checks the answer
 without the project's design code: ``designed.inp`` is read by WNTR, the
-scenario's one event (+8,335 m³/d at the park hub J02140 on the 'industrial'
+scenario's one event (+8,335 m³/d at the park hub J00469 on the 'industrial'
 pattern) is added by hand, the 72 h run is re-simulated with WNTR's
 EpanetSimulator and every node of ``pressure_check.csv`` is compared with its
 required head; the diameters in ``designed.inp`` are compared with
 ``works.csv`` and the total cost is recomputed from the rows of ``works.csv``
 (pipes: length × unit cost).
 
-    python benchmarks/design_food_park.py [--network tonghui_hillside] [-o DIR]
+    python benchmarks/design_food_park.py [--network NAME] [-o DIR]
 
 Prints cost, evaluations, wall time and the verdicts; exits non-zero when the
 design is not feasible or a check disagrees.
@@ -30,7 +30,7 @@ from click.testing import CliRunner
 
 from watersupply.cli.main import cli
 
-PARK_NODE = "J02140"
+PARK_NODE = "J00469"
 PARK_M3D = 8335.0
 PARK_PATTERN = "industrial"
 

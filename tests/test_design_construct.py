@@ -161,11 +161,13 @@ def test_tonghui_food_park_chain_reaches_ps3_and_its_mains():
     ids = list(demand_nodes(net))
     p = res.node["pressure"][ids].min()
     failing = list(p.index[p < 10.0])
-    assert "J02140" in failing
+    assert "J00469" in failing  # the park hub
     chain = supply_chain(wn, res, failing, demand_nodes=ids)
     assert chain.pumps[0] == "PS3-P1" and "R4" in chain.tanks and "PS1-P1" in chain.pumps
-    assert "M00023" in chain.suction["PS3-P1"] and "M00027" in chain.delivery["PS3-P1"]
-    assert {"M00469", "M00198"} <= set(chain.pipes)
+    assert "M00030" in chain.suction["PS3-P1"] and "M00034" in chain.delivery["PS3-P1"]
+    assert {"M00030", "M00034", "M00001"} <= set(chain.pipes)
+    # the clear well is in the chain: the plant's production (20,000 m³/d) is short of what it feeds
+    assert "WTP" in chain.tanks and chain.production_need_m3d["WTP-FCV"] > 20_000.0
     assert chain.need_ls["PS3-P1"] > 96.0  # the park alone takes 96 L/s on average
 
 
@@ -187,3 +189,52 @@ def test_multi_point_pump_curve_grows_and_shrinks_in_the_evaluator():
     finally:
         ev.close()
     assert np.allclose(first, again)
+
+
+def with_clear_well(wn: wntr.network.WaterNetworkModel, capacity_ls: float) -> wntr.network.WaterNetworkModel:
+    """`wn` with its plant as a clear well filled through an FCV at `capacity_ls` (production stops above 3.9 m
+    and resumes below 3.0 m), as watersupply.operations.add_clear_well builds it."""
+    wn.remove_link("S1")
+    wn.remove_node("WTP")
+    wn.add_reservoir("RAW", base_head=110.0, coordinates=(-40, 0))
+    wn.add_junction("FU", elevation=95.0, coordinates=(-30, 0))
+    wn.add_junction("FD", elevation=95.0, coordinates=(-20, 0))
+    wn.add_tank("WTP", elevation=95.0, init_level=4.0, min_level=0.3, max_level=4.0, diameter=12.0,
+                coordinates=(0, 0))
+    wn.add_pipe("RAWP", "RAW", "FU", length=10.0, diameter=0.3, roughness=130.0)
+    wn.add_valve("FCV", "FU", "FD", diameter=0.3, valve_type="FCV", initial_setting=capacity_ls * LS_TO_M3S)
+    wn.add_pipe("CWIN", "FD", "WTP", length=10.0, diameter=0.3, roughness=130.0)
+    wn.add_pipe("S1", "WTP", "S", length=200.0, diameter=0.3, roughness=130.0)
+    cw, fcv = wn.get_node("WTP"), wn.get_link("FCV")
+    wn.add_control("FCV_off", WControl(TankLevelCondition(cw, "level", Comparison.gt, 3.9),
+                                       ControlAction(fcv, "setting", 0.0)))
+    wn.add_control("FCV_on", WControl(TankLevelCondition(cw, "level", Comparison.lt, 3.0),
+                                      ControlAction(fcv, "setting", capacity_ls * LS_TO_M3S)))
+    return wn
+
+
+def test_a_clear_well_that_cannot_cycle_is_traced_to_the_plant_production():
+    """The scenario draws more than the plant produces: only a larger production lets the clear well cycle."""
+    from watersupply.design.works import plant_extras, production_valves
+
+    wn = with_clear_well(cascade(growth=2.5), capacity_ls=9.0)   # 15.75 L/s on average > 9 L/s
+    base_wn = with_clear_well(cascade(), capacity_ls=9.0)
+    assert production_valves(wn) == {"FCV": ("WTP", pytest.approx(9.0 * LS_TO_M3S))}
+    e = plant_extras(wn, "all")[0]
+    assert e.labels[0] == "keep" and e.costs[0] == 0 and (np.diff(e.costs) > 0).all()
+    base = simulate(base_wn)
+    h = base.node["head"]
+    drop = {t: max(0.0, float(h[t].loc[24 * 3600] - h[t].iloc[-1])) for t in ("T", "WTP")}
+    res = design_by_construction(wn, table(), required(), baseline=base, tank_baseline_drop_m=drop,
+                                 max_velocity_ms=2.5, pop_size=4, generations=1, max_evaluations=30)
+    assert res.feasible and res.settings["plant_candidates"] == 1
+    row = res.works[res.works["action"] == "plant expansion"]
+    assert list(row["element"]) == ["FCV"] and float(row["cost"].iloc[0]) > 0
+    # independent check: the designed model's FCV produces more, and the clear well cycles over the full run
+    out, vres = verify_design(res.wn, required(), tank_baseline_drop_m=drop)
+    assert out["feasible"] and out["tanks_short_m"] == {}
+    assert float(vres.link["flowrate"]["FCV"].max()) > 9.0 * LS_TO_M3S * 1.1
+    # without the production option the same construction cannot make it
+    no = design_by_construction(wn, table(), required(), baseline=base, tank_baseline_drop_m=drop,
+                                max_velocity_ms=2.5, pop_size=4, generations=1, max_evaluations=10, production=False)
+    assert not no.feasible and no.settings["plant_candidates"] == 0

@@ -56,9 +56,11 @@ from wntr.network.controls import TankLevelCondition
 from ..engine import quiet_stdout
 from ..hydraulics import LS_TO_M3S, MM_TO_M, hazen_williams_headloss
 from .optimize import polish, run_ga
-from .problem import DesignSpace, Evaluator
+from .problem import TANK_SLACK_M, DesignSpace, Evaluator, cycle_drop
+from .works import production_valves
 
-__all__ = ["COST_REDUCTION_EVALUATIONS", "DUTY_TARGET", "GRADIENT_TARGET", "GRADIENT_SHRINK", "SURROGATE_HOURS", "Chain", "fill_tanks",
+__all__ = ["COST_REDUCTION_EVALUATIONS", "DUTY_TARGET", "PRODUCTION_DUTY", "cycle_shortfalls", "GRADIENT_TARGET",
+           "GRADIENT_SHRINK", "SURROGATE_HOURS", "Chain", "fill_tanks",
            "supply_chain", "surrogate_model", "construct", "reduce_cost", "pump_need_options", "simulate"]
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,9 @@ DUTY_TARGET = 0.8
 GRADIENT_TARGET = 0.005
 #: … times this factor each time the pipe is again on a failing path.
 GRADIENT_SHRINK = 0.6
+#: Share of the day a plant may produce at its capacity to carry the demand it feeds (assumed; the clear well's
+#: level control stops production above its top band).
+PRODUCTION_DUTY = 0.9
 #: Length of the surrogate search run (one day).
 SURROGATE_HOURS = 24
 #: Default budget of the cost reduction (EPANET solves of the search model).
@@ -160,6 +165,9 @@ class Chain:
         Pipes of each chain pump's suction and delivery mains.
     feeds : dict
         Failing node → the element feeding it (tank, pump or reservoir).
+    production_need_m3d : dict
+        Production valve of a plant whose clear well is in the chain → the production (m³/d) it needs to carry
+        the demand downstream of the clear well at :data:`PRODUCTION_DUTY`.
     """
 
     pipes: list[str]
@@ -169,6 +177,7 @@ class Chain:
     suction: dict[str, list[str]] = field(default_factory=dict)
     delivery: dict[str, list[str]] = field(default_factory=dict)
     feeds: dict[str, str] = field(default_factory=dict)
+    production_need_m3d: dict[str, float] = field(default_factory=dict)
 
 
 def _worst_times(res: wntr.sim.SimulationResults, nodes: list[str]) -> dict[str, float]:
@@ -269,15 +278,25 @@ def supply_chain(wn: wntr.network.WaterNetworkModel, res: wntr.sim.SimulationRes
     hl = res.link["headloss"].abs().max()
     lengths = {p: float(wn.get_link(p).length) for p in crit if p in wn.pipe_name_list}
     ranked = sorted(lengths, key=lambda p: (-float(hl.get(p, 0.0)) * lengths[p], p))
+    production = {v: downstream_demand(tk) * 86400.0 / PRODUCTION_DUTY
+                  for v, (tk, _q) in production_valves(wn).items() if tk in tanks}
     return Chain(pipes=ranked, pumps=pumps, tanks=tanks, need_ls=need,
-                 suction={p: suction[p] for p in pumps}, delivery=delivery, feeds=feeds)
+                 suction={p: suction[p] for p in pumps}, delivery=delivery, feeds=feeds,
+                 production_need_m3d=production)
 
 
-def pump_need_options(space: DesignSpace, need_ls: dict[str, float]) -> dict[int, int]:
-    """Variable index → the cheapest option of each pump extra whose rated flow covers its need."""
+def pump_need_options(space: DesignSpace, need_ls: dict[str, float],
+                      production_m3d: dict[str, float] | None = None) -> dict[int, int]:
+    """Variable index → the cheapest option of each pump extra whose rated flow covers its need (and of each
+    plant extra whose production covers `production_m3d`)."""
     out = {}
     n = len(space.pipes)
     for j, e in enumerate(space.extras):
+        if e.kind == "plant" and e.element in (production_m3d or {}):
+            caps = e.base["capacity_m3d"] * np.asarray(e.values, dtype=float)
+            ok = [k for k in range(len(caps)) if caps[k] >= production_m3d[e.element] - 1e-6]
+            out[n + j] = ok[0] if ok else len(caps) - 1
+            continue
         if e.kind != "pump" or e.element not in need_ls:
             continue
         flows = e.base["flow_ls"] * np.asarray(e.values, dtype=float)
@@ -318,7 +337,7 @@ def construct(ev: Evaluator, wn: wntr.network.WaterNetworkModel, space: DesignSp
     n = len(space.pipes)
     up = space.upper
     x = np.zeros(space.n_var, dtype=int) if start is None else np.asarray(start, dtype=int).copy()
-    for i, k in pump_need_options(space, chain.need_ls).items():
+    for i, k in pump_need_options(space, chain.need_ls, chain.production_need_m3d).items():
         x[i] = max(x[i], k)
     target = np.full(n, GRADIENT_TARGET)
     sized = np.zeros(n, dtype=bool)
@@ -356,7 +375,16 @@ def construct(ev: Evaluator, wn: wntr.network.WaterNetworkModel, space: DesignSp
         y = x.copy()
         pump_q: dict[str, float] = {}
         status = res.link["status"]
+        short = cycle_shortfalls(ev, wn, res)
         for j, ex in enumerate(space.extras):
+            if ex.kind == "plant":  # the clear well fails to cycle or runs dry: the plant produces too little
+                v = n + j
+                tank = ex.base["tank"]
+                dry = float(res.node["pressure"][tank].min()) <= wn.get_node(tank).min_level + 0.05
+                producing = float((flows[ex.element] > 1e-6).mean()) if ex.element in flows else 0.0
+                if ((short.get(tank, 0.0) > 1e-6 and producing >= PRODUCTION_DUTY) or dry) and y[v] < up[v]:
+                    y[v] += 1
+                continue
             if ex.kind != "pump":
                 continue
             v = n + j
@@ -365,7 +393,10 @@ def construct(ev: Evaluator, wn: wntr.network.WaterNetworkModel, space: DesignSp
             on = float(on_t.mean())
             dry = bool(tank) and float(res.node["pressure"][tank].min()) <= wn.get_node(tank).min_level + 0.05
             lines = [q for q in chain.suction.get(ex.element, []) + chain.delivery.get(ex.element, []) if q in index]
-            if (on >= 0.95 or dry) and y[v] < up[v]:
+            # a tank that runs dry or fails to cycle is traced back to the pump that fills it
+            # (only when the pump runs most of the time: a pump that idles half the day has the capacity, and
+            # its tank's level at the end of the run is a matter of the on/off cycle's phase)
+            if (on >= 0.95 or dry or (short.get(tank, 0.0) > 1e-6 and on >= DUTY_TARGET)) and y[v] < up[v]:
                 flows_k = ex.base["flow_ls"] * np.asarray(ex.values, dtype=float)
                 pumped = flows[ex.element] + (flows[ex.standby] if ex.standby and ex.modes[y[v]] == "standby"
                                               and ex.standby in flows else 0.0)
@@ -406,6 +437,31 @@ def construct(ev: Evaluator, wn: wntr.network.WaterNetworkModel, space: DesignSp
     return x, history
 
 
+def cycle_shortfalls(ev: Evaluator, wn: wntr.network.WaterNetworkModel, res: wntr.sim.SimulationResults
+                     ) -> dict[str, float]:
+    """Tank → how far (m) its level falls short of cycling in run `res`, by the rule of `ev` (the fall of the
+    daily high, or on a one-day search model from the start to the end, beyond the tolerance or the
+    baseline's fall); only tanks that fall short."""
+    dur = int(wn.options.time.duration)
+    start = ev.cycle_from_s if ev.cycle_from_s is not None else (24 * 3600 if dur >= 48 * 3600 else None)
+    out: dict[str, float] = {}
+    if start is None:
+        return out
+    for tk in wn.tank_name_list:
+        h = res.node["head"][tk]
+        if start not in h.index:
+            continue
+        tank = wn.get_node(tk)
+        allowed = max(ev.tank_tolerance * (tank.max_level - tank.min_level), ev.tank_baseline_drop_m.get(tk, 0.0))
+        drop = cycle_drop(h, dur, start_s=ev.cycle_from_s)
+        if drop is None:
+            continue
+        s = drop - allowed - TANK_SLACK_M
+        if s > 1e-6:
+            out[tk] = s
+    return out
+
+
 def _variations(x: np.ndarray, upper: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     rows = [x.copy()]
     for _ in range(size * 4):
@@ -440,13 +496,16 @@ def reduce_cost(ev: Evaluator, x: np.ndarray, *, seed: int = 1, pop_size: int = 
 
 def _tank_day_drops(wn: wntr.network.WaterNetworkModel, res: wntr.sim.SimulationResults, hours: float
                     ) -> dict[str, float]:
-    """How far each tank's level falls over the first `hours` of run `res` (≥ 0)."""
+    """How far each tank falls short of getting back up over the first `hours` of run `res` (≥ 0; the rule of
+    the one-day search model, :func:`~watersupply.design.problem.cycle_drop` from 0)."""
     out = {}
     t_end = int(round(hours * 3600))
     for tk in wn.tank_name_list:
         h = res.node["head"][tk]
+        h = h[h.index <= t_end]
         if t_end in h.index:
-            out[tk] = max(0.0, float(h.iloc[0] - h.loc[t_end]))
+            d = cycle_drop(h, t_end, start_s=0)
+            out[tk] = max(0.0, d) if d is not None else 0.0
     return out
 
 
@@ -489,7 +548,7 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
                            max_evaluations: int | None = COST_REDUCTION_EVALUATIONS,
                            time_limit_s: float | None = None, engine: str = "epanet2.2",
                            pump_efficiency: dict[str, float] | None = None, storage: bool = True,
-                           progress: Callable[[str, int, float], None] | None = None):
+                           production: bool = True, progress: Callable[[str, int, float], None] | None = None):
     """Feasible-first least-cost design of `wn` (a failing scenario's model) against `required` (m by node).
 
     Parameters
@@ -508,7 +567,7 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
         The baseline run (no events) of the same model, for the surrogate's tank check (how far each tank
         falls over the first day without the scenario); default: none allowed beyond the tolerance.
     surrogate
-        Search on the first :data:`SURROGATE_HOURS` of the run (tanks must end the day where they began);
+        Search on the first :data:`SURROGATE_HOURS` of the run (tanks must get back up to their initial levels);
         False: on the full run.
     seed, pop_size, generations
         pymoo GA of the cost reduction (:func:`reduce_cost`).
@@ -519,6 +578,9 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
         not bind). The construction and the verification come on top of both budgets.
     storage
         Offer extra storage at the chain's tanks that run dry.
+    production
+        Offer a larger production at the plants whose clear wells are in the chain
+        (:func:`~watersupply.design.works.plant_extras`).
 
     Returns
     -------
@@ -528,7 +590,7 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
     import time
 
     from .core import DesignResult, apply_design, verify_design, works_table
-    from .works import dry_tanks, pump_extras, storage_extras
+    from .works import dry_tanks, plant_extras, pump_extras, storage_extras
 
     t0 = time.perf_counter()
     ws = surrogate_model(wn) if surrogate and wn.options.time.duration > SURROGATE_HOURS * 3600 else wn
@@ -542,7 +604,9 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
     allowed = set(pool) if pool is not None else set(ws.pipe_name_list)
     pipes = [q for q in chain.pipes if q in allowed and ws.get_link(q).diameter / MM_TO_M < d_max - 1e-6]
     tanks = [tk for tk in dry_tanks(ws, res) if tk in chain.tanks] if storage else []
-    extras = pump_extras(ws, chain.pumps, efficiency=pump_efficiency) + storage_extras(ws, tanks)
+    plants = list(chain.production_need_m3d) if production else []
+    extras = (pump_extras(ws, chain.pumps, efficiency=pump_efficiency) + storage_extras(ws, tanks)
+              + plant_extras(ws, plants))
     space = _space(ws, table, pipes, action, extras)
     day_drop = _tank_day_drops(ws, baseline, SURROGATE_HOURS) if (short and baseline is not None) else {}
     kw = dict(max_velocity_ms=max_velocity_ms, tank_tolerance=tank_tolerance, engine=engine)
@@ -601,8 +665,9 @@ def design_by_construction(wn: wntr.network.WaterNetworkModel, table: pd.DataFra
     settings = {"method": "construct", "action": action, "candidates": len(sub.pipes),
                 "chain_pipes": len(space.pipes), "pump_candidates": sum(e.kind == "pump" for e in extras),
                 "storage_candidates": sum(e.kind == "storage" for e in extras),
-                "search_model": (f"first {SURROGATE_HOURS} h of the run (tanks from their initial levels, must end the "
-                                 "day where they began)") if short else "full run",
+                "plant_candidates": sum(e.kind == "plant" for e in extras),
+                "search_model": (f"first {SURROGATE_HOURS} h of the run (tanks from their initial levels, must get back "
+                                 "up to them in the day's second half)") if short else "full run",
                 "constructed_cost": round(constructed_cost, 2), "construction_steps": len(hist),
                 "repaired_on_full_run": repaired, "diagnostic_runs": runs,
                 "seed": seed, "pop_size": pop_size, "generations": generations, "kicks": 0, "restarts": 1,

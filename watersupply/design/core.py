@@ -30,7 +30,7 @@ from .._errors import ConfigError, HydraulicError
 from ..engine import quiet_stdout
 from ..hydraulics import MM_TO_M
 from .optimize import pareto_front, perturb, polish, run_ga
-from .problem import PRESSURE_FLOOR_M, DesignSpace, Evaluator, design_space, dup_name
+from .problem import PRESSURE_FLOOR_M, TANK_SLACK_M, DesignSpace, Evaluator, cycle_drop, design_space, dup_name
 from .works import Extra, apply_extras, extras_rows, pump_extras, storage_extras
 
 __all__ = ["DesignResult", "InfeasibleDesignError", "design_network", "apply_design", "works_table",
@@ -114,6 +114,7 @@ class DesignResult:
                **({"pipe_cost": round(float(w.loc[is_pipe, "cost"].sum()), 2),
                    "pump_works": int(w["action"].astype(str).str.startswith("pump").sum()),
                    "storage_works": int((w["action"] == "storage").sum()),
+                   "plant_works": int((w["action"] == "plant expansion").sum()),
                    "pump_storage_cost": round(float(w.loc[~is_pipe, "cost"].sum()), 2)} if self.space.extras else {}),
                "feasible": bool(v["feasible"]), "verified_by": "WNTR EpanetSimulator (EPANET 2.2), full run",
                **{k: v for k, v in self.settings.items() if not isinstance(v, (list, dict))}}
@@ -211,7 +212,8 @@ def verify_design(wn: wntr.network.WaterNetworkModel, required: pd.Series, *, ca
     dict
         ``feasible``, ``min_pressure_m``, ``worst_node``, ``worst_margin_m`` (lowest
         pressure minus required, over nodes), ``max_velocity_ms`` (in `candidates`),
-        ``tank_shortfall_m``, ``binding`` (DataFrame of failing nodes), and the results.
+        ``tank_shortfall_m`` (and ``tanks_short_m``, by tank), ``binding`` (DataFrame of failing nodes), and
+        the results.
     """
     import tempfile
 
@@ -228,17 +230,19 @@ def verify_design(wn: wntr.network.WaterNetworkModel, required: pd.Series, *, ca
     mins = p[list(required.index)].min()
     margin = mins - required
     tanks_short = 0.0
+    by_tank: dict[str, float] = {}
     dur = wn.options.time.duration
     if wn.tank_name_list and dur >= 48 * 3600:
         for tname in wn.tank_name_list:
             tank = wn.get_node(tname)
-            head = res.node["head"][tname]
-            if 24 * 3600 not in head.index:
+            drop = cycle_drop(res.node["head"][tname], dur)
+            if drop is None:
                 continue
-            drop = float(head.loc[24 * 3600] - head.iloc[-1])
             allowed = max(tank_tolerance * (tank.max_level - tank.min_level),
                           (tank_baseline_drop_m or {}).get(tname, 0.0))
-            tanks_short += max(0.0, drop - allowed)
+            tanks_short += max(0.0, drop - allowed - TANK_SLACK_M)
+            if drop - allowed - TANK_SLACK_M > 1e-6:
+                by_tank[tname] = drop - allowed - TANK_SLACK_M
     vmax = 0.0
     if candidates:
         v = res.link["velocity"][[c for c in candidates if c in res.link["velocity"].columns]]
@@ -250,7 +254,8 @@ def verify_design(wn: wntr.network.WaterNetworkModel, required: pd.Series, *, ca
     worst = str(margin.idxmin())
     out = {"feasible": bool((margin >= -1e-6).all() and v_ok and tanks_short <= 1e-6),
            "min_pressure_m": float(mins.min()), "worst_node": worst, "worst_margin_m": float(margin.min()),
-           "max_velocity_ms": vmax, "tank_shortfall_m": tanks_short, "binding": binding}
+           "max_velocity_ms": vmax, "tank_shortfall_m": tanks_short, "tanks_short_m": by_tank,
+           "binding": binding}
     return out, res
 
 

@@ -102,8 +102,9 @@ def design_report(result: DesignResult, *, title: str, scenario: ScenarioDesign 
     lines += [
         f"- 总造价 Total cost: **{_fmt(result.cost)} {cur}** ({s['pipes_laid']} 根管段 pipes, "
         f"{s['length_laid_m']:,.0f} m"
-        + (f"; {s['pump_works']} 项泵站 pump works, {s['storage_works']} 项调蓄 storage works: "
-           f"{_fmt(s['pump_storage_cost'])} {cur}" if "pump_works" in s else "") + ")",
+        + (f"; {s['pump_works']} 项泵站 pump works, {s['storage_works']} 项调蓄 storage works"
+           + (f", {s['plant_works']} 项水厂扩建 plant expansion" if s.get("plant_works", 0) else "")
+           + f": {_fmt(s['pump_storage_cost'])} {cur}" if "pump_works" in s else "") + ")",
         f"- 方式 Action: {result.space.action}; 候选管段 candidate pipes: {len(result.space.pipes)}; "
         + (f"算法 optimiser: feasible-first construction along the supply chain of the failing nodes "
            f"({result.settings.get('chain_pipes', 0)} pipes on it; {result.settings.get('construction_steps', 0)} "
@@ -150,7 +151,10 @@ def design_report(result: DesignResult, *, title: str, scenario: ScenarioDesign 
         lines += ["", f"造价–韧性帕累托前沿 Cost–resilience front: {len(result.pareto)} designs (pareto.csv, pareto.png)."]
     lines += ["", "造价表中的单价为假定值(见 watersupply/data/costs/*.yaml 的来源),不是报价。"
               "Unit costs from the shipped tables are assumed figures (see the sources in "
-              "watersupply/data/costs/*.yaml), not quotations.", ""]
+              "watersupply/data/costs/*.yaml), not quotations."
+              + (" 水厂扩建单价为假定值 The plant-expansion rate (¥ per m³/d of treatment capacity) is an assumed "
+                 "order of magnitude (watersupply.design.works.PLANT_PER_M3D), not a quotation."
+                 if any(e.kind == "plant" for e in result.space.extras) else ""), ""]
     return "\n".join(lines)
 
 

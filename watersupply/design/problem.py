@@ -42,7 +42,8 @@ from ..engine import quiet_stdout
 from ..hydraulics import MM_TO_M
 from .works import Extra, tank_diameter
 
-__all__ = ["ACTIONS", "PRESSURE_FLOOR_M", "DesignSpace", "Evaluation", "Evaluator", "design_space", "dup_name"]
+__all__ = ["ACTIONS", "PRESSURE_FLOOR_M", "TANK_SLACK_M", "DesignSpace", "Evaluation", "Evaluator", "cycle_drop", "design_space",
+           "dup_name"]
 
 #: Pressures below this are clipped in the search (a tank run dry gives EPANET values like -1e8 m under
 #: demand-driven analysis; clipped, the deficit still says how many nodes fail and by roughly how much).
@@ -56,6 +57,41 @@ _EN_DIAMETER, _EN_ROUGHNESS, _EN_INITSTATUS, _EN_FLOW, _EN_VELOCITY = (EN.DIAMET
                                                                     EN.FLOW, EN.VELOCITY)
 _EN_DEMAND, _EN_HEAD, _EN_PRESSURE = EN.DEMAND, EN.HEAD, EN.PRESSURE
 _EN_TANKDIAM = EN.TANKDIAM
+_EN_INITSETTING = EN.INITSETTING
+_DAY_S = 24 * 3600
+#: A tank's fall beyond its allowance smaller than this (m) is not a shortfall: a centimetre is below a level
+#: gauge's resolution, and the construction would otherwise grow mains for millimetres of EPANET noise.
+TANK_SLACK_M = 0.01
+
+
+def cycle_drop(head: pd.Series, duration_s: int, *, start_s: int | None = None) -> float | None:
+    """How far a tank falls short of coming back up, from its head (or level) series indexed by time (s).
+
+    Full runs (`start_s` None): how far its daily high falls from the day before the last to the last day
+    (m; negative when it rises); None for runs shorter than 48 h. A one-day search model (`start_s` = 0):
+    how far the high of the second half of the run stays below the level at `start_s`. Highs, not the
+    levels at two instants: a tank switched by level controls several times a day is at a different point
+    of its on/off cycle at any two instants, while a tank that drains never gets back up.
+
+    >>> h = pd.Series([3.0, 3.9, 3.1, 3.8, 2.0, 3.2, 1.9], index=[0, 12, 24, 36, 48, 60, 72]) * 1.0
+    >>> h.index = h.index * 3600
+    >>> round(cycle_drop(h, 72 * 3600), 2), round(cycle_drop(h.loc[:24 * 3600], 24 * 3600, start_s=0), 2)
+    (0.6, -0.1)
+    """
+    end = int(duration_s)
+    t = np.asarray(head.index, dtype=float)
+    if start_s is not None:
+        if start_s not in head.index or end <= start_s:
+            return None
+        last = head[(t > start_s + (end - start_s) / 2.0) & (t <= end)]
+        return float(head.loc[start_s] - last.max()) if len(last) else None
+    if end < 2 * _DAY_S:
+        return None
+    prev = head[(t >= end - 2 * _DAY_S) & (t <= end - _DAY_S)]
+    last = head[(t > end - _DAY_S) & (t <= end)]
+    if not len(prev) or not len(last):
+        return None
+    return float(prev.max() - last.max())
 
 
 def dup_name(pipe: str) -> str:
@@ -313,17 +349,22 @@ class Evaluator:
     max_velocity_ms
         Velocity limit in the candidate pipes (and their duplicates); None for none.
     tank_tolerance
-        Tanks must cycle: the level at the end of the run may not be lower than at
-        24 h by more than this share of the tank's operating range (and not more
-        than it already is in `tank_baseline_drop_m`); only for runs ≥ 48 h.
+        Tanks must cycle: the highest level of the run's last day may not be lower
+        than the highest level of the day before by more than this share of the
+        tank's operating range (and not more than it already is in
+        `tank_baseline_drop_m`); only for runs ≥ 48 h (:func:`cycle_drop`). Daily
+        highs, not the levels at two instants: a tank switched by level controls
+        several times a day is at a different point of its on/off cycle at 24 h
+        and at the end, while a tank that drains never gets back to its high.
     resilience
         Also compute Todini's resilience index (for a cost-resilience front).
     engine
         ``"epanet2.2"`` (WNTR's library) or ``"epanet2.3"`` (owa-epanet's).
     cycle_from_s
-        Time (s) from which the tanks must cycle: the level at the end of the run is
-        compared with the level then. Default: 24 h for runs ≥ 48 h, no check for
-        shorter runs; 0 for a one-day surrogate run (the day must end where it began).
+        Time (s) from which the tanks must cycle, the high of the rest of the run's
+        second half being compared with the level then: 0 for a one-day surrogate run
+        (each tank must get back up to where it began). Default (None): the daily highs above for runs ≥ 48 h, no
+        check for shorter runs.
     max_evaluations
         Budget of EPANET solves after which :meth:`expired` is true (None: no limit).
     """
@@ -387,6 +428,11 @@ class Evaluator:
         for e in self.space.extras:
             if e.kind == "storage":
                 self._extra_idx.append(pr.node_index(e.element))
+            elif e.kind == "plant":
+                # production: the FCV's initial setting and the controls that resume production, scaled
+                li = pr.link_index(e.element)
+                ctrls = [c for c in pr._control_table().get(li, ()) if c[3] > 0]
+                self._extra_idx.append((li, ctrls, pr.get_link(li, _EN_INITSETTING)))
             else:
                 li = pr.link_index(e.element)
                 curves = [_curve_index(pr, name) for name in option_curves[len(self._extra_idx)]]
@@ -458,6 +504,15 @@ class Evaluator:
             if e.kind == "storage":
                 pr.set_node(self._extra_idx[j], _EN_TANKDIAM, tank_diameter(e, k))
                 continue
+            if e.kind == "plant":
+                li, ctrls, init = self._extra_idx[j]
+                f = float(e.values[k])
+                if init > 0:
+                    pr.set_link(li, _EN_INITSETTING, init * f)
+                for c, ty, cl, st, ni, lv in ctrls:
+                    pr._check(pr.lib.EN_setcontrol(pr.ph, c, ty, cl, st * f, ni, lv),
+                              f"set the production of {e.element!r} (control {c})")
+                continue
             li, curves = self._extra_idx[j]
             # the standby run as 2nd duty = the duty curve ×2 in flow (identical pumps)
             pr.set_link(li, EN_PUMP_HCURVE, float(curves[k]))
@@ -495,6 +550,8 @@ class Evaluator:
         vmax = np.zeros(len(self._links))
         t24: dict[int, float] = {}
         tend: dict[int, float] = {}
+        n_t = len(self._tanks)
+        high_prev, high_last = np.full(n_t, -np.inf), np.full(n_t, -np.inf)
         res_min = np.inf
         unbalanced = 0
         error = ""
@@ -516,6 +573,13 @@ class Evaluator:
                     if t == self._cyc:
                         t24 = dict(enumerate(heads))
                     tend = dict(enumerate(heads))
+                    if self.cycle_from_s is None:  # daily highs of the last two days
+                        if self._duration - _DAY_S * 2 <= t <= self._duration - _DAY_S:
+                            np.maximum(high_prev, heads, out=high_prev)
+                        elif t > self._duration - _DAY_S:
+                            np.maximum(high_last, heads, out=high_last)
+                    elif t > self._cyc + (self._duration - self._cyc) / 2.0:  # the high of the second half
+                        np.maximum(high_last, heads, out=high_last)
                 if self.resilience:
                     res_min = min(res_min, self._todini())
             code, step = pr.advance()
@@ -533,9 +597,13 @@ class Evaluator:
             v_ex = float((np.maximum(vmax - self.max_velocity_ms, 0.0) * laid).sum())
         short = 0.0
         if t24 and tend:
+            daily = self.cycle_from_s is None and np.isfinite(high_prev).all() and np.isfinite(high_last).all()
+            half = self.cycle_from_s is not None and np.isfinite(high_last).all()
             for k, (name, _i, rng) in enumerate(self._tanks):
                 allowed = max(self.tank_tolerance * rng, self.tank_baseline_drop_m.get(name, 0.0))
-                short += max(0.0, (t24[k] - tend[k]) - allowed)
+                drop = ((high_prev[k] - high_last[k]) if daily else (t24[k] - high_last[k]) if half
+                        else (t24[k] - tend[k]))
+                short += max(0.0, drop - allowed - TANK_SLACK_M)
         ev = Evaluation(cost=self.space.cost(xa), min_pressure_m=min_p, deficit_m=deficit,
                         velocity_excess_ms=v_ex, tank_shortfall_m=short,
                         resilience=float(res_min) if self.resilience else float("nan"),

@@ -11,9 +11,9 @@ that, for every hour of the run,
   shows no shortfall; a node already below that in the baseline (same network,
   no events) only has to do no worse than in the baseline;
 - the velocity in the pipes laid stays under ``main_velocity_max_ms``;
-- tanks still cycle: the level at the end of the run is not lower than at 24 h
-  by more than ``reservoir_cycle_tolerance`` of the operating range (or than in
-  the baseline).
+- tanks still cycle: the highest level of the run's last day is not lower than
+  the day before's by more than ``reservoir_cycle_tolerance`` of the operating
+  range (or than in the baseline; :func:`~watersupply.design.problem.cycle_drop`).
 
 The search runs demand-driven (deficits are measurable); the designed network
 is then re-run through :func:`watersupply.scenario.run_scenario` with
@@ -38,6 +38,7 @@ from ..schema import Network
 from ..standards import thresholds
 from .construct import simulate
 from .core import DesignResult, InfeasibleDesignError, auto_candidates, design_network
+from .problem import cycle_drop
 from .costs import pipe_costs
 from .works import apply_extras_to_network, busy_pumps, dry_tanks
 
@@ -274,9 +275,9 @@ def design_scenario(scenario: Any, *, net: Network | None = None, candidates: pd
     tank_drop = {}
     if sc.duration_h >= 48:
         for tk in base_wn.tank_name_list:
-            h = base.node["head"][tk]
-            if 24 * 3600 in h.index:
-                tank_drop[tk] = max(0.0, float(h.loc[24 * 3600] - h.iloc[-1]))
+            drop = cycle_drop(base.node["head"][tk], int(base_wn.options.time.duration))
+            if drop is not None:
+                tank_drop[tk] = max(0.0, drop)
 
     wn = _model(net, sc, events=True)
     if method not in ("construct", "ga"):
@@ -332,13 +333,41 @@ def _construct(sc, net, wn, table, required, base, tank_drop, t, vmax, action, s
         names = ", ".join(f"{n} ({r.min_pressure_m:.1f} m < {r.required_m:.1f} m)" for n, r in b.head(8).iterrows())
         what = f"{len(b)} node(s) below the target" if len(b) else "the tanks or velocities out of bounds"
         pumps_offered = ", ".join(e.element for e in result.space.extras if e.kind == "pump")
+        plants_offered = ", ".join(e.element for e in result.space.extras if e.kind == "plant")
         raise InfeasibleDesignError(
             f"{sc.name}: infeasible: the construction along the supply chain of the failing nodes "
-            f"({result.settings['candidates']} candidate pipes, pumps {pumps_offered or 'none'}) "
-            f"ends with {what}{' — binding: ' + names if names else ''}"
-            f" (tank shortfall {result.verification['tank_shortfall_m']:.2f} m). Add larger sizes or other works "
-            "(a new source)", b)
+            f"({result.settings['candidates']} candidate pipes, pumps {pumps_offered or 'none'}, plant production "
+            f"{plants_offered or 'none'}) ends with {what}{' — binding: ' + names if names else ''}"
+            f" (tank shortfall {result.verification['tank_shortfall_m']:.2f} m)"
+            f"{_tank_reasons(wn, result)}. Add larger sizes or other works (a new source)", b)
     return result
+
+
+def _tank_reasons(wn: wntr.network.WaterNetworkModel, result: DesignResult) -> str:
+    """Each tank short of cycling in the verification, with what fills it and what the design chose there."""
+    from .construct import fill_tanks
+    from .works import production_valves
+
+    short = result.verification.get("tanks_short_m") or {}
+    if not short:
+        return ""
+    fillers: dict[str, list[tuple[str, str]]] = {}
+    for p, tk in fill_tanks(wn).items():
+        fillers.setdefault(tk, []).append((f"pump {p}", p))
+    for v, (tk, q) in production_valves(wn).items():
+        fillers.setdefault(tk, []).append((f"plant production {v} ({q * 86400.0:,.0f} m³/d)", v))
+    chosen = {e.element: e.labels[k] for e, k in zip(result.space.extras, result.space.xe(result.x).tolist())}
+    largest = {e.element: e.labels[-1] for e in result.space.extras}
+    parts = []
+    for tk, m in sorted(short.items(), key=lambda kv: -kv[1]):
+        fill = []
+        for what, el in fillers.get(tk, []):
+            state = ("not offered" if el not in chosen else
+                     chosen[el] + (" (the largest option)" if chosen[el] == largest[el] else ""))
+            fill.append(f"{what}: {state}")
+        parts.append(f"tank {tk} falls {m:.2f} m more than allowed over the run"
+                     + (f" (filled by {'; '.join(fill)})" if fill else " (no pump or plant fills it)"))
+    return " — " + "; ".join(parts)
 
 
 def _finish(sc, net, name, result, required, relaxed, pipes, rerun) -> ScenarioDesign:

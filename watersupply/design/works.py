@@ -22,6 +22,16 @@ that has the same suction and delivery nodes, if any):
     Cost: every pump replaced × motor kW × ¥/kW (:func:`~watersupply.design.costs.pump_costs`),
     with motor kW = ρ g Q H / η (η from the pump, default 0.75).
 
+Plant production (one variable per plant whose clear well is filled through a
+flow-control valve at its production capacity, :func:`watersupply.operations.add_clear_well`):
+
+``expand +ΔQ m³/d``
+    the treatment works enlarged by ΔQ (:data:`PRODUCTION_STEPS_M3D`): the FCV's
+    production setting (its initial setting and the level control that resumes
+    production) scaled by (Q₀ + ΔQ) / Q₀. Cost: ΔQ × :data:`PLANT_PER_M3D`
+    (assumed). The only work that lets a clear well cycle when the scenario
+    draws more than the plant produces: no pipe or pump can.
+
 Extra storage (one variable per tank): a new cell beside the reservoir with the
 same levels, modelled as a larger diameter (the operating volume grows by V);
 cost = fixed cost of a new reservoir + V × ¥/m³
@@ -38,14 +48,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import wntr
-from wntr.network.controls import Control, ControlAction
+from wntr.network.controls import Control, ControlAction, TankLevelCondition
 from wntr.network.base import LinkStatus
 
 from .._errors import ConfigError, NetworkDataError, closest
 from ..hydraulics import LS_TO_M3S, pump_power_kw
 from .costs import pump_costs, pump_sizes, reservoir_costs
 
-__all__ = ["Extra", "STORAGE_STEPS_M3", "MAX_PUMP_FACTOR", "pump_extras", "storage_extras", "apply_extras",
+__all__ = ["Extra", "STORAGE_STEPS_M3", "MAX_PUMP_FACTOR", "PRODUCTION_STEPS_M3D", "PLANT_PER_M3D", "pump_extras",
+           "storage_extras", "production_valves", "plant_extras", "apply_extras",
            "extras_rows", "apply_extras_to_network", "busy_pumps", "dry_tanks"]
 
 #: Extra storage volumes offered at a reservoir (m³ of operating volume), assumed steps.
@@ -53,6 +64,13 @@ STORAGE_STEPS_M3 = (250.0, 500.0, 1000.0, 2000.0, 3000.0, 5000.0)
 #: Replacement pumps offered up to this multiple of the existing duty flow.
 MAX_PUMP_FACTOR = 8.0
 _DEFAULT_EFFICIENCY = 0.75
+#: Production added to a plant (m³/d), assumed steps (about an eighth of the plant's 20,000 m³/d each).
+PRODUCTION_STEPS_M3D = (2500.0, 5000.0, 7500.0, 10000.0, 15000.0, 20000.0)
+#: Cost of a plant's treatment capacity added to its works (¥ per m³/d). ASSUMED, not a quotation: a
+#: conventional works (coagulation, sedimentation, filtration, disinfection; civil, mechanical and electrical)
+#: at the order of magnitude of Chinese municipal estimates of 2015-2020 (about 800-1,500 ¥/(m³/d)); the
+#: project's cost tables give treatment works no rate (:mod:`watersupply.costing`), so it lives here.
+PLANT_PER_M3D = 1200.0
 
 
 @dataclass
@@ -62,22 +80,23 @@ class Extra:
     Attributes
     ----------
     element : str
-        The duty pump's or the tank's id.
+        The duty pump's, the tank's or the production valve's id.
     kind : str
-        ``"pump"`` or ``"storage"``.
+        ``"pump"``, ``"storage"`` or ``"plant"``.
     labels : list of str
         What each option builds (option 0 = ``"keep"``).
     costs : ndarray
         Cost of each option (0 for keep), ascending.
     values : ndarray
-        Pump: flow factor on the duty pump's head/flow point; storage: extra volume (m³).
+        Pump: flow factor on the duty pump's head/flow point; storage: extra volume (m³); plant: factor on
+        the production setting.
     standby : str
         Pump: the standby pump of the same station and ends ("" for none).
     modes : list of str
         Pump: ``"keep"``, ``"standby"`` or ``"replace"`` per option.
     base : dict
         Pump: ``flow_ls``, ``head_m``, ``efficiency``, ``kw`` (per option); storage:
-        ``diameter_m``, ``range_m``.
+        ``diameter_m``, ``range_m``; plant: ``capacity_m3d``, ``tank`` (the clear well), ``plant``.
     """
 
     element: str
@@ -212,6 +231,46 @@ def storage_extras(wn: wntr.network.WaterNetworkModel, tanks: str | list[str] | 
     return out
 
 
+def production_valves(wn: wntr.network.WaterNetworkModel) -> dict[str, tuple[str, float]]:
+    """Flow-control valves that fill a clear well at a plant's production capacity: valve → (tank, m³/s).
+
+    Recognised by a tank-level control setting the FCV to a positive flow (production resumes when the clear
+    well falls), as :func:`watersupply.operations.add_clear_well` builds it.
+    """
+    out: dict[str, tuple[str, float]] = {}
+    for _name, c in wn.controls():
+        cond = c.condition
+        if not isinstance(cond, TankLevelCondition):
+            continue
+        tank = getattr(cond, "_source_obj", None)
+        for a in c.actions():
+            v = getattr(a, "_target_obj", None)
+            if (v is not None and v.name in wn.valve_name_list and getattr(v, "valve_type", "") == "FCV"
+                    and a._attribute == "setting" and float(a._value) > 0 and tank is not None):
+                out.setdefault(v.name, (tank.name, float(a._value)))
+    return out
+
+
+def plant_extras(wn: wntr.network.WaterNetworkModel, valves: str | list[str] | None, *,
+                 per_m3d: float = PLANT_PER_M3D, steps_m3d: tuple[float, ...] = PRODUCTION_STEPS_M3D
+                 ) -> list[Extra]:
+    """Production options of the plants whose clear wells the FCVs `valves` fill (``"all"``, ``"none"``, ids)."""
+    known = production_valves(wn)
+    ids = _select(valves, list(known), "production valve")
+    out = []
+    for vid in ids:
+        tank, q = known[vid]
+        q0 = q * 86400.0
+        plant = vid[:-4] if vid.endswith("-FCV") else vid
+        labels = ["keep"] + [f"expand plant {plant} +{s:,.0f} m³/d → {q0 + s:,.0f} m³/d" for s in steps_m3d]
+        out.append(Extra(element=vid, kind="plant", labels=labels,
+                         costs=np.array([0.0] + [per_m3d * s for s in steps_m3d]),
+                         values=np.array([1.0] + [(q0 + s) / q0 for s in steps_m3d]),
+                         modes=["keep"] + ["plant"] * len(steps_m3d),
+                         base={"capacity_m3d": q0, "tank": tank, "plant": plant, "per_m3d": per_m3d}))
+    return out
+
+
 def tank_diameter(e: Extra, k: int) -> float:
     """Diameter (m) of the tank with option `k` built (same levels, operating volume + V)."""
     d0, rng = e.base["diameter_m"], e.base["range_m"]
@@ -226,6 +285,16 @@ def apply_extras(wn: wntr.network.WaterNetworkModel, extras: list[Extra], xe: np
             continue
         if e.kind == "storage":
             wn.get_node(e.element).diameter = tank_diameter(e, k)
+            continue
+        if e.kind == "plant":
+            f = float(e.values[k])
+            valve = wn.get_link(e.element)
+            if float(valve.initial_setting or 0.0) > 0:
+                valve.initial_setting = float(valve.initial_setting) * f
+            for _name, c in wn.controls():
+                for a in c.actions():
+                    if getattr(a, "_target_obj", None) is valve and a._attribute == "setting" and float(a._value) > 0:
+                        a._value = float(a._value) * f
             continue
         if e.modes[k] == "standby":
             sb = wn.get_link(e.standby)
@@ -263,6 +332,13 @@ def extras_rows(extras: list[Extra], xe: np.ndarray) -> list[dict]:
                         "old_size": f"D {e.base['diameter_m']:.1f} m",
                         "new_size": f"+{v:g} m³ (D {tank_diameter(e, k):.1f} m)"})
             continue
+        if e.kind == "plant":
+            q0 = e.base["capacity_m3d"]
+            out.append({"element": e.element, "pipe": "", "action": "plant expansion", "old_diameter_mm": np.nan,
+                        "new_diameter_mm": np.nan, "nominal": e.labels[k], "material": "treatment works",
+                        "roughness_c": np.nan, "length_m": np.nan, "unit_cost": np.nan, "cost": float(e.costs[k]),
+                        "old_size": f"{q0:,.0f} m³/d", "new_size": f"{q0 * float(e.values[k]):,.0f} m³/d"})
+            continue
         q0, h = e.base["flow_ls"], e.base["head_m"]
         q1 = q0 * float(e.values[k])
         kw = e.base["kw"][k]
@@ -276,7 +352,8 @@ def extras_rows(extras: list[Extra], xe: np.ndarray) -> list[dict]:
 
 
 def apply_extras_to_network(net: dict, extras: list[Extra], xe: np.ndarray) -> dict:
-    """The network layers (pumps, facilities) with the pump and storage works built."""
+    """The network layers (pumps, curves, facilities, control valves) with the pump, storage and plant works
+    built."""
     out = dict(net)
     pumps = net["pumps"].copy() if net.get("pumps") is not None else None
     fac = net["facilities"].copy() if net.get("facilities") is not None else None
@@ -286,6 +363,18 @@ def apply_extras_to_network(net: dict, extras: list[Extra], xe: np.ndarray) -> d
         if e.kind == "storage":
             hit = (fac["kind"] == "reservoir") & (fac["node_id"].astype(str) == e.element)
             fac.loc[hit, "diameter_m"] = tank_diameter(e, k)
+            continue
+        if e.kind == "plant":
+            f = float(e.values[k])
+            cv = out.get("control_valves")
+            if cv is not None and len(cv):
+                cv = cv.copy()
+                hit = cv["id"].astype(str) == e.element
+                cv.loc[hit, "setting"] = pd.to_numeric(cv.loc[hit, "setting"]) * f
+                out["control_valves"] = cv
+            if fac is not None and "capacity_m3d" in fac:
+                hit = (fac["kind"] == "plant") & (fac["id"].astype(str) == e.base["plant"])
+                fac.loc[hit, "capacity_m3d"] = e.base["capacity_m3d"] * f
             continue
         ids = pumps["id"].astype(str)
         if e.modes[k] == "standby":
@@ -297,6 +386,25 @@ def apply_extras_to_network(net: dict, extras: list[Extra], xe: np.ndarray) -> d
         else:
             hit = ids.isin([e.element, e.standby])
             pumps.loc[hit, "design_flow_ls"] = e.base["flow_ls"] * float(e.values[k])
+            curves = out.get("curves")
+            if "curve" in pumps and curves is not None and len(curves):
+                # a pump by its head curve: the curve scaled in flow, as a curve of its own (as apply_extras does)
+                f = float(e.values[k])
+                add = []
+                for i in pumps.index[hit]:
+                    name = pumps.at[i, "curve"]
+                    if not isinstance(name, str) or not name:
+                        continue
+                    new = f"{name}~up"[-31:]
+                    if new not in set(curves["curve"].astype(str)) and not any(
+                            a["curve"].iloc[0] == new for a in add):
+                        pts = curves[curves["curve"].astype(str) == name].copy()
+                        pts["curve"] = new
+                        pts["x"] = pd.to_numeric(pts["x"]) * f
+                        add.append(pts)
+                    pumps.at[i, "curve"] = new
+                if add:
+                    out["curves"] = pd.concat([curves, *add], ignore_index=True)
     if pumps is not None:
         out["pumps"] = pumps
     if fac is not None:
