@@ -35,6 +35,10 @@ TONGHUI_DEMO: dict[str, Any] = {
               "D:R6": 0.85, "D:R7": 1.10, "D:R8": 0.92, "D:R9": 1.08},
     "n_loggers": 20,
     "placement": "spread",
+    "zones_by": "reservoir_zone",   # the spread placement goes round the nine reservoir zones, not the pressure zones
+    # zone meters on the supply mains of the two gravity-fed village zones: R8 → PRV-183 (the R8 zone's only
+    # demand) and R9's outlet; without them D:R8 and D:R9 are confounded (r = -0.96) through the R8 → R9 fill
+    "flow_links": ("M00115", "M00116"),
     "pressure_sigma_m": 0.2,
     "level_sigma_m": 0.2,
     "flow_sigma": 0.02,
