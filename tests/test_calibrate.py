@@ -262,6 +262,8 @@ def test_calibrate_rejects_bad_windows_and_too_few_readings(tmp_path, tiny_net):
         calibrate(tiny_net, obs, groups=groups)
     with pytest.raises(ConfigError, match="unknown loss 'l2'; use one of linear, soft_l1"):
         calibrate(tiny_net, obs, groups=groups, loss="l2")
+    with pytest.raises(ConfigError, match="probe must be a share in"):
+        calibrate(tiny_net, obs, groups=groups, probe=1.5)
 
 
 def test_report_lists_unidentifiable_groups(tmp_path, calib_net):

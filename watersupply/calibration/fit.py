@@ -15,7 +15,9 @@ and in the verification.
 Before fitting, the sensitivity (Jacobian) at the initial values tells which
 groups the data can see: groups whose standard error would exceed `max_se`
 (relative) are named as unidentifiable and kept at their initial values.
-After fitting, the calibrated network is re-simulated by a full WNTR (EPANET
+When the trust region stops, each factor is probed ±10 % and the fit restarted
+from a move that lowers the loss (pump and valve switches make shallow local
+minima). After fitting, the calibrated network is re-simulated by a full WNTR (EPANET
 2.2) run, and every statistic reported comes from that run.
 """
 
@@ -380,6 +382,8 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
                                                                                  if names_all.count(n) > 1})))
     if loss not in _LOSSES:
         raise ConfigError(f"unknown loss {loss!r}; use one of {', '.join(_LOSSES)}")
+    if not 0 <= probe < 1 or int(probe_rounds) < 0:
+        raise ConfigError(f"probe must be a share in [0, 1) and probe_rounds >= 0, got {probe:g} and {probe_rounds}")
     if not f_scale > 0 or not jump_sigma > 0:
         raise ConfigError(f"f_scale and jump_sigma must be positive (σ units), got {f_scale:g} and {jump_sigma:g}")
     cont = [g for g in groups if g.kind in ("roughness", "demand")]
