@@ -3,11 +3,13 @@
 The truth network is the bundled Tonghui model with the roughness of four diameter classes
 changed by -35 % to +20 % and the demand of the nine reservoir zones by -15 % to +15 %
 (watersupply.calibration.TONGHUI_DEMO). It is simulated for 72 h with WNTR (EPANET 2.2,
-pressure-dependent demand, hydraulics only); 20 pressure loggers, every duty pump's flow and every
-reservoir's level are logged hourly with noise (σ 0.2 m, 2 % of flow), seeded.
+pressure-dependent demand, hydraulics only); 20 pressure loggers, every duty pump's flow, every
+reservoir's level and two zone meters (TONGHUI_DEMO["flow_links"]: M00115, the R8 zone's supply main,
+and M00116, R9's outlet) are logged hourly with noise (σ 0.2 m, 2 % of flow), seeded.
 
 The 20 logger sites are chosen from the *initial* model (never the truth) by TONGHUI_DEMO["placement"]:
-"spread" (watersupply.calibration.synthetic.choose_loggers: round-robin over zones by head drop) for
+"spread" (watersupply.calibration.synthetic.choose_loggers: round-robin over the nine reservoir zones,
+TONGHUI_DEMO["zones_by"], by head drop) for
 the shipped files; "sensitivity" (greedy D-optimal on the sensitivity of hourly pressures over the fit
 window, pump flow meters and reservoir levels counted as installed;
 watersupply.calibration.sensors.place_loggers) is the alternative. Everything is deterministic (seeded
@@ -39,6 +41,7 @@ def main(out: Path) -> None:
     logs, truth = make_synthetic_logs(net, groups=groups, truth=demo["truth"], n_loggers=demo["n_loggers"],
                                       pressure_sigma_m=demo["pressure_sigma_m"], level_sigma_m=demo["level_sigma_m"],
                                       flow_sigma=demo["flow_sigma"], placement=demo["placement"],
+                                      zones_by=demo["zones_by"], flow_links=demo["flow_links"],
                                       design_hours=demo["fit_window"], workers=2, seed=demo["seed"])
     write_csv(logs, out / "tonghui_logs.csv", index=False)
     write_csv(truth, out / "tonghui_truth.csv", index=False)

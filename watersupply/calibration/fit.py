@@ -15,7 +15,9 @@ and in the verification.
 Before fitting, the sensitivity (Jacobian) at the initial values tells which
 groups the data can see: groups whose standard error would exceed `max_se`
 (relative) are named as unidentifiable and kept at their initial values.
-After fitting, the calibrated network is re-simulated by a full WNTR (EPANET
+When the trust region stops, each factor is probed ±10 % and the fit restarted
+from a move that lowers the loss (pump and valve switches make shallow local
+minima). After fitting, the calibrated network is re-simulated by a full WNTR (EPANET
 2.2) run, and every statistic reported comes from that run.
 """
 
@@ -245,6 +247,48 @@ def _jacobian(ev: Evaluator, x: np.ndarray, f0: np.ndarray, names: list[str], ba
     return J
 
 
+def _robust_cost(f: np.ndarray, loss: str, f_scale: float) -> float:
+    """The loss ``least_squares`` minimises (its ``cost``), for residuals `f` (σ units)."""
+    z = (f / f_scale) ** 2
+    rho = {"linear": z, "soft_l1": 2 * (np.sqrt(1 + z) - 1), "huber": np.where(z <= 1, z, 2 * np.sqrt(z) - 1),
+           "cauchy": np.log1p(z), "arctan": np.arctan(z)}[loss]
+    return float(0.5 * f_scale ** 2 * np.sum(rho))
+
+
+def _escape(res: Any, solve: Any, ev: Evaluator, names: list[str], lower: np.ndarray, upper: np.ndarray,
+            until: float, rows: np.ndarray, sig: np.ndarray, obs: np.ndarray, loss: str, f_scale: float, *,
+            probe: float, rounds: int) -> Any:
+    """Probe each factor ±`probe` from the trust region's answer and restart from the best move that lowers
+    the loss (switch-made local minima; see :func:`calibrate`). Deterministic; 2p evaluations a round."""
+    if res is None or probe <= 0:
+        return res
+    for _ in range(max(0, int(rounds))):
+        x = np.asarray(res.x, dtype=float)
+        cands = []
+        for j in range(len(names)):
+            for sgn in (-1.0, 1.0):
+                xt = x.copy()
+                xt[j] = float(np.clip(x[j] * (1.0 + sgn * probe), lower[j] + 1e-9, upper[j] - 1e-9))
+                if not np.isclose(xt[j], x[j]):
+                    cands.append(xt)
+        if not cands:
+            return res
+        sims = ev.many([(dict(zip(names, map(float, xt))), (), until) for xt in cands])
+        costs = [_robust_cost((sim[rows] - obs) / sig, loss, f_scale) for sim in sims]
+        k = int(np.argmin(costs))
+        if not costs[k] < res.cost * (1.0 - 1e-3):
+            return res
+        j = int(np.flatnonzero(~np.isclose(cands[k], x))[0])
+        log.info("probe: %s %.4f -> %.4f lowers the loss %.1f -> %.1f; restarting the fit", names[j], x[j],
+                 cands[k][j], res.cost, costs[k])
+        new = solve(cands[k], ())
+        if not new.cost < res.cost:
+            return res
+        new.nfev += res.nfev
+        res = new
+    return res
+
+
 def _verdicts(ident: Mapping[str, Any], conf: Mapping[str, Any]) -> dict[str, str]:
     """Group -> "not identifiable from these data (confounded with …)" for the screened-out groups, the
     fitted groups that absorb a screened-out one, and the fitted groups failing the fit's verdict."""
@@ -267,7 +311,7 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
               max_correlation: float = MAX_CORRELATION, diff_step: float = 0.01,
               max_iterations: int = 20, workers: int = 1, workdir: str | os.PathLike | None = None,
               suggest_sensors: bool = True, loss: str = "cauchy", f_scale: float = 3.0,
-              jump_sigma: float = 10.0,
+              jump_sigma: float = 10.0, probe: float = 0.1, probe_rounds: int = 3,
               status_gain: float = 0.1, engine: str = "epanet2.2") -> CalibrationResult:
     """Calibrate roughness and demand groups (and optionally link status) to field readings.
 
@@ -309,6 +353,13 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
     jump_sigma
         A reading that moves by more than this many σ for one finite-difference step is a switch
         (pump or valve changing state), not a sensitivity; it is left out of that Jacobian column.
+    probe, probe_rounds
+        After the trust region stops, each group's factor is moved by ±`probe` (relative) in turn, the
+        others kept; if the best such move lowers the loss, the fit restarts from it (at most
+        `probe_rounds` times). A pump or float valve switching an hour earlier or later makes shallow
+        local minima a few per cent wide that stop the trust region short of the answer (measured on the
+        hillside Tonghui model: the DN80–130 class stopped at 1.03 against a truth of 0.70, the loss still
+        falling towards 0.70 beyond a 3 % bump made by the R9 float valve); 0 turns the probe off.
     suggest_sensors
         For groups not identifiable, name the extra pressure logger and flow meter that would separate
         them best (:func:`~watersupply.calibration.sensors.separating_sensors`; p + 1 more evaluations).
@@ -331,6 +382,8 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
                                                                                  if names_all.count(n) > 1})))
     if loss not in _LOSSES:
         raise ConfigError(f"unknown loss {loss!r}; use one of {', '.join(_LOSSES)}")
+    if not 0 <= probe < 1 or int(probe_rounds) < 0:
+        raise ConfigError(f"probe must be a share in [0, 1) and probe_rounds >= 0, got {probe:g} and {probe_rounds}")
     if not f_scale > 0 or not jump_sigma > 0:
         raise ConfigError(f"f_scale and jump_sigma must be positive (σ units), got {f_scale:g} and {jump_sigma:g}")
     cont = [g for g in groups if g.kind in ("roughness", "demand")]
@@ -409,6 +462,8 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
                                      args=(shut,))
 
             res = solve(ones[fidx], ())
+            res = _escape(res, solve, ev, free, lower[fidx], upper[fidx], until, rows, sig, y, loss, f_scale,
+                          probe=probe, rounds=probe_rounds)
             x = res.x if res is not None else np.zeros(0)
             cost = float(np.sum(fun(x, ()) ** 2))
             status_rows: dict[str, dict[str, float]] = {}

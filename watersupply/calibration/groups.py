@@ -26,7 +26,7 @@ from .._errors import ConfigError, closest
 from ..schema import Network
 
 __all__ = ["Group", "DIAMETER_CLASSES_MM", "ROUGHNESS_BOUNDS", "DEMAND_BOUNDS", "roughness_groups",
-           "demand_groups", "status_groups", "read_group_csv"]
+           "demand_groups", "status_groups", "read_group_csv", "zone_labels"]
 
 #: Upper edges (mm) of the diameter classes used by ``by="diameter"``; the last class is open.
 DIAMETER_CLASSES_MM = (80.0, 130.0, 260.0)
@@ -194,6 +194,31 @@ def roughness_groups(net: Network, *, by: str | Sequence[str] = "diameter", csv:
     return out
 
 
+def zone_labels(net: Network, *, by: str = "zone") -> pd.Series:
+    """The label of every node by `by` (index: node id): ``zone``, ``reservoir_zone`` or ``settlement``.
+
+    ``reservoir_zone`` is the zone a pressure zone was cut from (``R1`` for ``R1-Z23``, the names
+    :func:`watersupply.zones.apply_zones` gives); nodes without a label get ``"unzoned"``. The demand
+    groups and the spread logger placement (:func:`watersupply.calibration.synthetic.choose_loggers`)
+    use the same labels.
+
+    >>> from watersupply.loader import load_network
+    >>> sorted(set(zone_labels(load_network(), by="reservoir_zone")) - {"WTP"})[:3]
+    ['PS1', 'PS2', 'PS3']
+    """
+    nodes = net["nodes"]
+    col = {"zone": "zone", "reservoir_zone": "zone", "settlement": "settlement_id"}.get(by)
+    if col is None:
+        raise ConfigError(f"cannot group demand by {by!r}; use one of {', '.join(DEMAND_BY)}, or a node,group CSV")
+    if col not in nodes.columns:
+        raise ConfigError(f"cannot group demand by {by!r}: the nodes layer has no column {col!r}")
+    vals = nodes[col].astype(object).where(nodes[col].notna() & (nodes[col].astype(str).str.strip() != ""),
+                                           "unzoned")
+    if by == "reservoir_zone":
+        vals = vals.astype(str).str.replace(r"(-Z\d+)+$", "", regex=True)
+    return pd.Series(vals.to_numpy(), index=nodes["id"].astype(str).to_numpy(), dtype=object)
+
+
 def demand_groups(net: Network, *, by: str = "zone", csv: str | os.PathLike | None = None,
                   bounds: tuple[float, float] = DEMAND_BOUNDS) -> list[Group]:
     """Demand-multiplier groups of the nodes with a base demand (groups without demand are left out).
@@ -224,16 +249,7 @@ def demand_groups(net: Network, *, by: str = "zone", csv: str | os.PathLike | No
         labels.loc[df["node"].to_numpy()] = df["group"].to_numpy()
         user = {g: _bounds_of(d, bounds, g) for g, d in df.groupby("group", sort=True)}
     else:
-        col = {"zone": "zone", "reservoir_zone": "zone", "settlement": "settlement_id"}.get(by)
-        if col is None:
-            raise ConfigError(f"cannot group demand by {by!r}; use one of {', '.join(DEMAND_BY)}, or a node,group CSV")
-        if col not in nodes.columns:
-            raise ConfigError(f"cannot group demand by {by!r}: the nodes layer has no column {col!r}")
-        vals = nodes[col].astype(object).where(nodes[col].notna() & (nodes[col].astype(str).str.strip() != ""),
-                                               "unzoned")
-        if by == "reservoir_zone":
-            vals = vals.astype(str).str.replace(r"(-Z\d+)+$", "", regex=True)
-        labels = pd.Series(vals.to_numpy(), index=ids.to_numpy(), dtype=object)  # no zone: group 'unzoned'
+        labels = zone_labels(net, by=by)  # no zone: group 'unzoned'
         user = {}
     out = []
     lab = labels.where(labels.notna(), "").astype(str).to_numpy()

@@ -35,6 +35,10 @@ TONGHUI_DEMO: dict[str, Any] = {
               "D:R6": 0.85, "D:R7": 1.10, "D:R8": 0.92, "D:R9": 1.08},
     "n_loggers": 20,
     "placement": "spread",
+    "zones_by": "reservoir_zone",   # the spread placement goes round the nine reservoir zones, not the pressure zones
+    # zone meters on the supply mains of the two gravity-fed village zones: R8 → PRV-183 (the R8 zone's only
+    # demand) and R9's outlet; without them D:R8 and D:R9 are confounded (r = -0.96) through the R8 → R9 fill
+    "flow_links": ("M00115", "M00116"),
     "pressure_sigma_m": 0.2,
     "level_sigma_m": 0.2,
     "flow_sigma": 0.02,
@@ -62,22 +66,31 @@ def example_path(name: str = "tonghui_logs.csv") -> Path:
         return Path(p)
 
 
-def choose_loggers(result: Any, net: Network, *, n: int) -> list[str]:
+def choose_loggers(result: Any, net: Network, *, n: int, by: str = "zone") -> list[str]:
     """Pick `n` pressure-logger nodes: round-robin over zones (largest demand first), in each zone the
     demand node with the largest head drop below the zone's highest head, then the median one, then
     the upper and lower quartiles.
 
     A documented, deterministic rule a utility could follow from the model alone (`result` is a run
-    of the initial model).
+    of the initial model). `by` names the zones as the demand groups do
+    (:func:`~watersupply.calibration.groups.zone_labels`): on a network cut into pressure zones
+    (``R1-Z1``, ``R1-Z2``, …) ``"reservoir_zone"`` spreads the loggers over the reservoir zones;
+    ``"zone"`` would put them all in the few pressure zones with the largest demand.
     """
+    from .groups import zone_labels
+
     nodes = net["nodes"]
-    junc = nodes[(nodes["kind"] == "junction") & (pd.to_numeric(nodes["base_demand_m3d"], errors="coerce") > 0)]
+    label = zone_labels(net, by=by)
+    ids_all = nodes["id"].astype(str)
+    lab = pd.Series(label.reindex(ids_all.to_numpy()).to_numpy(), index=nodes.index)
+    is_demand = (nodes["kind"] == "junction") & (pd.to_numeric(nodes["base_demand_m3d"], errors="coerce") > 0)
     head = result.head.mean()
     order: dict[str, list[str]] = {}
-    demand = junc.groupby("zone")["base_demand_m3d"].sum().sort_values(ascending=False, kind="stable")
+    demand = nodes.loc[is_demand, "base_demand_m3d"].astype(float).groupby(lab[is_demand]).sum() \
+        .sort_values(ascending=False, kind="stable")
     for zone in demand.index:
-        ids = junc.loc[junc["zone"] == zone, "id"].astype(str).tolist()
-        zone_nodes = nodes.loc[nodes["zone"] == zone, "id"].astype(str)
+        ids = ids_all[is_demand & (lab == zone)].tolist()
+        zone_nodes = ids_all[lab == zone]
         drop = (head[zone_nodes].max() - head[ids]).sort_values(ascending=False, kind="stable")
         ranked = drop.index.tolist()
         picks = []
@@ -100,7 +113,7 @@ def make_synthetic_logs(net: Network, *, groups: Sequence[Group], truth: Mapping
                         step_h: float = 1.0, pressure_sigma_m: float = 0.2, level_sigma_m: float = 0.2,
                         flow_sigma: float = 0.02, flow_links: Sequence[str] = (), placement: str = "spread",
                         loggers: Sequence[str] | None = None, design_hours: tuple[float, float] | None = None,
-                        workers: int = 1, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                        zones_by: str = "zone", workers: int = 1, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Field logs of a truth network: `groups` scaled by `truth`, simulated, sampled with noise.
 
     Parameters
@@ -114,6 +127,9 @@ def make_synthetic_logs(net: Network, *, groups: Sequence[Group], truth: Mapping
         (:func:`choose_loggers`, by zone and head drop) or ``"sensitivity"``
         (:func:`~watersupply.calibration.sensors.place_loggers`: greedy D-optimal on the sensitivity
         of hourly readings over `design_hours` to the `groups`, the pump flows and levels counted).
+    zones_by
+        The zones the ``"spread"`` placement goes round (as the demand groups: ``"zone"``,
+        ``"reservoir_zone"`` or ``"settlement"``).
     loggers
         Explicit logger nodes instead (`n_loggers` and `placement` are then ignored).
     design_hours
@@ -151,7 +167,7 @@ def make_synthetic_logs(net: Network, *, groups: Sequence[Group], truth: Mapping
     if loggers is not None:
         loggers = list(loggers)
     elif placement == "spread":
-        loggers = choose_loggers(initial, net, n=n_loggers)
+        loggers = choose_loggers(initial, net, n=n_loggers, by=zones_by)
     else:
         from .sensors import place_loggers
 
