@@ -306,25 +306,11 @@ def test_bundled_example_is_found_and_valid(tonghui_net):
         example_path("nope.csv")
 
 
-@pytest.mark.slow
-def test_tonghui_demonstration_meets_targets(tonghui_net):
-    demo = TONGHUI_DEMO
-    groups = roughness_groups(tonghui_net, by=demo["roughness_by"]) + demand_groups(tonghui_net, by=demo["demand_by"])
-    obs = read_observations(example_path("tonghui_logs.csv"), tonghui_net)
-    res = calibrate(tonghui_net, obs, groups=groups, fit_window=demo["fit_window"],
-                    validate_window=demo["validate_window"], workers=2)
-    p = res.parameters
-    # the target: every group the fit itself calls identifiable is within ±5 % of the truth (measured on the
-    # hillside model, 2026-12-03: all 13, within 1.3 %); any other is named with its partner
-    findings = p[p.finding]
-    assert len(findings) >= len(groups) // 2
-    for g, row in findings.iterrows():
-        assert row.factor == pytest.approx(demo["truth"].get(g, 1.0), rel=0.05), g
-    for g, row in p[~p.finding].iterrows():
-        assert row.note.startswith("not identifiable from these data (confounded with "), g
-    v = res.overall.loc[("validate", "pressure")]
-    assert v["within_0.5m"] >= 0.85 and v["within_1m"] >= 0.95
-    assert res.engine_agreement_m < 0.01
+# The Tonghui synthetic-truth demonstration (13 groups against TONGHUI_DEMO's truth, fit 0-48 h, validate
+# 48-72 h) runs once, in notebooks/04_engineer_calibration.ipynb, whose cells assert its targets (every
+# finding within ±5 % of the truth, the others naming their partner, validation ≥ 85 % / 95 % within
+# ±0.5 / ±1.0 m, toolkit against WNTR < 0.01 m); tests/test_notebooks.py executes it. A second copy here
+# would repeat a ~380-solve fit.
 
 
 # ----------------------------------------------------------------------------- identifiability at the fit

@@ -1,7 +1,7 @@
 """The notebooks in ``notebooks/``: committed without outputs, and each runs top to bottom.
 
 Execution uses nbclient with the ``python3`` kernel, the notebooks folder as the working
-directory and a per-cell timeout of 600 s; the notebooks write their files under a temporary
+directory and a per-cell timeout of 900 s; the notebooks write their files under a temporary
 folder (``WATERSUPPLY_NOTEBOOK_OUT``), never into the repository.
 """
 
@@ -19,7 +19,7 @@ nbformat = pytest.importorskip("nbformat", reason="the notebook tests need nbfor
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 KERNEL = "python3"
-CELL_TIMEOUT_S = 600
+CELL_TIMEOUT_S = 900
 
 
 def test_notebooks_present() -> None:
