@@ -373,8 +373,8 @@ def _recipe_chunk(args: tuple[dict, list[str]]) -> pd.DataFrame:
 @pytest.mark.slow
 def test_tonghui_sample_matches_the_recipe(tonghui_net: dict) -> None:
     """30 pipes with the ten top-ranked: every answer solved, and people and person-hours within 1 %
-    of the copy-close-rerun recipe (WNTR's EpanetSimulator on a copy with the pipe closed) wherever
-    the recipe balances every step."""
+    of the copy-close-rerun recipe (WNTR's EpanetSimulator on a copy with the pipe closed), except where
+    the recipe cannot balance a closure whose cut-off part the fast method takes out of the solve."""
     assert len(set(TONGHUI_SAMPLE)) == 30
     fast = pipe_criticality(tonghui_net, pipes=TONGHUI_SAMPLE, workers=2)
     recipe = _recipe_in_parallel(tonghui_net, TONGHUI_SAMPLE).loc[fast.index]
@@ -382,16 +382,16 @@ def test_tonghui_sample_matches_the_recipe(tonghui_net: dict) -> None:
     assert (fast["status"] == "ok").all()  # every answer solved, none by EPANET 2.3
     top = fast.index[fast["rank"] <= 10]
     assert sorted(top) == sorted(TONGHUI_SAMPLE[:10])
-    # the recipe finishes every run, some with unbalanced steps where EPANET carries on regardless:
-    # those are no reference (M00042: the recipe unbalanced at 10 h when R6 drains); the fast method
-    # took their cut-off part out of the solve instead
+    # the recipe finishes every run, some with unbalanced steps where EPANET carries on regardless. Where
+    # it is unbalanced and the fast method took the cut-off part out of the solve (full+cutoff), the
+    # recipe is no reference (hillside M00042: unbalanced at 10 h when R6 drains, 4,300 people against
+    # the 6,200 of its series twin M00044, on which both agree); everywhere else the answers agree
     assert (recipe["status"] != "error").all(), recipe.loc[recipe["status"] == "error", "message"]
-    balanced = recipe.index[recipe["status"] == "ok"]
-    unbalanced = recipe.index[recipe["status"] != "ok"]
-    assert len(balanced) >= 25, list(unbalanced)
-    assert set(fast.loc[unbalanced, "method"]) <= {"full+cutoff", "series"}, fast.loc[unbalanced, "method"]
+    no_reference = recipe.index[(recipe["status"] != "ok") & (fast["method"] == "full+cutoff")]
+    assert len(no_reference) <= 5, list(no_reference)
+    compared = fast.index.difference(no_reference)
     for col in ("people_without_water", "person_hours_without_water"):
-        a, b = fast.loc[balanced, col].astype(float), recipe.loc[balanced, col].astype(float)
+        a, b = fast.loc[compared, col].astype(float), recipe.loc[compared, col].astype(float)
         np.testing.assert_allclose(a, b, rtol=0.01, err_msg=col)
     # where the recipe balances and nothing was taken out, the answers are the recipe's to rounding
     clean = recipe.index[(recipe["status"] == "ok") & fast["method"].isin(["topology", "reduced", "full"])]
