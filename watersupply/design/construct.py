@@ -51,13 +51,12 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import wntr
-from wntr.network.controls import TankLevelCondition
 
 from ..engine import quiet_stdout
 from ..hydraulics import LS_TO_M3S, MM_TO_M, hazen_williams_headloss
 from .optimize import polish, run_ga
 from .problem import TANK_SLACK_M, DesignSpace, Evaluator, cycle_drop
-from .works import production_valves
+from .works import production_valves, tank_level_actions
 
 __all__ = ["COST_REDUCTION_EVALUATIONS", "DUTY_TARGET", "PRODUCTION_DUTY", "cycle_shortfalls", "GRADIENT_TARGET",
            "GRADIENT_SHRINK", "SURROGATE_HOURS", "Chain", "fill_tanks",
@@ -100,15 +99,9 @@ def surrogate_model(wn: wntr.network.WaterNetworkModel, *, hours: float = SURROG
 def fill_tanks(wn: wntr.network.WaterNetworkModel) -> dict[str, str]:
     """Pump → the tank whose level switches it (its ``IF TANK … LEVEL`` control): the tank the pump fills."""
     out: dict[str, str] = {}
-    for _name, c in wn.controls():
-        cond = c.condition
-        if not isinstance(cond, TankLevelCondition):
-            continue
-        tank = getattr(cond, "_source_obj", None)
-        for a in c.actions():
-            target = getattr(a, "_target_obj", None)
-            if target is not None and target.name in wn.pump_name_list and tank is not None:
-                out.setdefault(target.name, tank.name)
+    for tank, _action, target in tank_level_actions(wn):
+        if target.name in wn.pump_name_list:
+            out.setdefault(target.name, tank.name)
     return out
 
 

@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -231,6 +233,19 @@ def storage_extras(wn: wntr.network.WaterNetworkModel, tanks: str | list[str] | 
     return out
 
 
+def tank_level_actions(wn: wntr.network.WaterNetworkModel) -> Iterator[tuple[Any, Any, Any]]:
+    """Every action of a tank-level control: (tank, action, target link), in the model's control order."""
+    for _name, c in wn.controls():
+        cond = c.condition
+        tank = getattr(cond, "_source_obj", None) if isinstance(cond, TankLevelCondition) else None
+        if tank is None:
+            continue
+        for a in c.actions():
+            target = getattr(a, "_target_obj", None)
+            if target is not None:
+                yield tank, a, target
+
+
 def production_valves(wn: wntr.network.WaterNetworkModel) -> dict[str, tuple[str, float]]:
     """Flow-control valves that fill a clear well at a plant's production capacity: valve → (tank, m³/s).
 
@@ -238,16 +253,10 @@ def production_valves(wn: wntr.network.WaterNetworkModel) -> dict[str, tuple[str
     well falls), as :func:`watersupply.operations.add_clear_well` builds it.
     """
     out: dict[str, tuple[str, float]] = {}
-    for _name, c in wn.controls():
-        cond = c.condition
-        if not isinstance(cond, TankLevelCondition):
-            continue
-        tank = getattr(cond, "_source_obj", None)
-        for a in c.actions():
-            v = getattr(a, "_target_obj", None)
-            if (v is not None and v.name in wn.valve_name_list and getattr(v, "valve_type", "") == "FCV"
-                    and a._attribute == "setting" and float(a._value) > 0 and tank is not None):
-                out.setdefault(v.name, (tank.name, float(a._value)))
+    for tank, a, v in tank_level_actions(wn):
+        if (v.name in wn.valve_name_list and getattr(v, "valve_type", "") == "FCV"
+                and a._attribute == "setting" and float(a._value) > 0):
+            out.setdefault(v.name, (tank.name, float(a._value)))
     return out
 
 
