@@ -402,4 +402,11 @@ def test_tonghui_sample_matches_the_recipe(tonghui_net: dict) -> None:
     # demand not served: on the hillside model (leakage emitters, pressure-dependent demand) EPANET's
     # EN_DEMANDDEFICIT, which the fast path reads, and the recipe's expected minus reported demand differ
     # by up to 19 % (M00117: 715.7 against 701.5 m³) for the same hydraulics; which is right is open
-    assert_same_answers(fast.loc[clean], recipe.loc[clean], demand_rtol=0.25)
+    assert_same_answers(fast.loc[clean], recipe.loc[clean], demand_rtol=0.25, drop=False)
+    # worst pressure drop: exact on full solves; on the reduced model within 0.2 m, because its collapsed
+    # dead-end trees carry their leakage emitters at the root's pressure (B00002: 2.36 against 2.49 m)
+    drop = pd.concat({"fast": fast.loc[clean, "worst_pressure_drop_m"], "recipe": recipe.loc[clean, "worst_pressure_drop_m"],
+                      "method": fast.loc[clean, "method"]}, axis=1).dropna()
+    full = drop[drop["method"] == "full"]
+    np.testing.assert_allclose(full["fast"], full["recipe"], atol=0.02)
+    np.testing.assert_allclose(drop["fast"], drop["recipe"], atol=0.2)
