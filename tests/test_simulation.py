@@ -202,3 +202,23 @@ def test_sanity_report_reads_epanet_warnings():
     assert list(sn["kind"]) == ["unbalanced", "disconnected", "pump_valve"]
     assert list(sn["element"]) == ["(system)", "J9", "P2"]
     assert list(sn["hours"]) == ["5", "6", "7"]
+
+
+def test_unbalanced_hours_come_from_the_sanity_report_and_withhold_demand_served():
+    from watersupply.report import served_text
+    from watersupply.simulation import SimulationResult, sanity_events, unbalanced_hours
+    import pandas as pd
+    import wntr
+
+    wn = wntr.network.WaterNetworkModel()
+    empty = pd.DataFrame(index=pd.Index([0.0, 1.0]))
+    res = SimulationResult(pressure=empty, head=empty, demand=empty, expected_demand=empty, flow=empty,
+                           velocity=empty, status=empty, tank_level=empty)
+    assert unbalanced_hours(res) == ""  # no sanity report yet
+    rpt = "".join(f"    {h}:00:00: WARNING: System unbalanced at {h}:00:00 hrs.\n" for h in (5, 6, 7, 30))
+    res.sanity = sanity_events(wn, res, rpt_text=rpt + "    8:00:00: WARNING: Node J9 disconnected at 8:00:00 hrs\n",
+                               diagnosis={})
+    assert unbalanced_hours(res) == "5–7, 30"
+    head = {"demand_served_pct": float("nan"), "unbalanced_hours": unbalanced_hours(res)}
+    assert served_text(head, 1) == "n/a (EPANET unbalanced at h 5–7, 30: no figure)"
+    assert served_text({"demand_served_pct": 99.25, "unbalanced_hours": ""}, 1) == "99.2 %"

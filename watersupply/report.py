@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-__all__ = ["markdown_table", "baseline_report", "sanity_section", "quality_section", "cost_section"]
+__all__ = ["markdown_table", "baseline_report", "sanity_section", "quality_section", "cost_section", "served_text"]
 
 
 def _fmt(v: object, digits: int = 2) -> str:
@@ -22,6 +22,26 @@ def _fmt(v: object, digits: int = 2) -> str:
     if isinstance(v, int):
         return f"{v:,d}"
     return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def served_text(head: Mapping[str, object], digits: int = 2) -> str:
+    """The headline's demand served as text: ``"97.50 %"``, or why there is no figure.
+
+    >>> served_text({"demand_served_pct": 97.5, "unbalanced_hours": ""})
+    '97.50 %'
+    >>> served_text({"demand_served_pct": float("nan"), "unbalanced_hours": "5–16"})
+    'n/a (EPANET unbalanced at h 5–16: no figure)'
+    >>> served_text({"demand_served_pct": float("nan"), "unbalanced_hours": "1, 3, 5–7, 9"})
+    'n/a (EPANET unbalanced at h 1, 3 … 9 (4 periods): no figure)'
+    """
+    unb = str(head.get("unbalanced_hours", ""))
+    if unb:
+        spans = unb.split(", ")
+        if len(spans) > 3:
+            unb = f"{', '.join(spans[:2])} … {spans[-1]} ({len(spans)} periods)"
+        return f"n/a (EPANET unbalanced at h {unb}: no figure)"
+    v = head.get("demand_served_pct", float("nan"))
+    return "n/a" if v is None or not math.isfinite(float(v)) else f"{v:.{digits}f} %"
 
 
 def markdown_table(df: pd.DataFrame, *, index: bool = True, digits: int = 2) -> str:

@@ -37,7 +37,7 @@ from .schema import Network
 
 __all__ = ["SimulationResult", "run_simulation", "run_wntr", "quality_window", "expected_demand",
            "diagnose_topology", "chlorine_assessment", "sanity_events", "sanity_lines", "SANITY_KINDS",
-           "age_not_settled", "chlorine_status", "hour_ranges"]
+           "age_not_settled", "chlorine_status", "hour_ranges", "unbalanced_hours"]
 
 log = logging.getLogger(__name__)
 
@@ -546,6 +546,15 @@ def sanity_events(wn: wntr.network.WaterNetworkModel, result: SimulationResult, 
         df["_o"] = df["kind"].map(order.index)
         df = df.sort_values(["_o", "n_hours", "element"], ascending=[True, False, True]).drop(columns="_o")
     return df.reset_index(drop=True)
+
+
+def unbalanced_hours(result: SimulationResult) -> str:
+    """Hours (ranges, e.g. ``"5–16"``) at which EPANET could not balance the hydraulics of `result`; ``""`` if none."""
+    sanity = getattr(result, "sanity", None)
+    if sanity is None or not len(sanity):
+        return ""
+    rows = sanity[sanity["kind"] == "unbalanced"]
+    return ", ".join(str(h) for h in rows["hours"]) if len(rows) else ""
 
 
 def sanity_lines(sanity: pd.DataFrame | None, *, limit: int = 8) -> list[str]:

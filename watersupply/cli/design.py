@@ -124,6 +124,7 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
     """
     from ..design import design_network, design_scenario
     from ..design.output import write_design
+    from ..report import served_text
 
     if scenario is not None and min_pressure is not None:
         raise UserError("give a scenario or --min-pressure, not both (a scenario sets its own service heads)")
@@ -201,8 +202,8 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
     if sd is not None and sd.verdict_after:
         b, a = sd.verdict_before, sd.verdict_after
         click.echo(f"Scenario re-run: existing network {'passes' if b['passes'] else 'fails'} "
-                   f"({b['demand_served_pct']:.1f} % served), designed network "
-                   f"{'passes' if a['passes'] else 'fails'} ({a['demand_served_pct']:.1f} % served, "
+                   f"(demand served {served_text(b, 1)}), designed network "
+                   f"{'passes' if a['passes'] else 'fails'} (demand served {served_text(a, 1)}, "
                    f"{a['nodes_below_target']} nodes below service head)")
     for note in result.notes:
         click.echo(f"Note: {note}")

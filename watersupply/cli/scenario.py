@@ -99,6 +99,7 @@ def run_command(files: tuple[str, ...], run_all: bool, workers: int | None, out:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from ..report import served_text
     from ..scenario import run_scenario_files, shipped_scenarios
 
     if network is not None and inp is not None:
@@ -128,7 +129,7 @@ def run_command(files: tuple[str, ...], run_all: bool, workers: int | None, out:
             h = summary["headline"]
             progress.console.print(f"[green]✔ {summary['name']}[/]: {h['person_hours_without_water']:,.0f} "
                                    f"person-hours without water, peak {h['people_without_water_max']:,.0f} people, "
-                                   f"demand served {h['demand_served_pct']:.2f} % → {summary['out_dir']}")
+                                   f"demand served {served_text(h)} → {summary['out_dir']}")
         progress.advance(task_ids["all"])
 
     try:
@@ -147,7 +148,9 @@ def run_command(files: tuple[str, ...], run_all: bool, workers: int | None, out:
             continue
         h = s["headline"]
         table.add_row(s["name"], _cell(h["person_hours_without_water"]), _cell(h["people_without_water_max"]),
-                      str(h["settlements_affected"]), _cell(h["demand_served_pct"], 2), s["out_dir"])
+                      str(h["settlements_affected"]),
+                      _cell(h["demand_served_pct"], 2) if not h.get("unbalanced_hours") else "n/a (unbalanced)",
+                      s["out_dir"])
     Console(highlight=False, width=max(Console().width, 140)).print(table)
     failed = [s for s in results if "error" in s]
     if failed:

@@ -23,6 +23,7 @@ import pandas as pd
 import wntr
 
 from ..io import atomic_path, write_csv, write_layers, write_text
+from ..report import served_text
 from ..schema import LAYERS, Network
 from .core import DesignResult
 from .scenario import ScenarioDesign
@@ -94,6 +95,13 @@ def _fmt(v: float) -> str:
     return f"{v:,.0f}"
 
 
+def _margin(verdict: dict[str, Any]) -> str:
+    """A scenario verdict's worst margin, or why there is none."""
+    if verdict.get("unbalanced_hours"):
+        return "n/a (EPANET unbalanced)"
+    return f"{verdict['min_margin_m']:+.2f} ({verdict['worst_node']})"
+
+
 def design_report(result: DesignResult, *, title: str, scenario: ScenarioDesign | None = None) -> str:
     """A bilingual (中文/English) Markdown section on the design, its verification and the scenario re-run."""
     s = result.summary().iloc[0]
@@ -132,12 +140,11 @@ def design_report(result: DesignResult, *, title: str, scenario: ScenarioDesign 
                   "| | 现状管网 existing | 设计管网 designed |", "|---|---|---|",
                   f"| 结论 verdict | {'通过 passes' if b['passes'] else '不通过 fails'} | "
                   f"{'通过 passes' if a['passes'] else '不通过 fails'} |",
-                  f"| 需水满足率 demand served | {b['demand_served_pct']:.1f} % | {a['demand_served_pct']:.1f} % |",
+                  f"| 需水满足率 demand served | {served_text(b, 1)} | {served_text(a, 1)} |",
                   f"| 断水人·时 person-hours without water | {b['person_hours_without_water']:,.0f} | "
                   f"{a['person_hours_without_water']:,.0f} |",
                   f"| 低于服务水头节点 nodes below service head | {b['nodes_below_target']} | {a['nodes_below_target']} |",
-                  f"| 最小余量 worst margin (m) | {b['min_margin_m']:+.2f} ({b['worst_node']}) | "
-                  f"{a['min_margin_m']:+.2f} ({a['worst_node']}) |"]
+                  f"| 最小余量 worst margin (m) | {_margin(b)} | {_margin(a)} |"]
     if len(result.works):
         lines += ["", "### 工程量 Works", "", "| 管段 pipe | 原管径 old (mm) | 新管径 new (mm) | 规格 size | 长度 length (m) | "
                   f"造价 cost ({cur}) |", "|---|---:|---:|---|---:|---:|"]

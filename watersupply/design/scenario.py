@@ -23,6 +23,7 @@ pressure-dependent demand, and the verdict reported.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,19 +91,22 @@ def _model(net: Network, sc: Any, *, events: bool) -> wntr.network.WaterNetworkM
 def scenario_verdict(run: Any, required: pd.Series) -> dict[str, Any]:
     """Does a scenario run pass? Every demand node at or above its required head every hour, demand fully served.
 
-    Returns ``passes``, ``demand_served_pct``, ``person_hours_without_water``,
-    ``nodes_below_target``, ``min_margin_m`` and ``worst_node``.
+    Returns ``passes``, ``demand_served_pct`` (NaN where EPANET did not balance the hydraulics at
+    some hour: delivered demand is then no result), ``unbalanced_hours``, ``person_hours_without_water``,
+    ``nodes_below_target``, ``min_margin_m`` and ``worst_node`` (NaN and ``""`` where unbalanced).
     """
     head = run.headline()
     p = run.result.pressure.reindex(columns=required.index)
     margin = p.min() - required
     below = int((margin < -1e-3).sum())
-    served = float(head["demand_served_pct"])
+    served = float(head["demand_served_pct"])  # NaN where EPANET did not balance: no figure, and no pass
+    unbalanced = head.get("unbalanced_hours", "")
+    # an unbalanced solve's pressures are no result either (a margin of -4,281,604 m was printed once)
+    worst = (math.nan, "") if unbalanced else (round(float(margin.min()), 3), str(margin.idxmin()))
     return {"passes": bool(below == 0 and served >= 99.9 and head["person_hours_without_water"] == 0),
-            "demand_served_pct": round(served, 2),
+            "demand_served_pct": round(served, 2), "unbalanced_hours": unbalanced,
             "person_hours_without_water": float(head["person_hours_without_water"]),
-            "nodes_below_target": below, "min_margin_m": round(float(margin.min()), 3),
-            "worst_node": str(margin.idxmin())}
+            "nodes_below_target": below, "min_margin_m": worst[0], "worst_node": worst[1]}
 
 
 def designed_network(net: Network, result: DesignResult) -> Network:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import metrics
 from ..io import write_csv, write_layers, write_text
-from ..report import markdown_table
+from ..report import markdown_table, served_text
 from .impact import RECOVERY_TOLERANCE_M, ScenarioRun, scenario_settlement_table
 
 __all__ = ["scenario_layers", "scenario_report", "write_scenario"]
@@ -86,7 +86,7 @@ def scenario_report(run: ScenarioRun) -> str:
             f"(基准 baseline {base_ph:,.0f})",
             f"- 同时无水最多人数 peak people without water: **{head['people_without_water_max']:,.0f}**",
             f"- 受影响村/社区 settlements with people without water: **{head['settlements_affected']}**",
-            f"- 需水满足率 demand served: **{head['demand_served_pct']:.2f} %**", ""]
+            f"- 需水满足率 demand served: **{served_text(head)}**", ""]
     t0 = sc.outage_start_h()
     left = sc.duration_h - (t0 if t0 is not None else 0.0)
     cols = {"name_zh": "名称", "name_en": "name", "population": "人口 pop.",
