@@ -264,6 +264,10 @@ def test_calibrate_rejects_bad_windows_and_too_few_readings(tmp_path, tiny_net):
         calibrate(tiny_net, obs, groups=groups, loss="l2")
     with pytest.raises(ConfigError, match="probe must be a share in"):
         calibrate(tiny_net, obs, groups=groups, probe=1.5)
+    with pytest.raises(ConfigError, match="probe must be a share in"):
+        calibrate(tiny_net, obs, groups=groups, probe=(0.05, 1.2))
+    with pytest.raises(ConfigError, match="level_relax >= 1, got .* and 0.5"):
+        calibrate(tiny_net, obs, groups=groups, level_relax=0.5)
 
 
 def test_report_lists_unidentifiable_groups(tmp_path, calib_net):

@@ -219,6 +219,5 @@ def test_unbalanced_hours_come_from_the_sanity_report_and_withhold_demand_served
     res.sanity = sanity_events(wn, res, rpt_text=rpt + "    8:00:00: WARNING: Node J9 disconnected at 8:00:00 hrs\n",
                                diagnosis={})
     assert unbalanced_hours(res) == "5–7, 30"
-    head = {"demand_served_pct": float("nan"), "unbalanced_hours": unbalanced_hours(res)}
-    assert served_text(head, 1) == "n/a (EPANET unbalanced at h 5–7, 30: no figure)"
-    assert served_text({"demand_served_pct": 99.25, "unbalanced_hours": ""}, 1) == "99.2 %"
+    assert served_text(float("nan"), unbalanced_hours(res), 1) == "n/a (EPANET unbalanced at h 5–7, 30: no figure)"
+    assert served_text(99.25, "", 1) == "99.2 %"

@@ -24,24 +24,23 @@ def _fmt(v: object, digits: int = 2) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
-def served_text(head: Mapping[str, object], digits: int = 2) -> str:
-    """The headline's demand served as text: ``"97.50 %"``, or why there is no figure.
+def served_text(pct: float, unbalanced_hours: str = "", digits: int = 2) -> str:
+    """Demand served (%) as text: ``"97.50 %"``, or why there is no figure.
 
-    >>> served_text({"demand_served_pct": 97.5, "unbalanced_hours": ""})
+    >>> served_text(97.5)
     '97.50 %'
-    >>> served_text({"demand_served_pct": float("nan"), "unbalanced_hours": "5–16"})
+    >>> served_text(float("nan"), "5–16")
     'n/a (EPANET unbalanced at h 5–16: no figure)'
-    >>> served_text({"demand_served_pct": float("nan"), "unbalanced_hours": "1, 3, 5–7, 9"})
+    >>> served_text(float("nan"), "1, 3, 5–7, 9")
     'n/a (EPANET unbalanced at h 1, 3 … 9 (4 periods): no figure)'
     """
-    unb = str(head.get("unbalanced_hours", ""))
+    unb = str(unbalanced_hours or "")
     if unb:
         spans = unb.split(", ")
         if len(spans) > 3:
             unb = f"{', '.join(spans[:2])} … {spans[-1]} ({len(spans)} periods)"
         return f"n/a (EPANET unbalanced at h {unb}: no figure)"
-    v = head.get("demand_served_pct", float("nan"))
-    return "n/a" if v is None or not math.isfinite(float(v)) else f"{v:.{digits}f} %"
+    return "n/a" if pct is None or not math.isfinite(float(pct)) else f"{pct:.{digits}f} %"
 
 
 def markdown_table(df: pd.DataFrame, *, index: bool = True, digits: int = 2) -> str:

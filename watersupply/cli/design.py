@@ -201,9 +201,10 @@ def command(scenario: str | None, network: Path | None, inp: Path | None, crs: s
                f"at {v['worst_node']}")
     if sd is not None and sd.verdict_after:
         b, a = sd.verdict_before, sd.verdict_after
+        served_b, served_a = (served_text(v["demand_served_pct"], v["unbalanced_hours"], 1) for v in (b, a))
         click.echo(f"Scenario re-run: existing network {'passes' if b['passes'] else 'fails'} "
-                   f"(demand served {served_text(b, 1)}), designed network "
-                   f"{'passes' if a['passes'] else 'fails'} (demand served {served_text(a, 1)}, "
+                   f"(demand served {served_b}), designed network "
+                   f"{'passes' if a['passes'] else 'fails'} (demand served {served_a}, "
                    f"{a['nodes_below_target']} nodes below service head)")
     for note in result.notes:
         click.echo(f"Note: {note}")

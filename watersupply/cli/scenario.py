@@ -127,9 +127,10 @@ def run_command(files: tuple[str, ...], run_all: bool, workers: int | None, out:
             progress.console.print(f"[red]✘ {summary['name']}[/]: {summary['error']}")
         else:
             h = summary["headline"]
+            served = served_text(h["demand_served_pct"], summary.get("unbalanced_hours", ""))
             progress.console.print(f"[green]✔ {summary['name']}[/]: {h['person_hours_without_water']:,.0f} "
                                    f"person-hours without water, peak {h['people_without_water_max']:,.0f} people, "
-                                   f"demand served {served_text(h)} → {summary['out_dir']}")
+                                   f"demand served {served} → {summary['out_dir']}")
         progress.advance(task_ids["all"])
 
     try:
@@ -149,7 +150,7 @@ def run_command(files: tuple[str, ...], run_all: bool, workers: int | None, out:
         h = s["headline"]
         table.add_row(s["name"], _cell(h["person_hours_without_water"]), _cell(h["people_without_water_max"]),
                       str(h["settlements_affected"]),
-                      _cell(h["demand_served_pct"], 2) if not h.get("unbalanced_hours") else "n/a (unbalanced)",
+                      _cell(h["demand_served_pct"], 2) if not s.get("unbalanced_hours") else "n/a (unbalanced)",
                       s["out_dir"])
     Console(highlight=False, width=max(Console().width, 140)).print(table)
     failed = [s for s in results if "error" in s]

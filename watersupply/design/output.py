@@ -95,6 +95,11 @@ def _fmt(v: float) -> str:
     return f"{v:,.0f}"
 
 
+def _served(verdict: dict[str, Any]) -> str:
+    """A scenario verdict's demand served, or why there is no figure."""
+    return served_text(verdict["demand_served_pct"], verdict.get("unbalanced_hours", ""), 1)
+
+
 def _margin(verdict: dict[str, Any]) -> str:
     """A scenario verdict's worst margin, or why there is none."""
     if verdict.get("unbalanced_hours"):
@@ -140,7 +145,7 @@ def design_report(result: DesignResult, *, title: str, scenario: ScenarioDesign 
                   "| | 现状管网 existing | 设计管网 designed |", "|---|---|---|",
                   f"| 结论 verdict | {'通过 passes' if b['passes'] else '不通过 fails'} | "
                   f"{'通过 passes' if a['passes'] else '不通过 fails'} |",
-                  f"| 需水满足率 demand served | {served_text(b, 1)} | {served_text(a, 1)} |",
+                  f"| 需水满足率 demand served | {_served(b)} | {_served(a)} |",
                   f"| 断水人·时 person-hours without water | {b['person_hours_without_water']:,.0f} | "
                   f"{a['person_hours_without_water']:,.0f} |",
                   f"| 低于服务水头节点 nodes below service head | {b['nodes_below_target']} | {a['nodes_below_target']} |",

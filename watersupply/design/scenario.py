@@ -100,7 +100,7 @@ def scenario_verdict(run: Any, required: pd.Series) -> dict[str, Any]:
     margin = p.min() - required
     below = int((margin < -1e-3).sum())
     served = float(head["demand_served_pct"])  # NaN where EPANET did not balance: no figure, and no pass
-    unbalanced = head.get("unbalanced_hours", "")
+    unbalanced = run.unbalanced_hours
     # an unbalanced solve's pressures are no result either (a margin of -4,281,604 m was printed once)
     worst = (math.nan, "") if unbalanced else (round(float(margin.min()), 3), str(margin.idxmin()))
     return {"passes": bool(below == 0 and served >= 99.9 and head["person_hours_without_water"] == 0),

@@ -162,7 +162,7 @@ def _run_job(job: ScenarioJob, make_map: bool, age: bool) -> dict[str, Any]:
     run.network_name = job.network_name
     files = write_scenario(run, job.out_dir, make_map=make_map)
     return dict(name=job.name, out_dir=str(job.out_dir), files={k: str(v) for k, v in files.items()},
-                headline=run.headline(), warnings=list(run.warnings))
+                headline=run.headline(), unbalanced_hours=run.unbalanced_hours, warnings=list(run.warnings))
 
 
 def run_scenario_files(files: Sequence[str | os.PathLike], *, out: str | os.PathLike | None = None,

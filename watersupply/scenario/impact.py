@@ -132,12 +132,13 @@ class ScenarioRun:
         return self.scenario.name
 
     def headline(self) -> dict[str, float]:
-        """Whole-system figures: person-hours and peak people without water, demand served (%)."""
+        """Whole-system figures: person-hours and peak people without water, demand served (%; NaN where
+        EPANET did not balance, see :attr:`unbalanced_hours`) and the number of unbalanced periods."""
         st = self.settlements
         pw = self.people_without_water.sum(axis=1) if len(self.people_without_water.columns) else pd.Series(0.0)
         exp = float(self.result.expected_demand.reindex(columns=metrics.demand_nodes(self.net)).sum().sum())
         got = float(self.result.demand.reindex(columns=metrics.demand_nodes(self.net)).sum().sum())
-        unbalanced = unbalanced_hours(self.result)
+        unbalanced = self.unbalanced_hours
         return {
             "person_hours_without_water": float(st["person_hours_without_water"].sum()),
             "people_without_water_max": float(pw.max()) if len(pw) else 0.0,
@@ -145,8 +146,13 @@ class ScenarioRun:
             # at hours EPANET did not balance, delivered demand is not a result (576 % was printed once):
             # no figure then, and the hours say why (:func:`watersupply.report.served_text`)
             "demand_served_pct": 100.0 * got / exp if exp > 0 and not unbalanced else float("nan"),
-            "unbalanced_hours": unbalanced,
+            "unbalanced_periods": float(len(unbalanced.split(", "))) if unbalanced else 0.0,
         }
+
+    @property
+    def unbalanced_hours(self) -> str:
+        """Hours (ranges) at which EPANET could not balance this run's hydraulics; ``""`` if none."""
+        return unbalanced_hours(self.result)
 
 
 # ----------------------------------------------------------------------------- topology

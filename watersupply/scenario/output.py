@@ -86,7 +86,7 @@ def scenario_report(run: ScenarioRun) -> str:
             f"(基准 baseline {base_ph:,.0f})",
             f"- 同时无水最多人数 peak people without water: **{head['people_without_water_max']:,.0f}**",
             f"- 受影响村/社区 settlements with people without water: **{head['settlements_affected']}**",
-            f"- 需水满足率 demand served: **{served_text(head)}**", ""]
+            f"- 需水满足率 demand served: **{served_text(head['demand_served_pct'], run.unbalanced_hours)}**", ""]
     t0 = sc.outage_start_h()
     left = sc.duration_h - (t0 if t0 is not None else 0.0)
     cols = {"name_zh": "名称", "name_en": "name", "population": "人口 pop.",
