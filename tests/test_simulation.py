@@ -206,7 +206,7 @@ def test_sanity_report_reads_epanet_warnings():
 
 def test_unbalanced_hours_come_from_the_sanity_report_and_withhold_demand_served():
     from watersupply.report import served_text
-    from watersupply.simulation import SimulationResult, sanity_events, unbalanced_hours
+    from watersupply.simulation import SimulationResult, sanity_events, unbalanced_hours, unbalanced_steps
     import pandas as pd
     import wntr
 
@@ -219,5 +219,6 @@ def test_unbalanced_hours_come_from_the_sanity_report_and_withhold_demand_served
     res.sanity = sanity_events(wn, res, rpt_text=rpt + "    8:00:00: WARNING: Node J9 disconnected at 8:00:00 hrs\n",
                                diagnosis={})
     assert unbalanced_hours(res) == "5–7, 30"
+    assert unbalanced_steps(res) == 4
     assert served_text(float("nan"), unbalanced_hours(res), 1) == "n/a (EPANET unbalanced at h 5–7, 30: no figure)"
     assert served_text(99.25, "", 1) == "99.2 %"

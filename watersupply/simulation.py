@@ -37,7 +37,7 @@ from .schema import Network
 
 __all__ = ["SimulationResult", "run_simulation", "run_wntr", "quality_window", "expected_demand",
            "diagnose_topology", "chlorine_assessment", "sanity_events", "sanity_lines", "SANITY_KINDS",
-           "age_not_settled", "chlorine_status", "hour_ranges", "unbalanced_hours"]
+           "age_not_settled", "chlorine_status", "hour_ranges", "unbalanced_hours", "unbalanced_steps"]
 
 log = logging.getLogger(__name__)
 
@@ -548,13 +548,21 @@ def sanity_events(wn: wntr.network.WaterNetworkModel, result: SimulationResult, 
     return df.reset_index(drop=True)
 
 
-def unbalanced_hours(result: SimulationResult) -> str:
-    """Hours (ranges, e.g. ``"5–16"``) at which EPANET could not balance the hydraulics of `result`; ``""`` if none."""
+def _unbalanced_rows(result: SimulationResult) -> pd.DataFrame:
     sanity = getattr(result, "sanity", None)
     if sanity is None or not len(sanity):
-        return ""
-    rows = sanity[sanity["kind"] == "unbalanced"]
-    return ", ".join(str(h) for h in rows["hours"]) if len(rows) else ""
+        return pd.DataFrame(columns=["hours", "n_hours"])
+    return sanity[sanity["kind"] == "unbalanced"]
+
+
+def unbalanced_hours(result: SimulationResult) -> str:
+    """Hours (ranges, e.g. ``"5–16"``) at which EPANET could not balance the hydraulics of `result`; ``""`` if none."""
+    return ", ".join(str(h) for h in _unbalanced_rows(result)["hours"])
+
+
+def unbalanced_steps(result: SimulationResult) -> int:
+    """Number of hydraulic steps of `result` that EPANET could not balance (from its sanity report)."""
+    return int(_unbalanced_rows(result)["n_hours"].sum())
 
 
 def sanity_lines(sanity: pd.DataFrame | None, *, limit: int = 8) -> list[str]:

@@ -18,7 +18,7 @@ groups the data can see: groups whose standard error would exceed `max_se`
 The fit runs first with tank-level readings given a wider σ, then with every
 reading at its own σ from there (a tank's saw-tooth shifted by a switch an hour
 early makes deep local minima); when the trust region stops, each factor is
-probed ±10 % and ±20 % and the fit restarted from a move that lowers the loss
+probed ±5, ±10 and ±20 % and the fit restarted from a move that lowers the loss
 (pump and valve switches make shallow local minima). After fitting, the calibrated network is re-simulated by a full WNTR (EPANET
 2.2) run, and every statistic reported comes from that run.
 """
@@ -316,7 +316,7 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
               max_correlation: float = MAX_CORRELATION, diff_step: float = 0.01,
               max_iterations: int = 20, workers: int = 1, workdir: str | os.PathLike | None = None,
               suggest_sensors: bool = True, loss: str = "cauchy", f_scale: float = 3.0,
-              jump_sigma: float = 10.0, level_relax: float | Sequence[float] = 5.0,
+              jump_sigma: float = 10.0, level_relax: float = 5.0,
               probe: float | Sequence[float] = (0.05, 0.1, 0.2), probe_rounds: int = 6,
               status_gain: float = 0.1, engine: str = "epanet2.2") -> CalibrationResult:
     """Calibrate roughness and demand groups (and optionally link status) to field readings.
@@ -360,14 +360,14 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
         A reading that moves by more than this many σ for one finite-difference step is a switch
         (pump or valve changing state), not a sensitivity; it is left out of that Jacobian column.
     level_relax
-        The fit runs first with tank-level readings at this many times their σ (several values: a ladder,
-        largest first), then again from that answer with every reading at its own σ (1 turns the first
-        stage off). A tank's level integrates every flow into and out of it, and a float valve or pump
-        control that switches an hour earlier or later shifts its whole saw-tooth: those phase-shifted
-        minima trap a fit led by the levels. Measured on the hillside Tonghui demonstration: without the
-        stage the fit stopped with C:DN80-130 at 0.76 and C:DN130-260 at 1.07 (truth 0.70 and 1.20), its
-        flow residual seven times the truth's and its own 95 % interval for DN80-130 only ±2 %; the first
-        stage lands every factor within 6.3 % of the truth.
+        The fit runs first with tank-level readings at this many times their σ, then again from that
+        answer with every reading at its own σ (1 turns the first stage off). A tank's level integrates
+        every flow into and out of it, and a float valve or pump control that switches an hour earlier or
+        later shifts its whole saw-tooth: those phase-shifted minima trap a fit led by the levels.
+        Measured on the hillside Tonghui demonstration: without the stage the fit stopped with C:DN80-130
+        at 0.76 and C:DN130-260 at 1.07 (truth 0.70 and 1.20), its flow residual seven times the truth's
+        and its own 95 % interval for DN80-130 only ±2 %; the first stage lands every factor within 6.3 %
+        of the truth.
     probe, probe_rounds
         After the trust region stops, each group's factor is moved by ±each share of `probe` (relative) in
         turn, the others kept; if the best such move lowers the loss, the fit restarts from it (at most
@@ -398,8 +398,7 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
     if loss not in _LOSSES:
         raise ConfigError(f"unknown loss {loss!r}; use one of {', '.join(_LOSSES)}")
     shares = (probe,) if np.isscalar(probe) else tuple(probe)
-    relax = (level_relax,) if np.isscalar(level_relax) else tuple(level_relax)
-    if not all(0 <= float(s) < 1 for s in shares) or int(probe_rounds) < 0 or not all(m >= 1 for m in relax):
+    if not all(0 <= float(s) < 1 for s in shares) or int(probe_rounds) < 0 or not level_relax >= 1:
         raise ConfigError(f"probe must be a share in [0, 1) (or several), probe_rounds >= 0 and level_relax >= 1, "
                           f"got {probe!r}, {probe_rounds} and {level_relax!r}")
     if not f_scale > 0 or not jump_sigma > 0:
@@ -457,8 +456,8 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
             cache: dict[bytes, np.ndarray] = {}
             # first stage: tank levels with a wider σ (see `level_relax`); then every reading at its own σ
             is_level = obs["quantity"].to_numpy()[rows] == "level"
-            ladder = sorted((m for m in relax if m > 1), reverse=True) if is_level.any() and free else []
-            w = {"sig": np.where(is_level, sig * ladder[0], sig) if ladder else sig}
+            staged = level_relax > 1 and bool(is_level.any()) and bool(free)
+            w = {"sig": np.where(is_level, sig * level_relax, sig) if staged else sig}
             first_jac = {"J": J0[:, fidx] * (sig / w["sig"])[:, None]}
 
             def fun(x: np.ndarray, shut: tuple[str, ...]) -> np.ndarray:
@@ -484,11 +483,10 @@ def calibrate(net: Network, obs: pd.DataFrame, *, groups: Sequence[Group],
                                      args=(shut,))
 
             res = solve(ones[fidx], ())
-            for k, m in enumerate(ladder):
-                nxt = ladder[k + 1] if k + 1 < len(ladder) else 1.0
-                log.info("levels at %g × their σ: %s; refitting with levels at %g × σ", m,
-                         ", ".join(f"{g} {v:.4f}" for g, v in zip(free, res.x)), nxt)
-                w["sig"] = np.where(is_level, sig * nxt, sig) if nxt > 1 else sig
+            if staged:
+                log.info("levels at %g × their σ: %s; refitting with every reading at its own σ", level_relax,
+                         ", ".join(f"{g} {v:.4f}" for g, v in zip(free, res.x)))
+                w["sig"] = sig
                 first_jac.pop("J", None)
                 n1 = res.nfev
                 res = solve(res.x, ())

@@ -100,6 +100,11 @@ def _served(verdict: dict[str, Any]) -> str:
     return served_text(verdict["demand_served_pct"], verdict.get("unbalanced_hours", ""), 1)
 
 
+def _approx(verdict: dict[str, Any], text: str) -> str:
+    """A scenario verdict's figure, labelled approximate where EPANET did not balance at some hour."""
+    return f"{text} (approx.: EPANET unbalanced)" if verdict.get("unbalanced_hours") else text
+
+
 def _margin(verdict: dict[str, Any]) -> str:
     """A scenario verdict's worst margin, or why there is none."""
     if verdict.get("unbalanced_hours"):
@@ -146,9 +151,10 @@ def design_report(result: DesignResult, *, title: str, scenario: ScenarioDesign 
                   f"| 结论 verdict | {'通过 passes' if b['passes'] else '不通过 fails'} | "
                   f"{'通过 passes' if a['passes'] else '不通过 fails'} |",
                   f"| 需水满足率 demand served | {_served(b)} | {_served(a)} |",
-                  f"| 断水人·时 person-hours without water | {b['person_hours_without_water']:,.0f} | "
-                  f"{a['person_hours_without_water']:,.0f} |",
-                  f"| 低于服务水头节点 nodes below service head | {b['nodes_below_target']} | {a['nodes_below_target']} |",
+                  f"| 断水人·时 person-hours without water | {_approx(b, format(b['person_hours_without_water'], ',.0f'))} | "
+                  f"{_approx(a, format(a['person_hours_without_water'], ',.0f'))} |",
+                  f"| 低于服务水头节点 nodes below service head | {_approx(b, str(b['nodes_below_target']))} | "
+                  f"{_approx(a, str(a['nodes_below_target']))} |",
                   f"| 最小余量 worst margin (m) | {_margin(b)} | {_margin(a)} |"]
     if len(result.works):
         lines += ["", "### 工程量 Works", "", "| 管段 pipe | 原管径 old (mm) | 新管径 new (mm) | 规格 size | 长度 length (m) | "

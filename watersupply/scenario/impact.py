@@ -52,7 +52,7 @@ from .. import metrics
 from .._errors import ScenarioError
 from ..model import to_wntr
 from ..schema import Network
-from ..simulation import SimulationResult, run_simulation, unbalanced_hours
+from ..simulation import SimulationResult, run_simulation, unbalanced_hours, unbalanced_steps
 from ..standards import thresholds
 from ..topology import link_table, reachable, supply_graph
 from .events import AppliedEvents, _apply
@@ -133,7 +133,7 @@ class ScenarioRun:
 
     def headline(self) -> dict[str, float]:
         """Whole-system figures: person-hours and peak people without water, demand served (%; NaN where
-        EPANET did not balance, see :attr:`unbalanced_hours`) and the number of unbalanced periods."""
+        EPANET did not balance, see :attr:`unbalanced_hours`) and the number of steps that did not balance."""
         st = self.settlements
         pw = self.people_without_water.sum(axis=1) if len(self.people_without_water.columns) else pd.Series(0.0)
         exp = float(self.result.expected_demand.reindex(columns=metrics.demand_nodes(self.net)).sum().sum())
@@ -146,7 +146,7 @@ class ScenarioRun:
             # at hours EPANET did not balance, delivered demand is not a result (576 % was printed once):
             # no figure then, and the hours say why (:func:`watersupply.report.served_text`)
             "demand_served_pct": 100.0 * got / exp if exp > 0 and not unbalanced else float("nan"),
-            "unbalanced_periods": float(len(unbalanced.split(", "))) if unbalanced else 0.0,
+            "unbalanced_steps": float(unbalanced_steps(self.result)),
         }
 
     @property

@@ -87,6 +87,10 @@ def scenario_report(run: ScenarioRun) -> str:
             f"- 同时无水最多人数 peak people without water: **{head['people_without_water_max']:,.0f}**",
             f"- 受影响村/社区 settlements with people without water: **{head['settlements_affected']}**",
             f"- 需水满足率 demand served: **{served_text(head['demand_served_pct'], run.unbalanced_hours)}**", ""]
+    if run.unbalanced_hours:
+        out[-1:] = [f"- 注 Note: EPANET 在 {head['unbalanced_steps']:.0f} 个时步未能平衡水力计算;这些时步的无水人时与压力为近似值。"
+                    f"EPANET could not balance the hydraulics at {head['unbalanced_steps']:.0f} step(s): person-hours and "
+                    "pressures at those steps are approximate (see the sanity report).", ""]
     t0 = sc.outage_start_h()
     left = sc.duration_h - (t0 if t0 is not None else 0.0)
     cols = {"name_zh": "名称", "name_en": "name", "population": "人口 pop.",
